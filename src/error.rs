@@ -1,0 +1,76 @@
+//! Error types. Every refusal of a task carries the task back.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// [`Pool::try_submit`](crate::Pool::try_submit) refused the task; it comes back inside.
+#[derive(Error)]
+pub enum TrySubmitError<T> {
+    /// The queue holds as many tasks as its capacity allows.
+    #[error("the pool's queue is full")]
+    Full(T),
+    /// The pool is stopping or stopped.
+    #[error("the pool is stopped or stopping")]
+    Stopped(T),
+}
+
+impl<T> TrySubmitError<T> {
+    /// The task that was refused.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySubmitError::Full(task) | TrySubmitError::Stopped(task) => task,
+        }
+    }
+}
+
+// Written by hand so that the task need not be `Debug`.
+impl<T> fmt::Debug for TrySubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("Full(..)"),
+            TrySubmitError::Stopped(_) => f.write_str("Stopped(..)"),
+        }
+    }
+}
+
+/// [`Pool::submit`](crate::Pool::submit) refused the task because the pool is
+/// stopped or stopping; the task comes back inside.
+#[derive(Error)]
+#[error("the pool is stopped or stopping")]
+pub struct SubmitError<T>(pub T);
+
+impl<T> SubmitError<T> {
+    /// The task that was refused.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for SubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubmitError(..)")
+    }
+}
+
+/// A pool setting that [`PoolBuilder::build`](crate::PoolBuilder::build) refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `workers(0)`: a pool needs at least one worker.
+    #[error("a pool needs at least one worker")]
+    ZeroWorkers,
+    /// `queue_capacity(0)`: the queue must hold at least one task.
+    #[error("the queue capacity must be at least 1")]
+    ZeroCapacity,
+    /// `build` was called outside a running actix `System`, so there is no
+    /// arbiter to start the pool's actors on.
+    #[error("no actix arbiter is running on this thread; build the pool inside a System")]
+    NoArbiter,
+}
+
+/// The pool's actors are gone (their `System` or arbiter stopped) and can no
+/// longer answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("the pool's actors are gone")]
+pub struct PoolGone;

@@ -1,0 +1,130 @@
+//! A task's life record ([`Job`]) and the caller's end of it ([`TaskHandle`]).
+//!
+//! The job carries the task together with the channel its outcome goes to, and
+//! travels with it: through the supervisor's mailbox and queue, to a worker and
+//! back. Whoever drops a job without resolving it (a mailbox dropped when the
+//! `System` stops, a worker's future cancelled with its arbiter) resolves it as
+//! `NotRun` with the task, so no accepted task can vanish without an outcome.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::channel::oneshot;
+
+use crate::error::PoolGone;
+use crate::outcome::{Outcome, StopReason};
+use crate::task::{Task, TaskId};
+
+pub(crate) struct Job<T: Task> {
+    id: TaskId,
+    attempts: u32,
+    /// `Some` until the job is resolved: `Drop` needs to take it out.
+    task: Option<T>,
+    reply: Option<oneshot::Sender<Outcome<T>>>,
+}
+
+impl<T: Task> Job<T> {
+    /// A new job and the handle its outcome will reach.
+    pub(crate) fn new(id: TaskId, task: T) -> (Self, TaskHandle<T>) {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            id,
+            attempts: 0,
+            task: Some(task),
+            reply: Some(reply),
+        };
+        (job, TaskHandle { id, rx })
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Counts a new attempt and lends the task out for it.
+    pub(crate) fn start_attempt(&mut self) -> (&mut T, u32) {
+        self.attempts += 1;
+        let task = self
+            .task
+            .as_mut()
+            .expect("a job holds its task until it is resolved");
+        (task, self.attempts)
+    }
+
+    /// Sends the outcome to the handle, if anyone still holds it.
+    pub(crate) fn resolve(mut self, outcome: Outcome<T>) {
+        self.task = None;
+        if let Some(reply) = self.reply.take() {
+            // A dropped handle means nobody wants the outcome; that is allowed.
+            let _ = reply.send(outcome);
+        }
+    }
+
+    /// Hands the task back unrun.
+    pub(crate) fn hand_back(mut self, reason: StopReason) {
+        if let Some(task) = self.task.take() {
+            self.resolve(Outcome::NotRun { task, reason });
+        }
+    }
+}
+
+// A job is moved, never pinned in place: the task is only borrowed by the future
+// of one attempt, which owns the job. Actors must be `Unpin`, and they hold jobs.
+impl<T: Task> Unpin for Job<T> {}
+
+impl<T: Task> Drop for Job<T> {
+    fn drop(&mut self) {
+        if let (Some(task), Some(reply)) = (self.task.take(), self.reply.take()) {
+            let _ = reply.send(Outcome::NotRun {
+                task,
+                reason: StopReason::PoolDropped,
+            });
+        }
+    }
+}
+
+/// Resolves to the [`Outcome`] of one accepted task.
+///
+/// Dropping the handle does not cancel the task: it still runs, and its outcome
+/// is counted, only nobody receives it.
+///
+/// # Errors
+///
+/// [`PoolGone`] only if the task's record vanished without a trace, which the pool
+/// never does by itself: even when the actix `System` stops, a task that was not
+/// finished comes back as [`Outcome::NotRun`] with [`StopReason::PoolDropped`].
+///
+/// # Cancel safety
+///
+/// Awaiting the handle is cancel safe: drop the future and the outcome is simply
+/// not received.
+#[must_use = "a handle does nothing unless awaited; dropping it does not cancel the task"]
+pub struct TaskHandle<T: Task> {
+    id: TaskId,
+    rx: oneshot::Receiver<Outcome<T>>,
+}
+
+impl<T: Task> TaskHandle<T> {
+    /// The id the pool gave this task.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+}
+
+impl<T: Task> Future for TaskHandle<T> {
+    type Output = Result<Outcome<T>, PoolGone>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| r.map_err(|_| PoolGone))
+    }
+}
+
+impl<T: Task> std::fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle").field("id", &self.id).finish()
+    }
+}

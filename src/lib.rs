@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod gate;
+mod job;
+pub mod messages;
+mod outcome;
+mod pool;
+mod stats;
+mod supervisor;
+mod task;
+mod worker;
+
+pub use config::PoolBuilder;
+pub use error::{BuildError, PoolGone, SubmitError, TrySubmitError};
+pub use job::TaskHandle;
+pub use messages::{Drain, GetStats, Stop, StopReport, Submit, TrySubmit};
+pub use outcome::{Outcome, OutcomeKind, StopReason};
+pub use pool::Pool;
+pub use stats::{Stats, WorkerStats};
+pub use supervisor::Supervisor;
+pub use task::{FnTask, Task, TaskContext, TaskId};

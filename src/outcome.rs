@@ -1,0 +1,138 @@
+//! How a task ended: [`Outcome`], and why a pool stopped: [`StopReason`].
+
+use std::fmt;
+
+use crate::task::Task;
+
+/// How an accepted task ended. Every accepted task ends in exactly one outcome.
+pub enum Outcome<T: Task> {
+    /// `run` returned `Ok`.
+    Completed {
+        /// What the task produced.
+        output: T::Output,
+        /// How many attempts it took, counting from 1.
+        attempts: u32,
+    },
+    /// `run` returned `Err` on its last attempt.
+    Failed {
+        /// The error of the last attempt.
+        error: T::Error,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// The task's future panicked; the panic was caught on its worker.
+    Panicked {
+        /// The panic message (`&str` or `String` payloads; a placeholder otherwise).
+        message: String,
+        /// How many attempts were made, the panicking one included.
+        attempts: u32,
+    },
+    /// The pool stopped before the task ran to an end; the task comes back unrun.
+    NotRun {
+        /// The task, as it was submitted.
+        task: T,
+        /// Why the pool let go of it.
+        reason: StopReason,
+    },
+}
+
+/// The kind of an [`Outcome`], without what it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    /// See [`Outcome::Completed`].
+    Completed,
+    /// See [`Outcome::Failed`].
+    Failed,
+    /// See [`Outcome::Panicked`].
+    Panicked,
+    /// See [`Outcome::NotRun`].
+    NotRun,
+}
+
+impl<T: Task> Outcome<T> {
+    /// The kind of this outcome.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Completed { .. } => OutcomeKind::Completed,
+            Outcome::Failed { .. } => OutcomeKind::Failed,
+            Outcome::Panicked { .. } => OutcomeKind::Panicked,
+            Outcome::NotRun { .. } => OutcomeKind::NotRun,
+        }
+    }
+
+    /// How many attempts were made (0 for a task that did not run).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Outcome::Completed { attempts, .. }
+            | Outcome::Failed { attempts, .. }
+            | Outcome::Panicked { attempts, .. } => *attempts,
+            Outcome::NotRun { .. } => 0,
+        }
+    }
+
+    /// The output of a completed task, or `None`.
+    pub fn output(self) -> Option<T::Output> {
+        match self {
+            Outcome::Completed { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+
+    /// The task of a `NotRun` outcome, or `None`.
+    pub fn into_task(self) -> Option<T> {
+        match self {
+            Outcome::NotRun { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+}
+
+// Written by hand so that neither the task nor its output needs `Debug`.
+impl<T: Task> fmt::Debug for Outcome<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Completed { attempts, .. } => f
+                .debug_struct("Completed")
+                .field("attempts", attempts)
+                .finish_non_exhaustive(),
+            Outcome::Failed { error, attempts } => f
+                .debug_struct("Failed")
+                .field("error", error)
+                .field("attempts", attempts)
+                .finish(),
+            Outcome::Panicked { message, attempts } => f
+                .debug_struct("Panicked")
+                .field("message", message)
+                .field("attempts", attempts)
+                .finish(),
+            Outcome::NotRun { reason, .. } => f
+                .debug_struct("NotRun")
+                .field("reason", reason)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Why a pool stopped, or let go of a task without running it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// A [`Stop`](crate::Stop) request: queued tasks were handed back.
+    Stopped,
+    /// A [`Drain`](crate::Drain) request, or the last [`Pool`](crate::Pool)
+    /// handle was dropped: every queued task ran first.
+    Drained,
+    /// The pool's actors were dropped before they could finish (the actix
+    /// `System` or the arbiter stopped). A task handed back for this reason may
+    /// have started running.
+    PoolDropped,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopReason::Stopped => "stopped on request",
+            StopReason::Drained => "drained",
+            StopReason::PoolDropped => "the pool's actors were dropped",
+        })
+    }
+}

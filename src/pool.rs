@@ -1,0 +1,208 @@
+//! [`Pool`]: the handle through which a program uses a pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix::Addr;
+
+use crate::config::PoolBuilder;
+use crate::error::{PoolGone, SubmitError, TrySubmitError};
+use crate::gate::{Gate, Refusal};
+use crate::job::{Job, TaskHandle};
+use crate::messages::{Drain, GetStats, Stop, StopReport};
+use crate::outcome::{Outcome, StopReason};
+use crate::stats::Stats;
+use crate::supervisor::{Enqueue, HandlesDropped, Supervisor};
+use crate::task::Task;
+
+/// A cheap, cloneable handle to a running pool of workers.
+///
+/// Every method talks to the pool's [`Supervisor`] actor. Dropping the last
+/// handle drains the pool, as closing a channel would: every accepted task still
+/// runs and its handle still resolves; then the workers stop.
+///
+/// # Examples
+///
+/// ```
+/// use actix_workerpool::{FnTask, Pool};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let pool = Pool::builder().workers(2).queue_capacity(16).build().unwrap();
+/// let handle = pool
+///     .submit(FnTask::new("hello", |s| async move { Ok::<_, ()>(s.len()) }))
+///     .await
+///     .unwrap();
+/// assert_eq!(handle.await.unwrap().output(), Some(5));
+/// pool.drain().await.unwrap();
+/// # });
+/// ```
+pub struct Pool<T: Task> {
+    shared: Arc<Shared<T>>,
+}
+
+struct Shared<T: Task> {
+    addr: Addr<Supervisor<T>>,
+    gate: Arc<Gate>,
+}
+
+impl<T: Task> Drop for Shared<T> {
+    fn drop(&mut self) {
+        self.addr.do_send(HandlesDropped);
+    }
+}
+
+impl<T: Task> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Pool {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T: Task> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("closed", &self.shared.gate.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Pool<T>
+where
+    T: Task<State: Default>,
+{
+    /// A builder for a pool whose workers each start with `T::State::default()`.
+    pub fn builder() -> PoolBuilder<T> {
+        PoolBuilder::new(Arc::new(|_| T::State::default()))
+    }
+}
+
+impl<T: Task> Pool<T> {
+    pub(crate) fn new(addr: Addr<Supervisor<T>>, gate: Arc<Gate>) -> Self {
+        Pool {
+            shared: Arc::new(Shared { addr, gate }),
+        }
+    }
+
+    /// Submits a task if the queue has room, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] when the queue is full, [`TrySubmitError::Stopped`]
+    /// when the pool is stopping or stopped; either way the task comes back inside.
+    pub fn try_submit(&self, task: T) -> Result<TaskHandle<T>, TrySubmitError<T>> {
+        try_submit_to(&self.shared.gate, &self.shared.addr, task)
+    }
+
+    /// Submits a task, waiting for room in the queue if it is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] with the task inside when the pool is stopping or stopped,
+    /// including when it stops while this call waits for room.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it resolves, the task was
+    /// not submitted (and is dropped with the future).
+    pub async fn submit(&self, task: T) -> Result<TaskHandle<T>, SubmitError<T>> {
+        submit_to(&self.shared.gate, &self.shared.addr, task).await
+    }
+
+    /// Runs a batch, like Go's `NewPool(tasks, n).Run()`: submits every task
+    /// (waiting for room as needed), waits for all of them, and returns their
+    /// outcomes in input order. Tasks refused because the pool stopped come back
+    /// as [`Outcome::NotRun`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if a task's outcome could not be received (see [`TaskHandle`]).
+    pub async fn run_all<I>(&self, tasks: I) -> Result<Vec<Outcome<T>>, PoolGone>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        let mut started = Vec::new();
+        for task in tasks {
+            started.push(self.submit(task).await.map_err(SubmitError::into_inner));
+        }
+        let mut outcomes = Vec::with_capacity(started.len());
+        for entry in started {
+            outcomes.push(match entry {
+                Ok(handle) => handle.await?,
+                Err(task) => Outcome::NotRun {
+                    task,
+                    reason: StopReason::Stopped,
+                },
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Stops the pool (the quit channel): see [`Stop`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn stop(&self) -> Result<StopReport, PoolGone> {
+        self.shared.addr.send(Stop).await.map_err(|_| PoolGone)
+    }
+
+    /// Drains the pool: see [`Drain`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn drain(&self) -> Result<StopReport, PoolGone> {
+        self.shared.addr.send(Drain).await.map_err(|_| PoolGone)
+    }
+
+    /// A snapshot of the pool's counters.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn stats(&self) -> Result<Stats, PoolGone> {
+        self.shared.addr.send(GetStats).await.map_err(|_| PoolGone)
+    }
+
+    /// Whether the pool has stopped accepting tasks (a stop or drain began).
+    pub fn is_closed(&self) -> bool {
+        self.shared.gate.is_closed()
+    }
+
+    /// The supervisor's address, for actors that send it messages directly.
+    pub fn addr(&self) -> Addr<Supervisor<T>> {
+        self.shared.addr.clone()
+    }
+}
+
+pub(crate) fn try_submit_to<T: Task>(
+    gate: &Gate,
+    addr: &Addr<Supervisor<T>>,
+    task: T,
+) -> Result<TaskHandle<T>, TrySubmitError<T>> {
+    match gate.try_admit() {
+        Ok(id) => Ok(send_job(addr, id, task)),
+        Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
+        Err(Refusal::Closed) => Err(TrySubmitError::Stopped(task)),
+    }
+}
+
+pub(crate) async fn submit_to<T: Task>(
+    gate: &Gate,
+    addr: &Addr<Supervisor<T>>,
+    task: T,
+) -> Result<TaskHandle<T>, SubmitError<T>> {
+    match gate.admit().await {
+        Ok(id) => Ok(send_job(addr, id, task)),
+        Err(_) => Err(SubmitError(task)),
+    }
+}
+
+fn send_job<T: Task>(addr: &Addr<Supervisor<T>>, id: crate::task::TaskId, task: T) -> TaskHandle<T> {
+    let (job, handle) = Job::new(id, task);
+    // If the supervisor is already gone, the message (and the job in it) is
+    // dropped, and the job's drop hands the task back through the handle.
+    addr.do_send(Enqueue(job));
+    handle
+}

@@ -1,0 +1,39 @@
+//! The tasks waiting for a worker.
+//!
+//! Kept behind this small type so that dispatch does not care where waiting
+//! tasks live: a broker-backed queue can replace the in-memory one here. The
+//! queue grows as tasks arrive; it reserves nothing up front for its capacity
+//! (admission, in the gate, is what bounds it).
+
+use std::collections::VecDeque;
+
+use crate::job::Job;
+use crate::task::Task;
+
+pub(crate) struct TaskQueue<T: Task> {
+    jobs: VecDeque<Job<T>>,
+}
+
+impl<T: Task> TaskQueue<T> {
+    pub(crate) fn new() -> Self {
+        TaskQueue {
+            jobs: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, job: Job<T>) {
+        self.jobs.push_back(job);
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Job<T>> {
+        self.jobs.pop_front()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}

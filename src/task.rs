@@ -1,0 +1,186 @@
+//! What a pool runs: the [`Task`] trait, the context a task runs in, and
+//! [`FnTask`], which makes a task from data and a closure.
+
+use std::fmt;
+use std::future::Future;
+
+/// A unit of work that a [`Pool`](crate::Pool) runs on one of its workers.
+///
+/// `run` borrows the task rather than consuming it, so that the same value can be
+/// run again (a retry) or handed back to the caller if the pool stops before it ran.
+/// The future that `run` returns executes on the worker's arbiter and need not be
+/// `Send`; the task value itself is `Send`, since it may travel to a worker on
+/// another arbiter.
+///
+/// `State` is the worker-local state that a task gets through its
+/// [`TaskContext`]: `()` for tasks that need none; a connection or a buffer for
+/// tasks that do. Every worker owns one value of it.
+///
+/// # Examples
+///
+/// ```
+/// use actix_workerpool::{Task, TaskContext};
+///
+/// struct Double(u64);
+///
+/// impl Task for Double {
+///     type Output = u64;
+///     type Error = std::convert::Infallible;
+///     type State = ();
+///
+///     async fn run(&mut self, _cx: &mut TaskContext<()>) -> Result<u64, Self::Error> {
+///         Ok(self.0 * 2)
+///     }
+/// }
+/// ```
+pub trait Task: Send + 'static {
+    /// What a successful run produces.
+    type Output: Send + 'static;
+    /// What a failed run produces; it is handed to whoever waits on the task.
+    type Error: fmt::Debug + Send + 'static;
+    /// The worker-local state this task uses; `()` for none.
+    type State: 'static;
+
+    /// Runs one attempt of the task on the worker that `cx` describes.
+    fn run(
+        &mut self,
+        cx: &mut TaskContext<Self::State>,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>>;
+}
+
+/// The pool-assigned identity of an accepted task, unique within its pool.
+///
+/// Ids are given out in submission order, starting at 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task#{}", self.0)
+    }
+}
+
+/// What a running task knows about where it runs, and the worker's local state.
+#[derive(Debug)]
+pub struct TaskContext<S> {
+    worker: usize,
+    task_id: TaskId,
+    attempt: u32,
+    state: S,
+}
+
+impl<S> TaskContext<S> {
+    pub(crate) fn new(worker: usize, state: S) -> Self {
+        TaskContext {
+            worker,
+            task_id: TaskId(0),
+            attempt: 0,
+            state,
+        }
+    }
+
+    pub(crate) fn begin(&mut self, task_id: TaskId, attempt: u32) {
+        self.task_id = task_id;
+        self.attempt = attempt;
+    }
+
+    /// The slot index (0..workers) of the worker running this attempt.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// The id of the task being run.
+    pub fn task_id(&self) -> TaskId {
+        self.task_id
+    }
+
+    /// Which attempt this is, counting from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The worker's local state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The worker's local state, mutably.
+    pub fn state_mut(&mut self) -> &mut S {
+        &mut self.state
+    }
+}
+
+/// A task made of data and a closure, like Go's `NewTask(f, data)`.
+///
+/// Each attempt calls the closure with a clone of the data, so the data is still
+/// there for a retry, and comes back intact (through [`FnTask::into_data`]) if the
+/// task is handed back unrun.
+///
+/// # Examples
+///
+/// ```
+/// use actix_workerpool::{FnTask, Outcome, Pool};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let pool = Pool::builder().workers(2).build().unwrap();
+/// let task = FnTask::new(21u64, |n| async move { Ok::<_, String>(n * 2) });
+/// let outcome = pool.submit(task).await.unwrap().await.unwrap();
+/// assert!(matches!(outcome, Outcome::Completed { output: 42, .. }));
+/// # });
+/// ```
+pub struct FnTask<D, F> {
+    data: D,
+    f: F,
+}
+
+impl<D, F> FnTask<D, F> {
+    /// Makes a task that runs `f(data.clone())` on each attempt.
+    pub fn new<Fut>(data: D, f: F) -> Self
+    where
+        // Stated here as well as on the `Task` impl so that closures infer
+        // their argument type.
+        F: Fn(D) -> Fut,
+    {
+        FnTask { data, f }
+    }
+
+    /// The task's data.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// Gives the data back, dropping the closure.
+    pub fn into_data(self) -> D {
+        self.data
+    }
+}
+
+impl<D: fmt::Debug, F> fmt::Debug for FnTask<D, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnTask").field("data", &self.data).finish_non_exhaustive()
+    }
+}
+
+impl<D, F, Fut, O, E> Task for FnTask<D, F>
+where
+    D: Clone + Send + 'static,
+    F: Fn(D) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<O, E>> + 'static,
+    O: Send + 'static,
+    E: fmt::Debug + Send + 'static,
+{
+    type Output = O;
+    type Error = E;
+    type State = ();
+
+    fn run(&mut self, _cx: &mut TaskContext<()>) -> impl Future<Output = Result<O, E>> {
+        (self.f)(self.data.clone())
+    }
+}

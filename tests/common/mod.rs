@@ -1,0 +1,112 @@
+//! A scripted task for the integration tests: it reports where it ran, and does
+//! what its script says (complete, fail, panic, or hold until released).
+#![allow(dead_code)]
+
+use actix_workerpool::{Task, TaskContext};
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
+
+/// What a probe does when it runs.
+pub enum Script {
+    Complete,
+    Fail,
+    Panic,
+    /// Runs until the matching [`Release`] is used (or dropped).
+    Hold(oneshot::Receiver<()>),
+}
+
+/// Where and how a probe started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub label: u32,
+    pub worker: usize,
+    pub attempt: u32,
+}
+
+pub struct Probe {
+    pub label: u32,
+    script: Script,
+    events: mpsc::UnboundedSender<Started>,
+}
+
+/// Lets a held probe finish.
+pub struct Release(oneshot::Sender<()>);
+
+impl Release {
+    pub fn release(self) {
+        let _ = self.0.send(());
+    }
+}
+
+impl Task for Probe {
+    /// (label, worker that ran it)
+    type Output = (u32, usize);
+    type Error = String;
+    type State = ();
+
+    async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<(u32, usize), String> {
+        let _ = self.events.unbounded_send(Started {
+            label: self.label,
+            worker: cx.worker(),
+            attempt: cx.attempt(),
+        });
+        match &mut self.script {
+            Script::Complete => Ok((self.label, cx.worker())),
+            Script::Fail => Err(format!("probe {} failed", self.label)),
+            Script::Panic => panic!("probe {} panicked", self.label),
+            Script::Hold(release) => {
+                let _ = release.await;
+                Ok((self.label, cx.worker()))
+            }
+        }
+    }
+}
+
+/// Makes probes and hears when they start.
+pub struct Lab {
+    tx: mpsc::UnboundedSender<Started>,
+    rx: mpsc::UnboundedReceiver<Started>,
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded();
+        Lab { tx, rx }
+    }
+
+    pub fn probe(&self, label: u32, script: Script) -> Probe {
+        Probe {
+            label,
+            script,
+            events: self.tx.clone(),
+        }
+    }
+
+    pub fn completes(&self, label: u32) -> Probe {
+        self.probe(label, Script::Complete)
+    }
+
+    pub fn fails(&self, label: u32) -> Probe {
+        self.probe(label, Script::Fail)
+    }
+
+    pub fn panics(&self, label: u32) -> Probe {
+        self.probe(label, Script::Panic)
+    }
+
+    /// A probe that runs until released.
+    pub fn held(&self, label: u32) -> (Probe, Release) {
+        let (tx, rx) = oneshot::channel();
+        (self.probe(label, Script::Hold(rx)), Release(tx))
+    }
+
+    /// Waits for the next probe to start.
+    pub async fn started(&mut self) -> Started {
+        self.rx.next().await.expect("the lab holds a sender")
+    }
+
+    /// The starts heard so far that nobody has waited for.
+    pub fn drain_started(&mut self) -> Vec<Started> {
+        std::iter::from_fn(|| self.rx.try_next().ok().flatten()).collect()
+    }
+}
