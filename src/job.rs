@@ -119,7 +119,9 @@ impl<T: Task> Future for TaskHandle<T> {
     type Output = Result<Outcome<T>, PoolGone>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| r.map_err(|_| PoolGone))
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.map_err(|_| PoolGone))
     }
 }
 

@@ -199,7 +199,11 @@ pub(crate) async fn submit_to<T: Task>(
     }
 }
 
-fn send_job<T: Task>(addr: &Addr<Supervisor<T>>, id: crate::task::TaskId, task: T) -> TaskHandle<T> {
+fn send_job<T: Task>(
+    addr: &Addr<Supervisor<T>>,
+    id: crate::task::TaskId,
+    task: T,
+) -> TaskHandle<T> {
     let (job, handle) = Job::new(id, task);
     // If the supervisor is already gone, the message (and the job in it) is
     // dropped, and the job's drop hands the task back through the handle.

@@ -164,7 +164,9 @@ impl<D, F> FnTask<D, F> {
 
 impl<D: fmt::Debug, F> fmt::Debug for FnTask<D, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FnTask").field("data", &self.data).finish_non_exhaustive()
+        f.debug_struct("FnTask")
+            .field("data", &self.data)
+            .finish_non_exhaustive()
     }
 }
 

@@ -49,7 +49,14 @@ async fn a_busy_worker_is_skipped_not_waited_on() {
 
     let mut ran_on = Vec::new();
     for label in 0..4 {
-        let (_, worker) = pool.submit(lab.completes(label)).await.unwrap().await.unwrap().output().unwrap();
+        let (_, worker) = pool
+            .submit(lab.completes(label))
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .output()
+            .unwrap();
         ran_on.push(worker);
     }
     // Worker 0 holds task 100 the whole time: its turns pass to 1 and 2.
@@ -58,7 +65,14 @@ async fn a_busy_worker_is_skipped_not_waited_on() {
     release.release();
     assert_eq!(held.await.unwrap().output(), Some((100, 0)));
     // Free again, worker 0 gets its turn when the cursor comes round.
-    let (_, worker) = pool.submit(lab.completes(4)).await.unwrap().await.unwrap().output().unwrap();
+    let (_, worker) = pool
+        .submit(lab.completes(4))
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .output()
+        .unwrap();
     assert_eq!(worker, 0);
 }
 
@@ -67,7 +81,11 @@ async fn per_worker_counts_show_the_even_spread() {
     let lab = Lab::new();
     let pool = Pool::builder().workers(4).build().unwrap();
     for label in 0..12 {
-        pool.submit(lab.completes(label)).await.unwrap().await.unwrap();
+        pool.submit(lab.completes(label))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
     let stats = pool.stats().await.unwrap();
     let per_worker: Vec<u64> = stats.workers.iter().map(|w| w.tasks_run).collect();

@@ -128,7 +128,10 @@ impl<T: Task> Supervisor<T> {
                     }
                 })
                 .collect();
-            info!("worker pool started: {workers} workers, queue capacity {}", config.queue_capacity);
+            info!(
+                "worker pool started: {workers} workers, queue capacity {}",
+                config.queue_capacity
+            );
             Supervisor {
                 gate,
                 slots,
@@ -180,7 +183,11 @@ impl<T: Task> Supervisor<T> {
     fn run_on(&mut self, slot: usize, job: Job<T>) {
         let entry = &mut self.slots[slot];
         if log::log_enabled!(log::Level::Debug) {
-            debug!("{} -> worker {slot} (attempt {})", job.id(), job.attempts() + 1);
+            debug!(
+                "{} -> worker {slot} (attempt {})",
+                job.id(),
+                job.attempts() + 1
+            );
         }
         entry.busy = true;
         self.counts.in_flight += 1;
@@ -256,7 +263,10 @@ impl<T: Task> Supervisor<T> {
         if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
             return;
         }
-        info!("worker pool stopping: {} queued tasks handed back", self.queue.len());
+        info!(
+            "worker pool stopping: {} queued tasks handed back",
+            self.queue.len()
+        );
         self.gate.close();
         self.phase = Phase::Stopping;
         self.reason = Some(StopReason::Stopped);
@@ -275,7 +285,10 @@ impl<T: Task> Supervisor<T> {
         if self.phase != Phase::Running {
             return;
         }
-        info!("worker pool draining: {} queued tasks to finish", self.queue.len());
+        info!(
+            "worker pool draining: {} queued tasks to finish",
+            self.queue.len()
+        );
         self.gate.close();
         self.phase = Phase::Draining;
         self.reason = Some(StopReason::Drained);

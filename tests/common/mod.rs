@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use actix_workerpool::{Task, TaskContext};
-use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
+use futures::channel::{mpsc, oneshot};
 
 /// What a probe does when it runs.
 pub enum Script {

@@ -1,0 +1,51 @@
+//! Another actor can use a pool through the supervisor's `Addr` and the public
+//! messages, the actix way.
+
+mod common;
+
+use actix_workerpool::{GetStats, Pool, Stop, Submit, TrySubmit, TrySubmitError};
+use common::Lab;
+
+#[actix_rt::test]
+async fn the_public_messages_submit_stop_and_report() {
+    let mut lab = Lab::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let addr = pool.addr();
+
+    let handle = addr.send(Submit(lab.completes(0))).await.unwrap().unwrap();
+    assert_eq!(handle.await.unwrap().output(), Some((0, 0)));
+
+    let (held, release) = lab.held(1);
+    addr.send(TrySubmit(held)).await.unwrap().unwrap();
+    lab.started().await;
+    addr.send(TrySubmit(lab.completes(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    match addr.send(TrySubmit(lab.completes(3))).await.unwrap() {
+        Err(TrySubmitError::Full(task)) => assert_eq!(task.label, 3),
+        other => panic!("expected Full, got {other:?}"),
+    }
+
+    let stats = addr.send(GetStats).await.unwrap();
+    assert_eq!((stats.submitted, stats.in_flight, stats.queued), (3, 1, 1));
+
+    let stopping = actix_rt::spawn({
+        let addr = addr.clone();
+        async move { addr.send(Stop).await }
+    });
+    actix_rt::task::yield_now().await;
+    release.release();
+    let report = stopping.await.unwrap().unwrap();
+    assert_eq!(report.not_run.len(), 1);
+    let refused = addr
+        .send(Submit(lab.completes(4)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.into_inner().label, 4);
+}

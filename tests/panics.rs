@@ -1,0 +1,68 @@
+//! A panicking task becomes an outcome; it never reaches the caller as a panic.
+
+mod common;
+
+use actix_workerpool::{FnTask, Outcome, Pool, Task, TaskContext};
+use common::Lab;
+
+#[actix_rt::test]
+async fn a_panic_becomes_the_panicked_outcome_and_the_pool_goes_on() {
+    let lab = Lab::new();
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let outcome = pool.submit(lab.panics(5)).await.unwrap().await.unwrap();
+    match outcome {
+        Outcome::Panicked { message, attempts } => {
+            assert_eq!(message, "probe 5 panicked");
+            assert_eq!(attempts, 1);
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    let outcomes = pool
+        .run_all((0..4).map(|l| lab.completes(l)))
+        .await
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Completed { .. }))
+    );
+    assert_eq!(pool.stats().await.unwrap().panicked, 1);
+}
+
+#[actix_rt::test]
+async fn a_panic_after_an_await_is_caught_too() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let task = FnTask::new(3u8, |n| async move {
+        actix_rt::task::yield_now().await;
+        if n == 3 {
+            panic!("late panic {n}");
+        }
+        Ok::<u8, ()>(n)
+    });
+    let outcome = pool.submit(task).await.unwrap().await.unwrap();
+    assert!(matches!(outcome, Outcome::Panicked { ref message, .. } if message == "late panic 3"));
+}
+
+/// A task whose `run` panics before it even makes its future.
+struct PanicsEagerly;
+
+impl Task for PanicsEagerly {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    #[allow(unreachable_code)]
+    fn run(&mut self, _: &mut TaskContext<()>) -> impl Future<Output = Result<(), ()>> {
+        panic!("no future for you");
+        std::future::ready(Ok(()))
+    }
+}
+
+#[actix_rt::test]
+async fn a_panic_while_making_the_future_is_caught() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let outcome = pool.submit(PanicsEagerly).await.unwrap().await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Panicked { ref message, .. } if message == "no future for you")
+    );
+}

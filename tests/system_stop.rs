@@ -1,0 +1,33 @@
+//! When the actix System stops without a drain, accepted tasks still get an
+//! outcome: `NotRun` with the task and `StopReason::PoolDropped`.
+
+mod common;
+
+use actix_workerpool::{Outcome, Pool, StopReason};
+use common::Lab;
+
+#[test]
+fn stopping_the_system_hands_every_unfinished_task_back() {
+    let system = actix_rt::System::new();
+    let (running, queued, _release) = system.block_on(async {
+        let mut lab = Lab::new();
+        let pool = Pool::builder().workers(1).build().unwrap();
+        let (held, release) = lab.held(0);
+        let running = pool.submit(held).await.unwrap();
+        lab.started().await;
+        let queued = pool.try_submit(lab.completes(1)).unwrap();
+        (running, queued, release)
+    });
+    // Dropping the runner drops the runtime and with it every actor and mailbox.
+    drop(system);
+
+    for (label, handle) in [(0, running), (1, queued)] {
+        match futures::executor::block_on(handle).unwrap() {
+            Outcome::NotRun { task, reason } => {
+                assert_eq!(task.label, label);
+                assert_eq!(reason, StopReason::PoolDropped);
+            }
+            other => panic!("task {label}: expected NotRun, got {other:?}"),
+        }
+    }
+}
