@@ -102,7 +102,6 @@ impl<T: Task> Drop for Job<T> {
 ///
 /// Awaiting the handle is cancel safe: drop the future and the outcome is simply
 /// not received.
-#[must_use = "a handle does nothing unless awaited; dropping it does not cancel the task"]
 pub struct TaskHandle<T: Task> {
     id: TaskId,
     rx: oneshot::Receiver<Outcome<T>>,
