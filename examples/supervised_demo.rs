@@ -9,11 +9,15 @@
 //! 2. Background mode: tasks arrive over time; `stop` lets the tasks in hand
 //!    finish and hands the queued ones back.
 //! 3. Drain: accept nothing new, finish everything, then stop.
-//! 4. The counters, which always add up.
+//! 4. Supervision: a panicking task, its worker restarted in the same slot, a
+//!    task that hangs and times out, and a crash loop that ends in a clean stop.
+//!
+//! Every section prints the counters, which always add up.
 
 use std::time::{Duration, Instant};
 
-use actix_workerpool::{Outcome, Pool, Stats, Task, TaskContext};
+use actix::prelude::*;
+use actix_workerpool::{Outcome, Pool, PoolEvent, Stats, Task, TaskContext};
 
 /// A task that works for a while: the Go demos' `time.Sleep`.
 #[derive(Debug)]
@@ -39,10 +43,18 @@ fn job(id: u32, millis: u64) -> Work {
 
 #[actix_rt::main]
 async fn main() {
+    // Errors only by default: the events printed below tell the story;
+    // RUST_LOG=actix_workerpool=debug shows every task.
     env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("actix_workerpool=warn"),
+        env_logger::Env::default().default_filter_or("actix_workerpool=error"),
     )
     .init();
+    // The pool catches task panics, but Rust's panic hook still prints each one
+    // (with a backtrace if RUST_BACKTRACE is set); one line is enough here.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.payload().downcast_ref::<&str>().unwrap_or(&"?");
+        eprintln!("   (panic hook: {message})");
+    }));
 
     println!("== 1. batch: 100 tasks x 100 ms (Go: NewPool(tasks, n).Run())");
     for workers in [5, 10] {
@@ -54,6 +66,10 @@ async fn main() {
 
     println!("\n== 3. drain: 12 tasks x 50 ms on 3 workers, then Drain");
     drain().await;
+
+    println!("\n== 4. supervision: a panic, a hang, a crash loop");
+    supervision().await;
+    crash_loop().await;
 }
 
 async fn batch(workers: usize) {
@@ -150,19 +166,149 @@ async fn drain() {
 
 fn print_stats(indent: &str, stats: &Stats) {
     let per_worker: Vec<_> = stats.workers.iter().map(|w| w.tasks_run).collect();
+    let balance = if stats.balances() {
+        "balanced"
+    } else {
+        "UNBALANCED"
+    };
     println!(
-        "{indent} stats: submitted {} = completed {} + failed {} + panicked {} + not run {} + queued {} + in flight {} ({}); per worker {per_worker:?}",
+        "{indent} stats: submitted {} = completed {} + failed {} + panicked {} + timed out {} \
+         + not run {} + queued {} + in flight {} ({balance}); restarts {}; per worker {per_worker:?}",
         stats.submitted,
         stats.completed,
         stats.failed,
         stats.panicked,
+        stats.timed_out,
         stats.not_run,
         stats.queued,
         stats.in_flight,
-        if stats.balances() {
-            "balanced"
-        } else {
-            "UNBALANCED"
-        },
+        stats.restarts,
     );
+}
+
+/// A task that misbehaves on request.
+#[derive(Debug)]
+enum Flaky {
+    Fine(u32),
+    Panics,
+    Hangs,
+}
+
+impl Task for Flaky {
+    type Output = u32;
+    type Error = String;
+    /// Each worker numbers the tasks it has run: fresh state starts at 0 again.
+    type State = u32;
+
+    async fn run(&mut self, cx: &mut TaskContext<u32>) -> Result<u32, String> {
+        *cx.state_mut() += 1;
+        match self {
+            Flaky::Fine(n) => Ok(*n),
+            Flaky::Panics => panic!("index out of bounds (on purpose)"),
+            Flaky::Hangs => std::future::pending().await,
+        }
+    }
+}
+
+/// Prints the pool events worth seeing in a demo.
+struct EventPrinter;
+
+impl Actor for EventPrinter {
+    type Context = Context<Self>;
+}
+
+impl Handler<PoolEvent> for EventPrinter {
+    type Result = ();
+
+    fn handle(&mut self, event: PoolEvent, _: &mut Self::Context) {
+        match event {
+            PoolEvent::WorkerRestarted {
+                worker,
+                reason,
+                delay,
+                ..
+            } => {
+                println!("   event: worker {worker} restarts in {delay:?} because {reason}")
+            }
+            PoolEvent::SupervisorStopping { reason } => {
+                println!("   event: supervisor stopping: {reason}")
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn supervision() {
+    let pool = Pool::builder_with_state(|_slot| Ok::<u32, String>(0))
+        .workers(3)
+        .task_timeout(Duration::from_millis(200))
+        .restart_backoff(Duration::from_millis(50), Duration::from_secs(1))
+        .build()
+        .unwrap();
+    pool.subscribe(EventPrinter.start().recipient())
+        .await
+        .unwrap();
+    let tasks = vec![
+        Flaky::Fine(1),
+        Flaky::Panics,
+        Flaky::Fine(3),
+        Flaky::Hangs,
+        Flaky::Fine(5),
+    ];
+    let outcomes = pool.run_all(tasks).await.unwrap();
+    for outcome in &outcomes {
+        match outcome {
+            Outcome::Completed { output, .. } => println!("   completed: {output}"),
+            Outcome::Panicked { message, .. } => {
+                println!("   panicked: {message:?} (caught; the program goes on)")
+            }
+            Outcome::TimedOut { attempts } => {
+                println!("   timed out after 200 ms ({attempts} attempt)")
+            }
+            other => println!("   {other:?}"),
+        }
+    }
+    // Let the restarted slot come back, then show that every slot works.
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    let after = pool.run_all((10..13).map(Flaky::Fine)).await.unwrap();
+    println!(
+        "   after the restart, 3 more tasks: {} completed",
+        after
+            .iter()
+            .filter(|o| matches!(o, Outcome::Completed { .. }))
+            .count()
+    );
+    pool.drain().await.unwrap();
+    print_stats("  ", &pool.stats().await.unwrap());
+}
+
+async fn crash_loop() {
+    let pool = Pool::builder_with_state(|_slot| Ok::<u32, String>(0))
+        .workers(2)
+        .restart_limit(3, Duration::from_secs(10))
+        .restart_backoff(Duration::from_millis(10), Duration::from_millis(40))
+        .build()
+        .unwrap();
+    pool.subscribe(EventPrinter.start().recipient())
+        .await
+        .unwrap();
+    println!("   a crash loop: 8 panicking tasks, at most 3 restarts within 10 s");
+    let handles: Vec<_> = (0..8)
+        .map(|_| pool.try_submit(Flaky::Panics).unwrap())
+        .collect();
+    let report = pool.stopped().await.unwrap();
+    let mut panicked = 0;
+    let mut handed_back = 0;
+    for handle in handles {
+        match handle.await.unwrap() {
+            Outcome::Panicked { .. } => panicked += 1,
+            Outcome::NotRun { .. } => handed_back += 1,
+            other => println!("   {other:?}"),
+        }
+    }
+    println!(
+        "   stopped ({}): {panicked} panicked, {handed_back} handed back unrun",
+        report.reason
+    );
+    print_stats("  ", &pool.stats().await.unwrap());
 }

@@ -2,38 +2,52 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::gate::Gate;
 use crate::pool::Pool;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{RestartPolicy, Supervisor};
 use crate::task::Task;
 
-/// Makes the worker-local state for a slot.
-pub(crate) type StateFactory<S> = Arc<dyn Fn(usize) -> S + Send + Sync>;
+/// Makes the worker-local state for a slot; the error is already text.
+pub(crate) type StateFactory<S> = Arc<dyn Fn(usize) -> Result<S, String> + Send + Sync>;
 
 /// The settings a supervisor starts with, already validated.
 pub(crate) struct Config<T: Task> {
     pub(crate) workers: usize,
     pub(crate) queue_capacity: usize,
     pub(crate) state: StateFactory<T::State>,
+    pub(crate) task_timeout: Option<Duration>,
+    pub(crate) restarts: RestartPolicy,
+    pub(crate) arbiters: Option<usize>,
 }
 
-/// Builds a [`Pool`]: made by [`Pool::builder`].
+/// Builds a [`Pool`]: made by [`Pool::builder`] or [`Pool::builder_with_state`].
 ///
 /// | setting | default | refused |
 /// |---|---|---|
 /// | [`workers`](Self::workers) | 4 | 0 |
 /// | [`queue_capacity`](Self::queue_capacity) | 1024 | 0 |
+/// | [`task_timeout`](Self::task_timeout) | none | zero |
+/// | [`restart_limit`](Self::restart_limit) | 50 restarts within 10 s | a zero window |
+/// | [`restart_backoff`](Self::restart_backoff) | 10 ms, doubling, up to 1 s | base above max |
+/// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0 |
 ///
 /// # Examples
 ///
 /// ```
+/// use std::time::Duration;
 /// use actix_workerpool::{BuildError, FnTask, Pool};
 ///
 /// # type Job = FnTask<u32, fn(u32) -> std::future::Ready<Result<u32, ()>>>;
 /// # actix_rt::System::new().block_on(async {
-/// let pool = Pool::<Job>::builder().workers(8).queue_capacity(100).build().unwrap();
+/// let pool = Pool::<Job>::builder()
+///     .workers(8)
+///     .queue_capacity(100)
+///     .task_timeout(Duration::from_secs(30))
+///     .build()
+///     .unwrap();
 /// # drop(pool);
 ///
 /// let refused = Pool::<Job>::builder().workers(0).build();
@@ -45,6 +59,9 @@ pub struct PoolBuilder<T: Task> {
     workers: usize,
     queue_capacity: usize,
     state: StateFactory<T::State>,
+    task_timeout: Option<Duration>,
+    restarts: RestartPolicy,
+    arbiters: Option<usize>,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -53,6 +70,9 @@ impl<T: Task> PoolBuilder<T> {
             workers: 4,
             queue_capacity: 1024,
             state,
+            task_timeout: None,
+            restarts: RestartPolicy::default(),
+            arbiters: None,
         }
     }
 
@@ -69,13 +89,58 @@ impl<T: Task> PoolBuilder<T> {
         self
     }
 
+    /// How long one attempt of a task may run before it is cancelled and ends
+    /// [`TimedOut`](crate::Outcome::TimedOut). A task can override it through
+    /// [`Task::timeout`]. No timeout by default.
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// The restart intensity, as OTP's supervisors count it: if more than
+    /// `restarts` worker restarts happen within `within` (all slots together),
+    /// the supervisor gives up and stops, handing back every queued task with
+    /// [`StopReason::RestartLimit`](crate::StopReason::RestartLimit).
+    ///
+    /// A worker is restarted when a task panics on it, when it stops unasked,
+    /// or when making its state fails. `restarts` may be 0: give up at the
+    /// first one.
+    pub fn restart_limit(mut self, restarts: u32, within: Duration) -> Self {
+        self.restarts.limit = restarts;
+        self.restarts.within = within;
+        self
+    }
+
+    /// The delay before a slot's worker is restarted: `base` the first time,
+    /// doubling with each restart of that slot in a row (a task that ends
+    /// without panicking resets it), never more than `max`.
+    pub fn restart_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.restarts.backoff_base = base;
+        self.restarts.backoff_max = max;
+        self
+    }
+
+    /// Spreads the workers over `arbiters` dedicated arbiters (threads), slot
+    /// `i` on arbiter `i % arbiters`, instead of running them on the
+    /// supervisor's arbiter.
+    ///
+    /// Worth it for tasks that block or burn CPU: they then run on every core.
+    /// For async, I/O-bound tasks the default is faster, since every hop to
+    /// another arbiter is a cross-thread wake-up. If a worker's arbiter stops,
+    /// the worker is lost; its slot is restarted on a fresh arbiter. The pool
+    /// stops its arbiters when it stops.
+    pub fn arbiters(mut self, arbiters: usize) -> Self {
+        self.arbiters = Some(arbiters);
+        self
+    }
+
     /// Checks the settings, then starts the supervisor and its workers on the
     /// current arbiter.
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroWorkers`] and [`BuildError::ZeroCapacity`] for the
-    /// settings above; [`BuildError::NoArbiter`] outside a running actix `System`.
+    /// A [`BuildError`] naming the first setting refused (see the table above);
+    /// [`BuildError::NoArbiter`] outside a running actix `System`.
     pub fn build(self) -> Result<Pool<T>, BuildError> {
         let config = self.validate()?;
         if actix_rt::Arbiter::try_current().is_none() {
@@ -93,10 +158,29 @@ impl<T: Task> PoolBuilder<T> {
         if self.queue_capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
+        if self.task_timeout == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroTimeout);
+        }
+        if self.arbiters == Some(0) {
+            return Err(BuildError::ZeroArbiters);
+        }
+        let restarts = self.restarts;
+        if restarts.within.is_zero() {
+            return Err(BuildError::ZeroRestartWindow);
+        }
+        if restarts.backoff_base > restarts.backoff_max {
+            return Err(BuildError::RestartBackoff {
+                base: restarts.backoff_base,
+                max: restarts.backoff_max,
+            });
+        }
         Ok(Config {
             workers: self.workers,
             queue_capacity: self.queue_capacity,
             state: self.state,
+            task_timeout: self.task_timeout,
+            restarts,
+            arbiters: self.arbiters,
         })
     }
 }
@@ -106,6 +190,9 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
         f.debug_struct("PoolBuilder")
             .field("workers", &self.workers)
             .field("queue_capacity", &self.queue_capacity)
+            .field("task_timeout", &self.task_timeout)
+            .field("restarts", &self.restarts)
+            .field("arbiters", &self.arbiters)
             .finish_non_exhaustive()
     }
 }

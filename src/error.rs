@@ -1,6 +1,7 @@
 //! Error types. Every refusal of a task carries the task back.
 
 use std::fmt;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -63,6 +64,24 @@ pub enum BuildError {
     /// `queue_capacity(0)`: the queue must hold at least one task.
     #[error("the queue capacity must be at least 1")]
     ZeroCapacity,
+    /// `task_timeout(Duration::ZERO)`: every attempt would time out before it began.
+    #[error("the task timeout must be longer than zero")]
+    ZeroTimeout,
+    /// `restart_limit(_, Duration::ZERO)`: restarts could never be counted
+    /// together, so the limit would never apply.
+    #[error("the restart window must be longer than zero")]
+    ZeroRestartWindow,
+    /// `restart_backoff(base, max)` with `base > max`.
+    #[error("the restart backoff's base ({base:?}) is longer than its maximum ({max:?})")]
+    RestartBackoff {
+        /// The delay before a slot's first restart.
+        base: Duration,
+        /// The cap on the delay.
+        max: Duration,
+    },
+    /// `arbiters(0)`: workers need at least one arbiter to run on.
+    #[error("a pool placed on dedicated arbiters needs at least one")]
+    ZeroArbiters,
     /// `build` was called outside a running actix `System`, so there is no
     /// arbiter to start the pool's actors on.
     #[error("no actix arbiter is running on this thread; build the pool inside a System")]

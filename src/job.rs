@@ -45,6 +45,11 @@ impl<T: Task> Job<T> {
         self.attempts
     }
 
+    /// The task's own timeout, if it sets one.
+    pub(crate) fn task_timeout(&self) -> Option<std::time::Duration> {
+        self.task.as_ref().and_then(Task::timeout)
+    }
+
     /// Counts a new attempt and lends the task out for it.
     pub(crate) fn start_attempt(&mut self) -> (&mut T, u32) {
         self.attempts += 1;
@@ -81,7 +86,7 @@ impl<T: Task> Drop for Job<T> {
         if let (Some(task), Some(reply)) = (self.task.take(), self.reply.take()) {
             let _ = reply.send(Outcome::NotRun {
                 task,
-                reason: StopReason::PoolDropped,
+                reason: StopReason::Dropped,
             });
         }
     }
@@ -96,7 +101,7 @@ impl<T: Task> Drop for Job<T> {
 ///
 /// [`PoolGone`] only if the task's record vanished without a trace, which the pool
 /// never does by itself: even when the actix `System` stops, a task that was not
-/// finished comes back as [`Outcome::NotRun`] with [`StopReason::PoolDropped`].
+/// finished comes back as [`Outcome::NotRun`] with [`StopReason::Dropped`].
 ///
 /// # Cancel safety
 ///

@@ -4,12 +4,12 @@
 //! [`Pool`](crate::Pool) wraps each of them in an async method; use whichever
 //! reads better where you are.
 
-use actix::Message;
+use actix::{Message, Recipient};
 
 use crate::error::{SubmitError, TrySubmitError};
 use crate::job::TaskHandle;
 use crate::outcome::StopReason;
-use crate::stats::Stats;
+use crate::stats::{PoolEvent, Stats};
 use crate::task::{Task, TaskId};
 
 /// Submits a task, waiting for room in the queue; answers with the task's handle.
@@ -43,6 +43,17 @@ pub struct Stop;
 #[derive(Message, Debug, Clone, Copy, Default)]
 #[rtype(result = "StopReport")]
 pub struct Drain;
+
+/// Answers once the pool has stopped, for whatever reason, without causing a
+/// stop: how a watcher learns that the supervisor gave up.
+#[derive(Message, Debug, Clone, Copy, Default)]
+#[rtype(result = "StopReport")]
+pub struct WhenStopped;
+
+/// Sends every later [`PoolEvent`] to this recipient, until it stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<PoolEvent>);
 
 /// Asks for a [`Stats`] snapshot.
 #[derive(Message, Debug, Clone, Copy, Default)]

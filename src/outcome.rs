@@ -1,6 +1,7 @@
 //! How a task ended: [`Outcome`], and why a pool stopped: [`StopReason`].
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::task::Task;
 
@@ -27,6 +28,11 @@ pub enum Outcome<T: Task> {
         /// How many attempts were made, the panicking one included.
         attempts: u32,
     },
+    /// An attempt ran past its timeout and was cancelled (its future dropped).
+    TimedOut {
+        /// How many attempts were made, the one that timed out included.
+        attempts: u32,
+    },
     /// The pool stopped before the task ran to an end; the task comes back unrun.
     NotRun {
         /// The task, as it was submitted.
@@ -45,6 +51,8 @@ pub enum OutcomeKind {
     Failed,
     /// See [`Outcome::Panicked`].
     Panicked,
+    /// See [`Outcome::TimedOut`].
+    TimedOut,
     /// See [`Outcome::NotRun`].
     NotRun,
 }
@@ -56,6 +64,7 @@ impl<T: Task> Outcome<T> {
             Outcome::Completed { .. } => OutcomeKind::Completed,
             Outcome::Failed { .. } => OutcomeKind::Failed,
             Outcome::Panicked { .. } => OutcomeKind::Panicked,
+            Outcome::TimedOut { .. } => OutcomeKind::TimedOut,
             Outcome::NotRun { .. } => OutcomeKind::NotRun,
         }
     }
@@ -65,7 +74,8 @@ impl<T: Task> Outcome<T> {
         match self {
             Outcome::Completed { attempts, .. }
             | Outcome::Failed { attempts, .. }
-            | Outcome::Panicked { attempts, .. } => *attempts,
+            | Outcome::Panicked { attempts, .. }
+            | Outcome::TimedOut { attempts } => *attempts,
             Outcome::NotRun { .. } => 0,
         }
     }
@@ -105,6 +115,10 @@ impl<T: Task> fmt::Debug for Outcome<T> {
                 .field("message", message)
                 .field("attempts", attempts)
                 .finish(),
+            Outcome::TimedOut { attempts } => f
+                .debug_struct("TimedOut")
+                .field("attempts", attempts)
+                .finish(),
             Outcome::NotRun { reason, .. } => f
                 .debug_struct("NotRun")
                 .field("reason", reason)
@@ -121,10 +135,19 @@ pub enum StopReason {
     /// A [`Drain`](crate::Drain) request, or the last [`Pool`](crate::Pool)
     /// handle was dropped: every queued task ran first.
     Drained,
-    /// The pool's actors were dropped before they could finish (the actix
-    /// `System` or the arbiter stopped). A task handed back for this reason may
-    /// have started running.
-    PoolDropped,
+    /// More workers had to be restarted within the window than the restart
+    /// limit allows (see [`PoolBuilder::restart_limit`](crate::PoolBuilder::restart_limit)):
+    /// the supervisor gave up.
+    RestartLimit {
+        /// The limit that was passed.
+        restarts: u32,
+        /// The window it counts within.
+        within: Duration,
+    },
+    /// The actor holding the task was dropped before it could finish: the actix
+    /// `System` stopped, or the arbiter of the worker running the task did. A task
+    /// handed back for this reason may have started running.
+    Dropped,
 }
 
 impl fmt::Display for StopReason {
@@ -132,7 +155,13 @@ impl fmt::Display for StopReason {
         f.write_str(match self {
             StopReason::Stopped => "stopped on request",
             StopReason::Drained => "drained",
-            StopReason::PoolDropped => "the pool's actors were dropped",
+            StopReason::RestartLimit { restarts, within } => {
+                return write!(
+                    f,
+                    "gave up: more than {restarts} worker restarts within {within:?}"
+                );
+            }
+            StopReason::Dropped => "the actor holding it was dropped",
         })
     }
 }

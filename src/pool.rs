@@ -3,15 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::{Addr, Recipient};
 
 use crate::config::PoolBuilder;
 use crate::error::{PoolGone, SubmitError, TrySubmitError};
 use crate::gate::{Gate, Refusal};
 use crate::job::{Job, TaskHandle};
-use crate::messages::{Drain, GetStats, Stop, StopReport};
+use crate::messages::{Drain, GetStats, Stop, StopReport, Subscribe, WhenStopped};
 use crate::outcome::{Outcome, StopReason};
-use crate::stats::Stats;
+use crate::stats::{PoolEvent, Stats};
 use crate::supervisor::{Enqueue, HandlesDropped, Supervisor};
 use crate::task::Task;
 
@@ -73,11 +73,59 @@ where
 {
     /// A builder for a pool whose workers each start with `T::State::default()`.
     pub fn builder() -> PoolBuilder<T> {
-        PoolBuilder::new(Arc::new(|_| T::State::default()))
+        PoolBuilder::new(Arc::new(|_| Ok(T::State::default())))
     }
 }
 
 impl<T: Task> Pool<T> {
+    /// A builder for a pool whose workers each make their local state with
+    /// `factory(slot)`: a connection, a client, a buffer. It runs when a worker
+    /// starts, on the worker's arbiter, and again for every restart, so a
+    /// restarted worker never inherits the state of the one it replaces.
+    ///
+    /// A factory that returns `Err` or panics counts as a failed start: the slot
+    /// is restarted after the restart backoff, and counts against the restart
+    /// limit (see [`PoolBuilder::restart_limit`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_workerpool::{Pool, Task, TaskContext};
+    ///
+    /// /// Appends to the worker's own buffer.
+    /// struct Append(&'static str);
+    ///
+    /// impl Task for Append {
+    ///     type Output = usize;
+    ///     type Error = ();
+    ///     type State = Vec<&'static str>;
+    ///
+    ///     async fn run(&mut self, cx: &mut TaskContext<Self::State>) -> Result<usize, ()> {
+    ///         cx.state_mut().push(self.0);
+    ///         Ok(cx.state().len())
+    ///     }
+    /// }
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let pool = Pool::builder_with_state(|_slot| Ok::<_, std::io::Error>(Vec::new()))
+    ///     .workers(1)
+    ///     .build()
+    ///     .unwrap();
+    /// pool.submit(Append("a")).await.unwrap().await.unwrap();
+    /// let second = pool.submit(Append("b")).await.unwrap().await.unwrap();
+    /// assert_eq!(second.output(), Some(2));
+    /// # });
+    /// ```
+    pub fn builder_with_state<F, E>(factory: F) -> PoolBuilder<T>
+    where
+        F: Fn(usize) -> Result<T::State, E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        PoolBuilder::new(Arc::new(move |slot| {
+            factory(slot).map_err(|e| e.to_string())
+        }))
+    }
+
     pub(crate) fn new(addr: Addr<Supervisor<T>>, gate: Arc<Gate>) -> Self {
         Pool {
             shared: Arc::new(Shared { addr, gate }),
@@ -163,6 +211,33 @@ impl<T: Task> Pool<T> {
     /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
     pub async fn stats(&self) -> Result<Stats, PoolGone> {
         self.shared.addr.send(GetStats).await.map_err(|_| PoolGone)
+    }
+
+    /// Waits until the pool has stopped, for whatever reason, without causing a
+    /// stop: see [`WhenStopped`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn stopped(&self) -> Result<StopReport, PoolGone> {
+        self.shared
+            .addr
+            .send(WhenStopped)
+            .await
+            .map_err(|_| PoolGone)
+    }
+
+    /// Sends every later [`PoolEvent`] to `subscriber` (see [`Subscribe`]).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn subscribe(&self, subscriber: Recipient<PoolEvent>) -> Result<(), PoolGone> {
+        self.shared
+            .addr
+            .send(Subscribe(subscriber))
+            .await
+            .map_err(|_| PoolGone)
     }
 
     /// Whether the pool has stopped accepting tasks (a stop or drain began).

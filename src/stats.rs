@@ -1,9 +1,14 @@
-//! The [`Stats`] snapshot.
+//! The [`Stats`] snapshot and the [`PoolEvent`]s that subscribers receive.
+
+use actix::Message;
+
+use crate::outcome::StopReason;
+use crate::task::TaskId;
 
 /// A snapshot of a pool's counters, taken by the supervisor between two messages.
 ///
-/// Every snapshot balances: `submitted == completed + failed + panicked + not_run
-/// + queued + in_flight` (see [`Stats::balances`]).
+/// Every snapshot balances: `submitted == completed + failed + panicked +
+/// timed_out + not_run + queued + in_flight` (see [`Stats::balances`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -15,12 +20,16 @@ pub struct Stats {
     pub failed: u64,
     /// Tasks that ended [`Panicked`](crate::Outcome::Panicked).
     pub panicked: u64,
+    /// Tasks that ended [`TimedOut`](crate::Outcome::TimedOut).
+    pub timed_out: u64,
     /// Tasks handed back [`NotRun`](crate::Outcome::NotRun).
     pub not_run: u64,
     /// Tasks waiting in the queue for a worker.
     pub queued: usize,
     /// Tasks running on a worker.
     pub in_flight: usize,
+    /// Worker restarts, all slots together.
+    pub restarts: u64,
     /// One entry per worker slot, in slot order.
     pub workers: Vec<WorkerStats>,
 }
@@ -31,16 +40,122 @@ pub struct Stats {
 pub struct WorkerStats {
     /// Task attempts this slot has run to an end.
     pub tasks_run: u64,
+    /// How many times this slot's worker was replaced.
+    pub restarts: u64,
 }
 
 impl Stats {
     /// Tasks that have reached their outcome.
     pub fn finished(&self) -> u64 {
-        self.completed + self.failed + self.panicked + self.not_run
+        self.completed + self.failed + self.panicked + self.timed_out + self.not_run
     }
 
     /// Whether every submitted task is accounted for: finished, queued or in flight.
     pub fn balances(&self) -> bool {
         self.submitted == self.finished() + self.queued as u64 + self.in_flight as u64
+    }
+}
+
+/// Something that happened in a pool, sent to every subscriber
+/// (see [`Pool::subscribe`](crate::Pool::subscribe)).
+///
+/// Events are built only while someone subscribes. They go out with `do_send`,
+/// so a slow subscriber never holds up dispatch (its mailbox grows instead), and
+/// a subscriber that has stopped is dropped from the list.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+#[non_exhaustive]
+pub enum PoolEvent {
+    /// A task was handed to a worker for an attempt.
+    TaskStarted {
+        /// The task.
+        task: TaskId,
+        /// The worker slot running it.
+        worker: usize,
+        /// Which attempt, counting from 1.
+        attempt: u32,
+    },
+    /// A task completed.
+    TaskCompleted {
+        /// The task.
+        task: TaskId,
+        /// The worker slot that ran it.
+        worker: usize,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// A task failed; `error` is its error's `Debug` form.
+    TaskFailed {
+        /// The task.
+        task: TaskId,
+        /// The worker slot that ran it.
+        worker: usize,
+        /// Attempts made.
+        attempts: u32,
+        /// The error, as `{:?}` prints it.
+        error: String,
+    },
+    /// A task panicked; its worker is being replaced.
+    TaskPanicked {
+        /// The task.
+        task: TaskId,
+        /// The worker slot that ran it.
+        worker: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// A task's attempt ran past its timeout.
+    TaskTimedOut {
+        /// The task.
+        task: TaskId,
+        /// The worker slot that ran it.
+        worker: usize,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A task was handed back unrun.
+    TaskNotRun {
+        /// The task.
+        task: TaskId,
+        /// Why.
+        reason: StopReason,
+    },
+    /// A worker slot is getting a fresh worker, after `delay`.
+    WorkerRestarted {
+        /// The slot.
+        worker: usize,
+        /// Why its worker had to go.
+        reason: RestartReason,
+        /// This slot's restarts so far, this one included.
+        restarts: u64,
+        /// How long the slot waits before its fresh worker starts.
+        delay: std::time::Duration,
+    },
+    /// The supervisor began to stop.
+    SupervisorStopping {
+        /// Why.
+        reason: StopReason,
+    },
+}
+
+/// Why a worker slot was given a fresh worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestartReason {
+    /// A task panicked on it; the message is the panic's.
+    Panicked(String),
+    /// The worker actor stopped without being asked (its arbiter stopped, say).
+    Lost,
+    /// Making the worker's state failed or panicked; the text says how.
+    StartFailed(String),
+}
+
+impl std::fmt::Display for RestartReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestartReason::Panicked(message) => write!(f, "a task panicked: {message}"),
+            RestartReason::Lost => f.write_str("the worker stopped unasked"),
+            RestartReason::StartFailed(error) => write!(f, "its state failed to start: {error}"),
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 /// A unit of work that a [`Pool`](crate::Pool) runs on one of its workers.
 ///
@@ -46,6 +47,17 @@ pub trait Task: Send + 'static {
         &mut self,
         cx: &mut TaskContext<Self::State>,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>>;
+
+    /// How long one attempt of this task may run, overriding the pool's
+    /// [`task_timeout`](crate::PoolBuilder::task_timeout); `None` (the default)
+    /// keeps the pool's.
+    ///
+    /// An attempt past its timeout is cancelled (its future dropped) and the task
+    /// ends [`TimedOut`](crate::Outcome::TimedOut); its worker is free at once. A
+    /// zero here times every attempt out the first time it waits.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The pool-assigned identity of an accepted task, unique within its pool.

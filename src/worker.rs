@@ -1,13 +1,16 @@
-//! The worker actor: runs one task at a time and reports how it went.
+//! The worker actor: makes its state, runs one task at a time, and reports how
+//! each attempt went.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures::FutureExt;
 
+use crate::config::StateFactory;
 use crate::job::Job;
-use crate::supervisor::{Done, Supervisor, WorkerExited};
+use crate::supervisor::{Done, Supervisor, WorkerExited, WorkerFailed, WorkerReady};
 use crate::task::{Task, TaskContext};
 
 /// Runs one task on this worker.
@@ -24,22 +27,28 @@ pub(crate) struct Quit;
 pub(crate) enum Attempt<T: Task> {
     Returned(Result<T::Output, T::Error>),
     Panicked(String),
+    TimedOut,
+}
+
+/// What a worker needs to know about its place in the pool.
+pub(crate) struct Seat<T: Task> {
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+    pub(crate) supervisor: Addr<Supervisor<T>>,
+    pub(crate) state: StateFactory<T::State>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 pub(crate) struct Worker<T: Task> {
-    slot: usize,
-    supervisor: Addr<Supervisor<T>>,
-    /// Lent to the running task's future, and back when it ends.
+    seat: Seat<T>,
+    /// Lent to the running task's future, and back when it ends; `None` until
+    /// the state is made.
     cx: Option<TaskContext<T::State>>,
 }
 
 impl<T: Task> Worker<T> {
-    pub(crate) fn new(slot: usize, supervisor: Addr<Supervisor<T>>, state: T::State) -> Self {
-        Worker {
-            slot,
-            supervisor,
-            cx: Some(TaskContext::new(slot, state)),
-        }
+    pub(crate) fn new(seat: Seat<T>) -> Self {
+        Worker { seat, cx: None }
     }
 }
 
@@ -49,8 +58,41 @@ impl<T: Task> Unpin for Worker<T> {}
 impl<T: Task> Actor for Worker<T> {
     type Context = Context<Self>;
 
-    fn stopped(&mut self, _: &mut Self::Context) {
-        self.supervisor.do_send(WorkerExited { slot: self.slot });
+    /// Makes the worker's state here, on the worker's own arbiter; a factory
+    /// that fails or panics is reported, and the worker stops.
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let Seat {
+            slot, generation, ..
+        } = self.seat;
+        let made = std::panic::catch_unwind(AssertUnwindSafe(|| (self.seat.state)(slot)));
+        let failure = match made {
+            Ok(Ok(state)) => {
+                self.cx = Some(TaskContext::new(slot, state));
+                self.seat
+                    .supervisor
+                    .do_send(WorkerReady { slot, generation });
+                return;
+            }
+            Ok(Err(error)) => error,
+            Err(payload) => format!("panicked: {}", panic_message(payload.as_ref())),
+        };
+        self.seat.supervisor.do_send(WorkerFailed {
+            slot,
+            generation,
+            error: failure,
+        });
+        ctx.stop();
+    }
+}
+
+/// Reported from `Drop`, not `stopped`: an actor dropped with its arbiter is
+/// never told it stopped, and the supervisor must hear of it all the same.
+impl<T: Task> Drop for Worker<T> {
+    fn drop(&mut self) {
+        self.seat.supervisor.do_send(WorkerExited {
+            slot: self.seat.slot,
+            generation: self.seat.generation,
+        });
     }
 }
 
@@ -61,9 +103,10 @@ impl<T: Task> Handler<Run<T>> for Worker<T> {
         let mut cx = self
             .cx
             .take()
-            .expect("a worker's mailbox waits while it runs a task");
+            .expect("a worker is sent tasks only once ready, and one at a time");
+        let timeout = job.task_timeout().or(self.seat.timeout);
         let attempt = async move {
-            let result = run_attempt(&mut job, &mut cx).await;
+            let result = run_attempt(&mut job, &mut cx, timeout).await;
             (job, cx, result)
         };
         // `wait`, not `spawn`: the mailbox (and so a `Quit`) waits until the task
@@ -73,8 +116,8 @@ impl<T: Task> Handler<Run<T>> for Worker<T> {
                 .into_actor(self)
                 .map(|(job, cx, result), worker, _| {
                     worker.cx = Some(cx);
-                    worker.supervisor.do_send(Done {
-                        slot: worker.slot,
+                    worker.seat.supervisor.do_send(Done {
+                        slot: worker.seat.slot,
                         job,
                         result,
                     });
@@ -92,13 +135,25 @@ impl<T: Task> Handler<Quit> for Worker<T> {
 }
 
 /// Runs one attempt, turning a panic anywhere in the task (even in the call that
-/// makes its future) into `Attempt::Panicked`.
-async fn run_attempt<T: Task>(job: &mut Job<T>, cx: &mut TaskContext<T::State>) -> Attempt<T> {
+/// makes its future) into `Attempt::Panicked`, and a deadline passed into
+/// `Attempt::TimedOut` (the task's future is dropped).
+async fn run_attempt<T: Task>(
+    job: &mut Job<T>,
+    cx: &mut TaskContext<T::State>,
+    timeout: Option<Duration>,
+) -> Attempt<T> {
     let id = job.id();
     let (task, attempt) = job.start_attempt();
     cx.begin(id, attempt);
-    let run = AssertUnwindSafe(async { task.run(cx).await });
-    match run.catch_unwind().await {
+    let run = AssertUnwindSafe(async { task.run(cx).await }).catch_unwind();
+    let caught = match timeout {
+        Some(limit) => match actix_rt::time::timeout(limit, run).await {
+            Ok(caught) => caught,
+            Err(_elapsed) => return Attempt::TimedOut,
+        },
+        None => run.await,
+    };
+    match caught {
         Ok(result) => Attempt::Returned(result),
         Err(payload) => Attempt::Panicked(panic_message(payload.as_ref())),
     }

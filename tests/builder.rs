@@ -1,5 +1,7 @@
 //! DESIGN rule 6 at build time: every refusal is a typed error, never a panic.
 
+use std::time::Duration;
+
 use actix_workerpool::{BuildError, FnTask, Pool};
 
 type Noop = FnTask<(), fn(()) -> std::future::Ready<Result<(), ()>>>;
@@ -17,6 +19,39 @@ async fn a_zero_queue_capacity_is_refused() {
         .build()
         .unwrap_err();
     assert_eq!(err, BuildError::ZeroCapacity);
+}
+
+#[actix_rt::test]
+async fn a_zero_restart_window_is_refused() {
+    let err = Pool::<Noop>::builder()
+        .restart_limit(3, Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::ZeroRestartWindow);
+}
+
+#[actix_rt::test]
+async fn a_restart_backoff_whose_base_exceeds_its_cap_is_refused() {
+    let (base, max) = (Duration::from_secs(2), Duration::from_secs(1));
+    let err = Pool::<Noop>::builder()
+        .restart_backoff(base, max)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::RestartBackoff { base, max });
+}
+
+#[actix_rt::test]
+async fn zero_dedicated_arbiters_are_refused() {
+    let err = Pool::<Noop>::builder().arbiters(0).build().unwrap_err();
+    assert_eq!(err, BuildError::ZeroArbiters);
+}
+
+#[actix_rt::test]
+async fn a_zero_restart_limit_is_allowed_it_means_give_up_at_once() {
+    let pool = Pool::<Noop>::builder()
+        .restart_limit(0, Duration::from_secs(1))
+        .build();
+    assert!(pool.is_ok());
 }
 
 #[test]

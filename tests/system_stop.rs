@@ -1,5 +1,5 @@
 //! When the actix System stops without a drain, accepted tasks still get an
-//! outcome: `NotRun` with the task and `StopReason::PoolDropped`.
+//! outcome: `NotRun` with the task and `StopReason::Dropped`.
 
 mod common;
 
@@ -25,7 +25,7 @@ fn stopping_the_system_hands_every_unfinished_task_back() {
         match futures::executor::block_on(handle).unwrap() {
             Outcome::NotRun { task, reason } => {
                 assert_eq!(task.label, label);
-                assert_eq!(reason, StopReason::PoolDropped);
+                assert_eq!(reason, StopReason::Dropped);
             }
             other => panic!("task {label}: expected NotRun, got {other:?}"),
         }

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use crate::job::Job;
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 
 pub(crate) struct TaskQueue<T: Task> {
     jobs: VecDeque<Job<T>>,
@@ -27,6 +27,11 @@ impl<T: Task> TaskQueue<T> {
 
     pub(crate) fn pop(&mut self) -> Option<Job<T>> {
         self.jobs.pop_front()
+    }
+
+    /// The id of the job that `pop` would return.
+    pub(crate) fn front_id(&self) -> Option<TaskId> {
+        self.jobs.front().map(Job::id)
     }
 
     pub(crate) fn len(&self) -> usize {

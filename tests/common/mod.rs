@@ -110,3 +110,57 @@ impl Lab {
         std::iter::from_fn(|| self.rx.try_recv().ok()).collect()
     }
 }
+
+/// Hears a pool's events, through a real subscriber actor.
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<actix_workerpool::PoolEvent>,
+}
+
+struct Forward(mpsc::UnboundedSender<actix_workerpool::PoolEvent>);
+
+impl actix::Actor for Forward {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<actix_workerpool::PoolEvent> for Forward {
+    type Result = ();
+
+    fn handle(&mut self, event: actix_workerpool::PoolEvent, _: &mut Self::Context) {
+        let _ = self.0.unbounded_send(event);
+    }
+}
+
+impl Events {
+    pub async fn subscribe<T: Task>(pool: &actix_workerpool::Pool<T>) -> Events {
+        use actix::Actor;
+        let (tx, rx) = mpsc::unbounded();
+        let forward = Forward(tx).start();
+        pool.subscribe(forward.recipient()).await.unwrap();
+        Events { rx }
+    }
+
+    pub async fn next(&mut self) -> actix_workerpool::PoolEvent {
+        self.rx
+            .next()
+            .await
+            .expect("the subscriber lives as long as the pool")
+    }
+
+    /// Skips events until one matches.
+    pub async fn until(
+        &mut self,
+        wanted: impl Fn(&actix_workerpool::PoolEvent) -> bool,
+    ) -> actix_workerpool::PoolEvent {
+        loop {
+            let event = self.next().await;
+            if wanted(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// The events heard so far that nobody has waited for.
+    pub fn so_far(&mut self) -> Vec<actix_workerpool::PoolEvent> {
+        std::iter::from_fn(|| self.rx.try_recv().ok()).collect()
+    }
+}

@@ -1,0 +1,145 @@
+//! How a supervisor stops: on `Stop` (hand the queue back, let the tasks in
+//! hand finish), on `Drain` (run the queue dry first), or when it gives up after
+//! too many restarts (as `Stop`, with its own reason).
+
+use futures::channel::oneshot;
+use log::{error, info};
+
+use actix::ResponseFuture;
+
+use super::slots::SlotState;
+use super::{Phase, Supervisor};
+use crate::messages::StopReport;
+use crate::outcome::StopReason;
+use crate::stats::{PoolEvent, RestartReason};
+use crate::task::Task;
+use crate::worker::Quit;
+
+impl<T: Task> Supervisor<T> {
+    pub(super) fn begin_stop(&mut self, reason: StopReason) {
+        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+            return;
+        }
+        info!(
+            "worker pool stopping ({reason}): {} queued tasks handed back",
+            self.queue.len()
+        );
+        self.gate.close();
+        self.phase = Phase::Stopping;
+        self.reason = Some(reason.clone());
+        self.subscribers.emit(|| PoolEvent::SupervisorStopping {
+            reason: reason.clone(),
+        });
+        while let Some(job) = self.queue.pop() {
+            self.gate.release();
+            self.hand_back(job, reason.clone());
+        }
+        for slot in 0..self.slots.len() {
+            self.quit(slot);
+        }
+        self.finish_if_all_gone();
+    }
+
+    pub(super) fn begin_drain(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        info!(
+            "worker pool draining: {} queued tasks to finish",
+            self.queue.len()
+        );
+        self.gate.close();
+        self.phase = Phase::Draining;
+        self.reason = Some(StopReason::Drained);
+        self.subscribers.emit(|| PoolEvent::SupervisorStopping {
+            reason: StopReason::Drained,
+        });
+        self.quit_idle_if_drained();
+    }
+
+    /// Past the restart limit: stop, and say why.
+    pub(super) fn give_up(&mut self, last: &RestartReason) {
+        let policy = self.config.restarts;
+        let reason = StopReason::RestartLimit {
+            restarts: policy.limit,
+            within: policy.within,
+        };
+        error!("worker pool stopping, {reason}; the last restart was needed because {last}");
+        self.begin_stop(reason);
+    }
+
+    /// Nothing queued and nothing on its way to the queue.
+    pub(super) fn drained(&self) -> bool {
+        self.queue.is_empty() && self.gate.pending() == 0
+    }
+
+    /// In a drain, once nothing is left to run, idle workers may go.
+    pub(super) fn quit_idle_if_drained(&mut self) {
+        if !self.drained() {
+            return;
+        }
+        for slot in 0..self.slots.len() {
+            if !matches!(self.slots.get(slot).state(), SlotState::Busy(..)) {
+                self.quit(slot);
+            }
+        }
+        self.finish_if_all_gone();
+    }
+
+    /// Tells the slot's worker to quit after the task in hand; a slot waiting
+    /// out its restart backoff simply ends.
+    pub(super) fn quit(&mut self, slot: usize) {
+        self.slots.update(slot, |state| match state {
+            SlotState::Starting(worker) | SlotState::Idle(worker) => {
+                worker.do_send(Quit);
+                SlotState::Quitting { task: None }
+            }
+            SlotState::Busy(worker, id) => {
+                worker.do_send(Quit);
+                SlotState::Quitting { task: Some(id) }
+            }
+            SlotState::Backoff | SlotState::Gone => SlotState::Gone,
+            quitting @ SlotState::Quitting { .. } => quitting,
+        });
+    }
+
+    pub(super) fn finish_if_all_gone(&mut self) {
+        if self.slots.live() > 0 || !matches!(self.phase, Phase::Draining | Phase::Stopping) {
+            return;
+        }
+        self.phase = Phase::Stopped;
+        self.placement.stop();
+        let report = self.report();
+        let c = &self.counts;
+        info!(
+            "worker pool stopped ({}): {} completed, {} failed, {} panicked, {} timed out, {} not run, {} restarts",
+            report.reason, c.completed, c.failed, c.panicked, c.timed_out, c.not_run, c.restarts
+        );
+        for waiter in self.stop_waiters.drain(..) {
+            let _ = waiter.send(report.clone());
+        }
+    }
+
+    fn report(&self) -> StopReport {
+        StopReport {
+            reason: self.reason.clone().unwrap_or(StopReason::Stopped),
+            not_run: self.not_run.clone(),
+        }
+    }
+
+    /// An answer that comes once the pool has stopped.
+    pub(super) fn when_stopped(&mut self) -> ResponseFuture<StopReport> {
+        if self.phase == Phase::Stopped {
+            let report = self.report();
+            return Box::pin(async move { report });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.stop_waiters.push(tx);
+        Box::pin(async move {
+            rx.await.unwrap_or(StopReport {
+                reason: StopReason::Dropped,
+                not_run: Vec::new(),
+            })
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! The worker slots: what each one holds, kept in step with the idle set and
+//! the count of live slots. A slot's state changes only through `Slots::set`.
+
+use actix::Addr;
+
+use super::idle::IdleSet;
+use crate::task::{Task, TaskId};
+use crate::worker::Worker;
+
+pub(super) enum SlotState<T: Task> {
+    /// Its worker is making its state.
+    Starting(Addr<Worker<T>>),
+    Idle(Addr<Worker<T>>),
+    /// Running the task with this id.
+    Busy(Addr<Worker<T>>, TaskId),
+    /// Waiting out the restart backoff, with no worker.
+    Backoff,
+    /// Told to quit; `task` is the one it is still finishing, if any.
+    Quitting {
+        task: Option<TaskId>,
+    },
+    /// No worker, and none coming.
+    Gone,
+}
+
+pub(super) struct Slot<T: Task> {
+    state: SlotState<T>,
+    pub(super) generation: u32,
+    pub(super) tasks_run: u64,
+    pub(super) restarts: u64,
+    /// Restarts in a row, reset by an attempt that ends without a panic.
+    pub(super) consecutive_restarts: u32,
+}
+
+pub(super) struct Slots<T: Task> {
+    slots: Vec<Slot<T>>,
+    idle: IdleSet,
+    live: usize,
+}
+
+impl<T: Task> Slots<T> {
+    /// `n` slots, all `Gone` until a worker is started in each.
+    pub(super) fn new(n: usize) -> Self {
+        let slots = (0..n)
+            .map(|_| Slot {
+                state: SlotState::Gone,
+                generation: 0,
+                tasks_run: 0,
+                restarts: 0,
+                consecutive_restarts: 0,
+            })
+            .collect();
+        Slots {
+            slots,
+            idle: IdleSet::new(n),
+            live: 0,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Slots that have, or will have, a worker.
+    pub(super) fn live(&self) -> usize {
+        self.live
+    }
+
+    pub(super) fn get(&self, slot: usize) -> &Slot<T> {
+        &self.slots[slot]
+    }
+
+    pub(super) fn get_mut(&mut self, slot: usize) -> &mut Slot<T> {
+        &mut self.slots[slot]
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot<T>> {
+        self.slots.iter()
+    }
+
+    /// Puts a slot in the state `next` makes of its current one. Every change
+    /// of state goes through here, so the idle set and the live count follow.
+    pub(super) fn update(&mut self, slot: usize, next: impl FnOnce(SlotState<T>) -> SlotState<T>) {
+        let entry = &mut self.slots[slot];
+        let old = std::mem::replace(&mut entry.state, SlotState::Gone);
+        let was_gone = matches!(old, SlotState::Gone);
+        entry.state = next(old);
+        if matches!(entry.state, SlotState::Idle(_)) {
+            self.idle.insert(slot);
+        } else {
+            self.idle.remove(slot);
+        }
+        match (was_gone, matches!(entry.state, SlotState::Gone)) {
+            (true, false) => self.live += 1,
+            (false, true) => self.live -= 1,
+            _ => {}
+        }
+    }
+
+    pub(super) fn set(&mut self, slot: usize, state: SlotState<T>) {
+        self.update(slot, |_| state);
+    }
+
+    /// The next idle slot in round-robin order, now busy with `task`, and its
+    /// worker.
+    pub(super) fn take_idle(&mut self, task: TaskId) -> Option<(usize, &Addr<Worker<T>>)> {
+        let slot = self.idle.take_next()?;
+        let entry = &mut self.slots[slot];
+        entry.state = match std::mem::replace(&mut entry.state, SlotState::Gone) {
+            SlotState::Idle(worker) => SlotState::Busy(worker, task),
+            // The idle set holds exactly the slots in `Idle`, so this keeps the
+            // state as it was should that ever not hold.
+            other => other,
+        };
+        match &entry.state {
+            SlotState::Busy(worker, _) => Some((slot, worker)),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Task> Slot<T> {
+    pub(super) fn state(&self) -> &SlotState<T> {
+        &self.state
+    }
+}
