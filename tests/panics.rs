@@ -66,3 +66,18 @@ async fn a_panic_while_making_the_future_is_caught() {
         matches!(outcome, Outcome::Panicked { ref message, .. } if message == "no future for you")
     );
 }
+
+#[actix_rt::test]
+async fn a_panic_in_a_spawned_task_that_the_task_awaits_is_caught_with_its_message() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let task = FnTask::new((), |()| async {
+        let inner = actix_rt::spawn(async { panic!("inner panic") });
+        match inner.await {
+            Ok(()) => Ok::<(), ()>(()),
+            // Carries the spawned task's own panic over to this one.
+            Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+        }
+    });
+    let outcome = pool.submit(task).await.unwrap().await.unwrap();
+    assert!(matches!(outcome, Outcome::Panicked { ref message, .. } if message == "inner panic"));
+}
