@@ -12,12 +12,15 @@
 //! 4. Supervision: a panicking task, its worker restarted in the same slot, a
 //!    task that hangs and times out, and a crash loop that ends in a clean stop.
 //!
+//! 5. Retries: the e-mail example, 20 sends that fail 30% of the time, retried
+//!    with exponential backoff off the workers.
+//!
 //! Every section prints the counters, which always add up.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_workerpool::{Outcome, Pool, PoolEvent, Stats, Task, TaskContext};
+use actix_workerpool::{Jitter, Outcome, Pool, PoolEvent, RetryPolicy, Stats, Task, TaskContext};
 
 /// A task that works for a while: the Go demos' `time.Sleep`.
 #[derive(Debug)]
@@ -70,6 +73,9 @@ async fn main() {
     println!("\n== 4. supervision: a panic, a hang, a crash loop");
     supervision().await;
     crash_loop().await;
+
+    println!("\n== 5. retries: 20 e-mails, 30% of sends fail, 3 workers, buffer 10");
+    emails().await;
 }
 
 async fn batch(workers: usize) {
@@ -173,7 +179,8 @@ fn print_stats(indent: &str, stats: &Stats) {
     };
     println!(
         "{indent} stats: submitted {} = completed {} + failed {} + panicked {} + timed out {} \
-         + not run {} + queued {} + in flight {} ({balance}); restarts {}; per worker {per_worker:?}",
+         + not run {} + queued {} + in flight {} + waiting to retry {} ({balance}); \
+         retries {}, restarts {}; per worker {per_worker:?}",
         stats.submitted,
         stats.completed,
         stats.failed,
@@ -182,6 +189,8 @@ fn print_stats(indent: &str, stats: &Stats) {
         stats.not_run,
         stats.queued,
         stats.in_flight,
+        stats.waiting_retry,
+        stats.retries,
         stats.restarts,
     );
 }
@@ -310,5 +319,74 @@ async fn crash_loop() {
         "   stopped ({}): {panicked} panicked, {handed_back} handed back unrun",
         report.reason
     );
+    print_stats("  ", &pool.stats().await.unwrap());
+}
+
+/// An e-mail send that fails 30% of the time, as the Go example's does.
+struct SendEmail {
+    to: String,
+    dice: fastrand::Rng,
+}
+
+impl Task for SendEmail {
+    type Output = ();
+    type Error = String;
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), String> {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        if self.dice.f64() < 0.3 {
+            return Err(format!("SMTP timeout sending to {}", self.to));
+        }
+        Ok(())
+    }
+}
+
+async fn emails() {
+    let retry = RetryPolicy::builder()
+        .max_attempts(3)
+        .base_delay(Duration::from_millis(20))
+        .factor(2.0)
+        .max_delay(Duration::from_millis(200))
+        .jitter(Jitter::Equal)
+        .build()
+        .unwrap();
+    let pool = Pool::builder()
+        .workers(3)
+        .queue_capacity(10)
+        .retry(retry)
+        .build()
+        .unwrap();
+    let emails = (0..20).map(|i| SendEmail {
+        to: format!("user{i}@example.com"),
+        // Seeded per e-mail, so that the demo prints the same story each run.
+        dice: fastrand::Rng::with_seed(i),
+    });
+    let started = Instant::now();
+    let outcomes = pool.run_all(emails).await.unwrap();
+    let mut sent_after = [0; 4];
+    let mut gave_up = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Completed { attempts, .. } => sent_after[attempts as usize] += 1,
+            Outcome::Failed { error, attempts } => {
+                gave_up.push(format!("{error} ({attempts} attempts)"))
+            }
+            other => println!("   {other:?}"),
+        }
+    }
+    let sent: u32 = sent_after.iter().sum();
+    println!(
+        "   sent {sent}/20 in {:.2} s: {} at the first attempt, {} at the second, {} at the third; {} gave up",
+        started.elapsed().as_secs_f64(),
+        sent_after[1],
+        sent_after[2],
+        sent_after[3],
+        gave_up.len()
+    );
+    for failure in gave_up {
+        println!("   gave up: {failure}");
+    }
+    pool.drain().await.unwrap();
     print_stats("  ", &pool.stats().await.unwrap());
 }

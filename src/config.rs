@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::BuildError;
 use crate::gate::Gate;
 use crate::pool::Pool;
+use crate::retry::RetryPolicy;
 use crate::supervisor::{RestartPolicy, Supervisor};
 use crate::task::Task;
 
@@ -21,6 +22,7 @@ pub(crate) struct Config<T: Task> {
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) restarts: RestartPolicy,
     pub(crate) arbiters: Option<usize>,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Builds a [`Pool`]: made by [`Pool::builder`] or [`Pool::builder_with_state`].
@@ -33,6 +35,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`restart_limit`](Self::restart_limit) | 50 restarts within 10 s | a zero window |
 /// | [`restart_backoff`](Self::restart_backoff) | 10 ms, doubling, up to 1 s | base above max |
 /// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0 |
+/// | [`retry`](Self::retry) | one attempt, no retries | (checked by [`RetryPolicy::builder`]) |
 ///
 /// # Examples
 ///
@@ -62,6 +65,7 @@ pub struct PoolBuilder<T: Task> {
     task_timeout: Option<Duration>,
     restarts: RestartPolicy,
     arbiters: Option<usize>,
+    retry: RetryPolicy,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -73,6 +77,7 @@ impl<T: Task> PoolBuilder<T> {
             task_timeout: None,
             restarts: RestartPolicy::default(),
             arbiters: None,
+            retry: RetryPolicy::never(),
         }
     }
 
@@ -117,6 +122,13 @@ impl<T: Task> PoolBuilder<T> {
     pub fn restart_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.restarts.backoff_base = base;
         self.restarts.backoff_max = max;
+        self
+    }
+
+    /// How failed tasks are retried, unless a task names its own policy
+    /// ([`Task::retry_policy`]). By default, never.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -181,6 +193,7 @@ impl<T: Task> PoolBuilder<T> {
             task_timeout: self.task_timeout,
             restarts,
             arbiters: self.arbiters,
+            retry: self.retry,
         })
     }
 }
@@ -193,6 +206,7 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
             .field("task_timeout", &self.task_timeout)
             .field("restarts", &self.restarts)
             .field("arbiters", &self.arbiters)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }

@@ -96,6 +96,14 @@ impl Gate {
         }
     }
 
+    /// A job leaves the queue: if it has never run, it still holds the permit
+    /// it was admitted with (a retry re-enters the queue without one).
+    pub(crate) fn release_for<T: crate::task::Task>(&self, job: &crate::job::Job<T>) {
+        if job.attempts() == 0 {
+            self.release();
+        }
+    }
+
     /// Refuses every later admission and wakes every waiting submitter.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);

@@ -50,6 +50,18 @@ impl<T: Task> Job<T> {
         self.task.as_ref().and_then(Task::timeout)
     }
 
+    /// The task's own retry policy, if it sets one.
+    pub(crate) fn retry_policy(&self) -> Option<crate::retry::RetryPolicy> {
+        self.task.as_ref().and_then(Task::retry_policy)
+    }
+
+    /// Whether the task calls `error` worth another attempt.
+    pub(crate) fn is_retryable(&self, error: &T::Error) -> bool {
+        self.task
+            .as_ref()
+            .is_some_and(|task| task.is_retryable(error))
+    }
+
     /// Counts a new attempt and lends the task out for it.
     pub(crate) fn start_attempt(&mut self) -> (&mut T, u32) {
         self.attempts += 1;

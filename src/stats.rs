@@ -8,7 +8,8 @@ use crate::task::TaskId;
 /// A snapshot of a pool's counters, taken by the supervisor between two messages.
 ///
 /// Every snapshot balances: `submitted == completed + failed + panicked +
-/// timed_out + not_run + queued + in_flight` (see [`Stats::balances`]).
+/// timed_out + not_run + queued + in_flight + waiting_retry` (see
+/// [`Stats::balances`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -28,6 +29,10 @@ pub struct Stats {
     pub queued: usize,
     /// Tasks running on a worker.
     pub in_flight: usize,
+    /// Tasks waiting out the delay before their next attempt.
+    pub waiting_retry: usize,
+    /// Retries scheduled, all tasks together.
+    pub retries: u64,
     /// Worker restarts, all slots together.
     pub restarts: u64,
     /// One entry per worker slot, in slot order.
@@ -50,9 +55,11 @@ impl Stats {
         self.completed + self.failed + self.panicked + self.timed_out + self.not_run
     }
 
-    /// Whether every submitted task is accounted for: finished, queued or in flight.
+    /// Whether every submitted task is accounted for: finished, queued, in
+    /// flight or waiting for a retry.
     pub fn balances(&self) -> bool {
-        self.submitted == self.finished() + self.queued as u64 + self.in_flight as u64
+        let unfinished = self.queued + self.in_flight + self.waiting_retry;
+        self.submitted == self.finished() + unfinished as u64
     }
 }
 
@@ -112,6 +119,18 @@ pub enum PoolEvent {
         worker: usize,
         /// Attempts made.
         attempts: u32,
+    },
+    /// An attempt failed (or timed out, or panicked with panics retried), and
+    /// the task will be tried again after `delay`, on whichever worker is next.
+    Retrying {
+        /// The task.
+        task: TaskId,
+        /// The worker slot the failed attempt ran on.
+        worker: usize,
+        /// The attempt that failed, counting from 1.
+        attempt: u32,
+        /// How long the task waits, off any worker, before its next attempt.
+        delay: std::time::Duration,
     },
     /// A task was handed back unrun.
     TaskNotRun {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::retry::RetryPolicy;
+
 /// A unit of work that a [`Pool`](crate::Pool) runs on one of its workers.
 ///
 /// `run` borrows the task rather than consuming it, so that the same value can be
@@ -12,6 +14,11 @@ use std::time::Duration;
 /// The future that `run` returns executes on the worker's arbiter and need not be
 /// `Send`; the task value itself is `Send`, since it may travel to a worker on
 /// another arbiter.
+///
+/// A panic anywhere in `run` or in the future it returns is caught on the
+/// worker: the task ends [`Panicked`](crate::Outcome::Panicked) and the worker is
+/// replaced. A task spawned with `actix_rt::spawn` panics on its own; to carry
+/// its panic over, `std::panic::resume_unwind(join_error.into_panic())`.
 ///
 /// `State` is the worker-local state that a task gets through its
 /// [`TaskContext`]: `()` for tasks that need none; a connection or a buffer for
@@ -56,6 +63,20 @@ pub trait Task: Send + 'static {
     /// ends [`TimedOut`](crate::Outcome::TimedOut); its worker is free at once. A
     /// zero here times every attempt out the first time it waits.
     fn timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Whether `error` is worth another attempt, if the retry policy has one
+    /// left: `true` (the default) for a transient error, `false` for a permanent
+    /// one, which ends the task at once as [`Failed`](crate::Outcome::Failed).
+    fn is_retryable(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        true
+    }
+
+    /// This task's own retry policy, overriding the pool's
+    /// [`retry`](crate::PoolBuilder::retry); `None` (the default) keeps the pool's.
+    fn retry_policy(&self) -> Option<RetryPolicy> {
         None
     }
 }

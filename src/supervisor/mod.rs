@@ -41,6 +41,7 @@ mod shutdown;
 mod slots;
 mod supervision;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -125,6 +126,7 @@ struct Counts {
     not_run: u64,
     in_flight: usize,
     restarts: u64,
+    retries: u64,
 }
 
 /// The actor that owns a pool's workers, queue and counters.
@@ -145,6 +147,8 @@ pub struct Supervisor<T: Task> {
     stop_waiters: Vec<oneshot::Sender<StopReport>>,
     subscribers: Subscribers,
     placement: Placement,
+    /// Jobs waiting out a retry delay, off any worker.
+    waiting: BTreeMap<TaskId, Job<T>>,
 }
 
 impl<T: Task> Supervisor<T> {
@@ -169,6 +173,7 @@ impl<T: Task> Supervisor<T> {
                 stop_waiters: Vec::new(),
                 subscribers: Subscribers::default(),
                 placement: Placement::new(config_arbiters),
+                waiting: BTreeMap::new(),
             };
             for slot in 0..supervisor.slots.len() {
                 supervisor.spawn_worker(slot, ctx);
@@ -204,7 +209,7 @@ impl<T: Task> Supervisor<T> {
             }
             // Admitted just before the gate closed: hand it straight back.
             Phase::Stopping | Phase::Stopped => {
-                self.gate.release();
+                self.gate.release_for(&job);
                 let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
                 self.hand_back(job, reason);
             }
@@ -220,7 +225,7 @@ impl<T: Task> Supervisor<T> {
             let Some(job) = self.queue.pop() else {
                 break;
             };
-            self.gate.release();
+            self.gate.release_for(&job);
             self.counts.in_flight += 1;
             let attempt = job.attempts() + 1;
             debug!("{id} -> worker {slot} (attempt {attempt})");
@@ -262,6 +267,8 @@ impl<T: Task> Supervisor<T> {
             not_run: self.counts.not_run,
             queued: self.queue.len(),
             in_flight: self.counts.in_flight,
+            waiting_retry: self.waiting.len(),
+            retries: self.counts.retries,
             restarts: self.counts.restarts,
             workers: self
                 .slots

@@ -25,6 +25,11 @@ impl<T: Task> TaskQueue<T> {
         self.jobs.push_back(job);
     }
 
+    /// Puts a job ahead of the others: a retry, which has waited already.
+    pub(crate) fn push_front(&mut self, job: Job<T>) {
+        self.jobs.push_front(job);
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Job<T>> {
         self.jobs.pop_front()
     }

@@ -21,8 +21,9 @@ impl<T: Task> Supervisor<T> {
             return;
         }
         info!(
-            "worker pool stopping ({reason}): {} queued tasks handed back",
-            self.queue.len()
+            "worker pool stopping ({reason}): {} queued and {} waiting tasks handed back",
+            self.queue.len(),
+            self.waiting.len()
         );
         self.gate.close();
         self.phase = Phase::Stopping;
@@ -31,7 +32,10 @@ impl<T: Task> Supervisor<T> {
             reason: reason.clone(),
         });
         while let Some(job) = self.queue.pop() {
-            self.gate.release();
+            self.gate.release_for(&job);
+            self.hand_back(job, reason.clone());
+        }
+        for (_, job) in std::mem::take(&mut self.waiting) {
             self.hand_back(job, reason.clone());
         }
         for slot in 0..self.slots.len() {
@@ -68,9 +72,10 @@ impl<T: Task> Supervisor<T> {
         self.begin_stop(reason);
     }
 
-    /// Nothing queued and nothing on its way to the queue.
+    /// Nothing queued, nothing on its way to the queue, nothing waiting to
+    /// be retried.
     pub(super) fn drained(&self) -> bool {
-        self.queue.is_empty() && self.gate.pending() == 0
+        self.queue.is_empty() && self.gate.pending() == 0 && self.waiting.is_empty()
     }
 
     /// In a drain, once nothing is left to run, idle workers may go.

@@ -8,6 +8,7 @@ use super::slots::SlotState;
 use super::{Phase, Supervisor};
 use crate::job::Job;
 use crate::outcome::{Outcome, StopReason};
+use crate::retry::RetryPolicy;
 use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
 use crate::worker::{Attempt, Quit};
@@ -20,11 +21,81 @@ impl<T: Task> Supervisor<T> {
         result: Attempt<T>,
         ctx: &mut Context<Self>,
     ) {
-        let entry = self.slots.get_mut(slot);
-        entry.tasks_run += 1;
+        self.slots.get_mut(slot).tasks_run += 1;
         self.counts.in_flight -= 1;
+        let panic_message = match &result {
+            Attempt::Panicked(message) => Some(message.clone()),
+            _ => None,
+        };
+        if self.wants_retry(&job, &result) {
+            if log::log_enabled!(log::Level::Warn) {
+                warn!(
+                    "{} attempt {} failed on worker {slot} ({}); it will be retried",
+                    job.id(),
+                    job.attempts(),
+                    describe(&result)
+                );
+            }
+            self.retry_later(slot, job, ctx);
+        } else {
+            self.conclude(slot, job, result);
+        }
+        self.after_attempt(slot, panic_message, ctx);
+    }
+
+    /// Whether the attempt's end calls for another attempt. The task's own
+    /// code (`is_retryable`, `retry_policy`) is asked only after a failure.
+    fn wants_retry(&self, job: &Job<T>, result: &Attempt<T>) -> bool {
+        let retryable = match result {
+            Attempt::Returned(Ok(_)) => return false,
+            Attempt::Returned(Err(error)) => job.is_retryable(error),
+            Attempt::TimedOut => true,
+            Attempt::Panicked(_) => self.retry_policy(job).retries_panics(),
+        };
+        retryable && self.retry_policy(job).allows_another(job.attempts())
+    }
+
+    fn retry_policy(&self, job: &Job<T>) -> RetryPolicy {
+        job.retry_policy().unwrap_or(self.config.retry)
+    }
+
+    /// Parks the job on a timer in the supervisor, off any worker, until its
+    /// next attempt is due. A pool that is stopping hands it back instead.
+    fn retry_later(&mut self, slot: usize, job: Job<T>, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+            let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
+            self.hand_back(job, reason);
+            return;
+        }
+        let (id, failed_attempt) = (job.id(), job.attempts());
+        let delay = self
+            .retry_policy(&job)
+            .delay(failed_attempt, fastrand::f64());
+        self.counts.retries += 1;
+        debug!("{id} waits {delay:?} before attempt {}", failed_attempt + 1);
+        self.subscribers.emit(|| PoolEvent::Retrying {
+            task: id,
+            worker: slot,
+            attempt: failed_attempt,
+            delay,
+        });
+        self.waiting.insert(id, job);
+        ctx.run_later(delay, move |supervisor, _| supervisor.retry_due(id));
+    }
+
+    /// A retry's delay is over: the task goes to the front of the queue, for
+    /// whichever worker round-robin picks.
+    fn retry_due(&mut self, id: TaskId) {
+        // Gone already if a stop handed it back meanwhile.
+        if let Some(job) = self.waiting.remove(&id) {
+            self.queue.push_front(job);
+            self.pump();
+        }
+    }
+
+    /// Books the attempt's end as the task's outcome and sends it to the handle.
+    fn conclude(&mut self, slot: usize, job: Job<T>, result: Attempt<T>) {
         let (id, attempts) = (job.id(), job.attempts());
-        let mut panic_message = None;
         let outcome = match result {
             Attempt::Returned(Ok(output)) => {
                 self.counts.completed += 1;
@@ -55,7 +126,6 @@ impl<T: Task> Supervisor<T> {
                     worker: slot,
                     message: message.clone(),
                 });
-                panic_message = Some(message.clone());
                 Outcome::Panicked { message, attempts }
             }
             Attempt::TimedOut => {
@@ -70,7 +140,6 @@ impl<T: Task> Supervisor<T> {
             }
         };
         job.resolve(outcome);
-        self.after_attempt(slot, panic_message, ctx);
     }
 
     /// The slot's worker is done with its task: it takes the next one, quits,
@@ -219,5 +288,15 @@ impl<T: Task> Supervisor<T> {
         });
         debug!("worker {slot} ready");
         self.pump();
+    }
+}
+
+/// How an attempt went, in a few words for the log.
+fn describe<T: Task>(result: &Attempt<T>) -> String {
+    match result {
+        Attempt::Returned(Ok(_)) => "completed".to_owned(),
+        Attempt::Returned(Err(error)) => format!("{error:?}"),
+        Attempt::Panicked(message) => format!("panicked: {message}"),
+        Attempt::TimedOut => "timed out".to_owned(),
     }
 }
