@@ -6,7 +6,7 @@
 //! bounds the supervisor's mailbox as well as its queue: `do_send` ignores mailbox
 //! capacity.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -18,12 +18,17 @@ pub(crate) enum Refusal {
     Closed,
 }
 
+/// The closed flag, kept in the same word as the pending count: an admission
+/// and a close can then never interleave, so once the gate is closed the count
+/// only falls (a drain relies on that to know when nothing more can arrive).
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
 #[derive(Debug)]
 pub(crate) struct Gate {
     capacity: usize,
-    /// Accepted tasks not yet handed to a worker or back to their caller.
-    pending: AtomicUsize,
-    closed: AtomicBool,
+    /// `CLOSED` or'ed with the number of accepted tasks not yet handed to a
+    /// worker or back to their caller.
+    state: AtomicUsize,
     /// Submitters parked on `room`; `release` skips the notification when zero.
     waiters: AtomicUsize,
     room: Notify,
@@ -33,9 +38,8 @@ pub(crate) struct Gate {
 impl Gate {
     pub(crate) fn new(capacity: usize) -> Self {
         Gate {
-            capacity,
-            pending: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
+            capacity: capacity.min(CLOSED - 1),
+            state: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
             room: Notify::new(),
             next_id: AtomicU64::new(0),
@@ -44,28 +48,30 @@ impl Gate {
 
     /// Takes a permit and an id, or says why not.
     pub(crate) fn try_admit(&self) -> Result<TaskId, Refusal> {
-        if self.is_closed() {
-            return Err(Refusal::Closed);
-        }
-        let mut pending = self.pending.load(Ordering::SeqCst);
+        let mut state = self.state.load(Ordering::SeqCst);
         loop {
-            if pending >= self.capacity {
+            if state & CLOSED != 0 {
+                return Err(Refusal::Closed);
+            }
+            if state >= self.capacity {
                 return Err(Refusal::Full);
             }
-            match self.pending.compare_exchange_weak(
-                pending,
-                pending + 1,
+            match self.state.compare_exchange_weak(
+                state,
+                state + 1,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
                 Ok(_) => break,
-                Err(actual) => pending = actual,
+                Err(actual) => state = actual,
             }
         }
         Ok(TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)))
     }
 
     /// Waits for a permit; fails only once the gate is closed.
+    ///
+    /// Cancel safe: dropping the future gives nothing up and leaves no trace.
     pub(crate) async fn admit(&self) -> Result<TaskId, Refusal> {
         loop {
             match self.try_admit() {
@@ -73,24 +79,21 @@ impl Gate {
                 decided => return decided,
             }
             let notified = self.room.notified();
-            tokio::pin!(notified);
+            let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            self.waiters.fetch_add(1, Ordering::SeqCst);
+            let _parked = Parked::new(&self.waiters);
             // A permit released between the first try and `enable` sent no
             // notification, so look again before sleeping.
-            let again = self.try_admit();
-            if !matches!(again, Err(Refusal::Full)) {
-                self.waiters.fetch_sub(1, Ordering::SeqCst);
-                return again;
+            match self.try_admit() {
+                Err(Refusal::Full) => notified.await,
+                decided => return decided,
             }
-            notified.await;
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     /// Gives a permit back: its task left the queue.
     pub(crate) fn release(&self) {
-        self.pending.fetch_sub(1, Ordering::SeqCst);
+        self.state.fetch_sub(1, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.room.notify_one();
         }
@@ -106,18 +109,35 @@ impl Gate {
 
     /// Refuses every later admission and wakes every waiting submitter.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        self.state.fetch_or(CLOSED, Ordering::SeqCst);
         self.room.notify_waiters();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.state.load(Ordering::SeqCst) & CLOSED != 0
     }
 
     /// Accepted tasks that the supervisor has not yet placed (queued or still in
     /// its mailbox).
     pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
+        self.state.load(Ordering::SeqCst) & !CLOSED
+    }
+}
+
+/// Counts a submitter as parked for as long as it lives, so that a cancelled
+/// `admit` does not leave `release` notifying nobody forever.
+struct Parked<'a>(&'a AtomicUsize);
+
+impl<'a> Parked<'a> {
+    fn new(waiters: &'a AtomicUsize) -> Self {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        Parked(waiters)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -154,6 +174,34 @@ mod tests {
         assert!(!waiter.is_finished());
         gate.release();
         assert_eq!(waiter.await.unwrap(), Ok(TaskId(1)));
+    }
+
+    #[test]
+    fn closing_keeps_the_count_and_release_still_lowers_it() {
+        let gate = Gate::new(3);
+        gate.try_admit().unwrap();
+        gate.try_admit().unwrap();
+        gate.close();
+        assert_eq!(gate.pending(), 2);
+        gate.release();
+        assert_eq!(gate.pending(), 1);
+        assert!(gate.is_closed());
+        assert_eq!(gate.try_admit(), Err(Refusal::Closed));
+    }
+
+    #[actix_rt::test]
+    async fn a_cancelled_admission_leaves_no_parked_waiter_behind() {
+        let gate = std::sync::Arc::new(Gate::new(1));
+        gate.try_admit().unwrap();
+        let waiter = actix_rt::spawn({
+            let gate = gate.clone();
+            async move { gate.admit().await }
+        });
+        actix_rt::task::yield_now().await;
+        assert_eq!(gate.waiters.load(Ordering::SeqCst), 1);
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(gate.waiters.load(Ordering::SeqCst), 0);
     }
 
     #[actix_rt::test]

@@ -45,21 +45,31 @@ impl<T: Task> Job<T> {
         self.attempts
     }
 
-    /// The task's own timeout, if it sets one.
-    pub(crate) fn task_timeout(&self) -> Option<std::time::Duration> {
-        self.task.as_ref().and_then(Task::timeout)
-    }
-
-    /// The task's own retry policy, if it sets one.
+    /// The task's own retry policy, if it sets one. The supervisor asks this:
+    /// a panic in it counts as no policy of its own, and never reaches the actor.
     pub(crate) fn retry_policy(&self) -> Option<crate::retry::RetryPolicy> {
-        self.task.as_ref().and_then(Task::retry_policy)
+        let task = self.task.as_ref()?;
+        self.ask(|| task.retry_policy()).unwrap_or(None)
     }
 
-    /// Whether the task calls `error` worth another attempt.
+    /// Whether the task calls `error` worth another attempt; a panic in it
+    /// counts as no.
     pub(crate) fn is_retryable(&self, error: &T::Error) -> bool {
         self.task
             .as_ref()
-            .is_some_and(|task| task.is_retryable(error))
+            .is_some_and(|task| self.ask(|| task.is_retryable(error)).unwrap_or(false))
+    }
+
+    /// Runs a question to the task's own code, catching a panic in it.
+    fn ask<R>(&self, question: impl FnOnce() -> R) -> Option<R> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(question)) {
+            Ok(answer) => Some(answer),
+            Err(payload) => {
+                let message = crate::worker::panic_message(payload.as_ref());
+                log::error!("{}: the task's own code panicked: {message}", self.id);
+                None
+            }
+        }
     }
 
     /// Counts a new attempt and lends the task out for it.

@@ -66,7 +66,8 @@ pub struct GetStats;
 pub struct StopReport {
     /// Why the pool stopped.
     pub reason: StopReason,
-    /// The tasks handed back unrun, in the order they were queued. Each one went
-    /// back through its handle as [`Outcome::NotRun`](crate::Outcome::NotRun).
+    /// The tasks this stop handed back unrun (queued ones first, in queue order,
+    /// then those waiting for a retry). Each one went back through its handle as
+    /// [`Outcome::NotRun`](crate::Outcome::NotRun).
     pub not_run: Vec<TaskId>,
 }

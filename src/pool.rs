@@ -246,6 +246,11 @@ impl<T: Task> Pool<T> {
     }
 
     /// The supervisor's address, for actors that send it messages directly.
+    ///
+    /// The address alone does not keep the pool open: when the last `Pool`
+    /// handle is dropped the pool drains and then refuses every task, so keep a
+    /// `Pool` (it is cheap to clone) for as long as anyone submits through the
+    /// address.
     pub fn addr(&self) -> Addr<Supervisor<T>> {
         self.shared.addr.clone()
     }

@@ -85,13 +85,15 @@ impl<T: Task> Actor for Worker<T> {
     }
 }
 
-/// Reported from `Drop`, not `stopped`: an actor dropped with its arbiter is
-/// never told it stopped, and the supervisor must hear of it all the same.
-impl<T: Task> Drop for Worker<T> {
+/// The seat reports the worker's exit when it is dropped, not `stopped`: an
+/// actor dropped with its arbiter is never told it stopped, and a worker sent
+/// to an arbiter that stops before making it is never made at all; the seat
+/// goes in either case, and the supervisor hears of it.
+impl<T: Task> Drop for Seat<T> {
     fn drop(&mut self) {
-        self.seat.supervisor.do_send(WorkerExited {
-            slot: self.seat.slot,
-            generation: self.seat.generation,
+        self.supervisor.do_send(WorkerExited {
+            slot: self.slot,
+            generation: self.generation,
         });
     }
 }
@@ -104,9 +106,9 @@ impl<T: Task> Handler<Run<T>> for Worker<T> {
             .cx
             .take()
             .expect("a worker is sent tasks only once ready, and one at a time");
-        let timeout = job.task_timeout().or(self.seat.timeout);
+        let pool_timeout = self.seat.timeout;
         let attempt = async move {
-            let result = run_attempt(&mut job, &mut cx, timeout).await;
+            let result = run_attempt(&mut job, &mut cx, pool_timeout).await;
             (job, cx, result)
         };
         // `wait`, not `spawn`: the mailbox (and so a `Quit`) waits until the task
@@ -140,11 +142,15 @@ impl<T: Task> Handler<Quit> for Worker<T> {
 async fn run_attempt<T: Task>(
     job: &mut Job<T>,
     cx: &mut TaskContext<T::State>,
-    timeout: Option<Duration>,
+    pool_timeout: Option<Duration>,
 ) -> Attempt<T> {
     let id = job.id();
     let (task, attempt) = job.start_attempt();
     cx.begin(id, attempt);
+    let timeout = match std::panic::catch_unwind(AssertUnwindSafe(|| task.timeout())) {
+        Ok(own) => own.or(pool_timeout),
+        Err(payload) => return Attempt::Panicked(panic_message(payload.as_ref())),
+    };
     let run = AssertUnwindSafe(async { task.run(cx).await }).catch_unwind();
     let caught = match timeout {
         Some(limit) => match actix_rt::time::timeout(limit, run).await {
@@ -159,7 +165,7 @@ async fn run_attempt<T: Task>(
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -81,3 +81,66 @@ async fn a_panic_in_a_spawned_task_that_the_task_awaits_is_caught_with_its_messa
     let outcome = pool.submit(task).await.unwrap().await.unwrap();
     assert!(matches!(outcome, Outcome::Panicked { ref message, .. } if message == "inner panic"));
 }
+
+/// A task whose own settings panic: the pool must not go down with them.
+struct BadSettings;
+
+impl Task for BadSettings {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), ()> {
+        Err(())
+    }
+
+    fn timeout(&self) -> Option<std::time::Duration> {
+        panic!("timeout() panicked")
+    }
+}
+
+struct BadRetrySettings;
+
+impl Task for BadRetrySettings {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), ()> {
+        Err(())
+    }
+
+    fn is_retryable(&self, _: &()) -> bool {
+        panic!("is_retryable() panicked")
+    }
+
+    fn retry_policy(&self) -> Option<actix_workerpool::RetryPolicy> {
+        panic!("retry_policy() panicked")
+    }
+}
+
+#[actix_rt::test]
+async fn a_panic_in_the_tasks_own_settings_is_contained() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let outcome = pool.submit(BadSettings).await.unwrap().await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Panicked { ref message, .. } if message == "timeout() panicked")
+    );
+
+    // Asked by the supervisor itself: a panic there would take the pool down.
+    let retry = actix_workerpool::RetryPolicy::builder()
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let pool = Pool::builder().workers(1).retry(retry).build().unwrap();
+    let outcome = pool.submit(BadRetrySettings).await.unwrap().await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Failed { attempts: 1, .. }),
+        "{outcome:?}"
+    );
+    let again = pool.submit(BadRetrySettings).await.unwrap().await.unwrap();
+    assert!(
+        matches!(again, Outcome::Failed { .. }),
+        "the supervisor is still there"
+    );
+}

@@ -259,3 +259,46 @@ async fn a_factory_that_panics_counts_as_a_failed_start_and_is_retried() {
         "both slots run tasks once slot 0 has restarted"
     );
 }
+
+/// Panics once let go.
+struct PanicsWhenReleased(Option<futures::channel::oneshot::Receiver<()>>);
+
+impl Task for PanicsWhenReleased {
+    type Output = ();
+    type Error = Infallible;
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), Infallible> {
+        if let Some(release) = self.0.take() {
+            let _ = release.await;
+        }
+        panic!("panics during the drain");
+    }
+}
+
+#[actix_rt::test]
+async fn a_panic_during_a_drain_with_nothing_left_restarts_nothing() {
+    tokio::time::pause();
+    let pool = Pool::builder()
+        .workers(1)
+        .restart_limit(0, Duration::from_secs(10))
+        .restart_backoff(Duration::from_secs(3600), Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let (release, held) = futures::channel::oneshot::channel();
+    let handle = pool.submit(PanicsWhenReleased(Some(held))).await.unwrap();
+    let draining = actix_rt::spawn({
+        let pool = pool.clone();
+        async move { pool.drain().await }
+    });
+    actix_rt::task::yield_now().await;
+    let started = actix::clock::Instant::now();
+    release.send(()).unwrap();
+
+    assert!(matches!(handle.await.unwrap(), Outcome::Panicked { .. }));
+    let report = draining.await.unwrap().unwrap();
+    // No restart: not against the limit of 0, and no hour-long backoff first.
+    assert_eq!(report.reason, StopReason::Drained);
+    assert_eq!(actix::clock::Instant::now(), started);
+    assert_eq!(pool.stats().await.unwrap().restarts, 0);
+}

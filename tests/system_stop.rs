@@ -31,3 +31,26 @@ fn stopping_the_system_hands_every_unfinished_task_back() {
         }
     }
 }
+
+#[test]
+fn a_pool_whose_supervisor_is_gone_refuses_tasks_instead_of_hanging() {
+    let (send_pool, pool) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        system.block_on(async {
+            let pool = Pool::<common::Probe>::builder().workers(1).build().unwrap();
+            send_pool.send(pool).unwrap();
+        });
+        // Dropping the runner drops the supervisor with the runtime.
+    })
+    .join()
+    .unwrap();
+    let pool = pool.recv().unwrap();
+    let lab = Lab::new();
+
+    assert!(pool.is_closed());
+    let refused = pool.try_submit(lab.completes(1)).unwrap_err();
+    assert_eq!(refused.into_inner().label, 1);
+    let refused = futures::executor::block_on(pool.submit(lab.completes(2))).unwrap_err();
+    assert_eq!(refused.into_inner().label, 2);
+}

@@ -286,6 +286,15 @@ impl<T: Task> Actor for Supervisor<T> {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.gate.close();
         self.placement.stop();
+    }
+}
+
+/// A supervisor dropped without stopping (its `System` or arbiter stopped)
+/// closes the gate, so that submitters are refused rather than left waiting.
+impl<T: Task> Drop for Supervisor<T> {
+    fn drop(&mut self) {
+        self.gate.close();
     }
 }

@@ -112,6 +112,14 @@ impl<T: Task> Supervisor<T> {
         if self.slots.live() > 0 || !matches!(self.phase, Phase::Draining | Phase::Stopping) {
             return;
         }
+        // With no worker left, whatever is still queued can only go back. The
+        // gate makes this unreachable in a drain; it is kept as the last guard
+        // of rule 1.
+        let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
+        while let Some(job) = self.queue.pop() {
+            self.gate.release_for(&job);
+            self.hand_back(job, reason.clone());
+        }
         self.phase = Phase::Stopped;
         self.placement.stop();
         let report = self.report();

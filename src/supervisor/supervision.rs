@@ -220,7 +220,6 @@ impl<T: Task> Supervisor<T> {
         warn!("{id} was lost with its worker and handed back unrun");
         self.counts.in_flight -= 1;
         self.counts.not_run += 1;
-        self.not_run.push(id);
         self.subscribers.emit(|| PoolEvent::TaskNotRun {
             task: id,
             reason: StopReason::Dropped,
@@ -230,7 +229,8 @@ impl<T: Task> Supervisor<T> {
     /// Gives `slot` (whose worker is gone or going) a fresh worker after the
     /// backoff, unless the pool is stopping or the restart limit is passed.
     pub(super) fn restart(&mut self, slot: usize, reason: RestartReason, ctx: &mut Context<Self>) {
-        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+        let nothing_left = self.phase == Phase::Draining && self.drained();
+        if nothing_left || matches!(self.phase, Phase::Stopping | Phase::Stopped) {
             self.finish_if_all_gone();
             return;
         }
