@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_rt::ArbiterHandle;
+
 use crate::error::BuildError;
 use crate::gate::Gate;
 use crate::pool::Pool;
@@ -35,6 +37,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`restart_limit`](Self::restart_limit) | 50 restarts within 10 s | a zero window |
 /// | [`restart_backoff`](Self::restart_backoff) | 10 ms, doubling, up to 1 s | base above max |
 /// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0 |
+/// | [`arbiter`](Self::arbiter) | the current arbiter | |
 /// | [`retry`](Self::retry) | one attempt, no retries | (checked by [`RetryPolicy::builder`]) |
 ///
 /// # Examples
@@ -66,6 +69,7 @@ pub struct PoolBuilder<T: Task> {
     restarts: RestartPolicy,
     arbiters: Option<usize>,
     retry: RetryPolicy,
+    arbiter: Option<ArbiterHandle>,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -78,6 +82,7 @@ impl<T: Task> PoolBuilder<T> {
             restarts: RestartPolicy::default(),
             arbiters: None,
             retry: RetryPolicy::never(),
+            arbiter: None,
         }
     }
 
@@ -146,20 +151,44 @@ impl<T: Task> PoolBuilder<T> {
         self
     }
 
+    /// Starts the supervisor (and, unless [`arbiters`](Self::arbiters) says
+    /// otherwise, its workers) on this arbiter instead of the current one: a
+    /// pool that an application places, built from anywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_rt::Arbiter;
+    /// use actix_workerpool::{FnTask, Pool};
+    ///
+    /// # type Job = FnTask<u32, fn(u32) -> std::future::Ready<Result<u32, ()>>>;
+    /// # actix_rt::System::new().block_on(async {
+    /// let jobs_thread = Arbiter::new();
+    /// let pool = Pool::<Job>::builder().arbiter(jobs_thread.handle()).build().unwrap();
+    /// pool.drain().await.unwrap();
+    /// jobs_thread.stop();
+    /// # });
+    /// ```
+    pub fn arbiter(mut self, arbiter: ArbiterHandle) -> Self {
+        self.arbiter = Some(arbiter);
+        self
+    }
+
     /// Checks the settings, then starts the supervisor and its workers on the
-    /// current arbiter.
+    /// current arbiter (or the one given to [`arbiter`](Self::arbiter)).
     ///
     /// # Errors
     ///
     /// A [`BuildError`] naming the first setting refused (see the table above);
     /// [`BuildError::NoArbiter`] outside a running actix `System`.
     pub fn build(self) -> Result<Pool<T>, BuildError> {
+        let arbiter = self.arbiter.clone();
         let config = self.validate()?;
-        if actix_rt::Arbiter::try_current().is_none() {
+        if arbiter.is_none() && actix_rt::Arbiter::try_current().is_none() {
             return Err(BuildError::NoArbiter);
         }
         let gate = Arc::new(Gate::new(config.queue_capacity));
-        let addr = Supervisor::start(config, gate.clone());
+        let addr = Supervisor::start(config, gate.clone(), arbiter.as_ref());
         Ok(Pool::new(addr, gate))
     }
 

@@ -10,9 +10,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use actix::Recipient;
 use futures::channel::oneshot;
 
 use crate::error::PoolGone;
+use crate::messages::TaskReport;
 use crate::outcome::{Outcome, StopReason};
 use crate::task::{Task, TaskId};
 
@@ -21,7 +23,26 @@ pub(crate) struct Job<T: Task> {
     attempts: u32,
     /// `Some` until the job is resolved: `Drop` needs to take it out.
     task: Option<T>,
-    reply: Option<oneshot::Sender<Outcome<T>>>,
+    reply: Option<Reply<T>>,
+}
+
+/// Where a job's outcome goes: to a [`TaskHandle`], or as a [`TaskReport`]
+/// message to an actor that asked for one.
+enum Reply<T: Task> {
+    Handle(oneshot::Sender<Outcome<T>>),
+    Report(Recipient<TaskReport<T>>),
+}
+
+impl<T: Task> Reply<T> {
+    fn send(self, id: TaskId, outcome: Outcome<T>) {
+        match self {
+            // A dropped handle means nobody wants the outcome; that is allowed.
+            Reply::Handle(handle) => {
+                let _ = handle.send(outcome);
+            }
+            Reply::Report(recipient) => recipient.do_send(TaskReport::Finished { id, outcome }),
+        }
+    }
 }
 
 impl<T: Task> Job<T> {
@@ -32,9 +53,19 @@ impl<T: Task> Job<T> {
             id,
             attempts: 0,
             task: Some(task),
-            reply: Some(reply),
+            reply: Some(Reply::Handle(reply)),
         };
         (job, TaskHandle { id, rx })
+    }
+
+    /// A new job whose outcome goes to `report_to` as a [`TaskReport`].
+    pub(crate) fn reporting(id: TaskId, task: T, report_to: Recipient<TaskReport<T>>) -> Self {
+        Job {
+            id,
+            attempts: 0,
+            task: Some(task),
+            reply: Some(Reply::Report(report_to)),
+        }
     }
 
     pub(crate) fn id(&self) -> TaskId {
@@ -86,8 +117,7 @@ impl<T: Task> Job<T> {
     pub(crate) fn resolve(mut self, outcome: Outcome<T>) {
         self.task = None;
         if let Some(reply) = self.reply.take() {
-            // A dropped handle means nobody wants the outcome; that is allowed.
-            let _ = reply.send(outcome);
+            reply.send(self.id, outcome);
         }
     }
 
@@ -106,10 +136,8 @@ impl<T: Task> Unpin for Job<T> {}
 impl<T: Task> Drop for Job<T> {
     fn drop(&mut self) {
         if let (Some(task), Some(reply)) = (self.task.take(), self.reply.take()) {
-            let _ = reply.send(Outcome::NotRun {
-                task,
-                reason: StopReason::Dropped,
-            });
+            let reason = StopReason::Dropped;
+            reply.send(self.id, Outcome::NotRun { task, reason });
         }
     }
 }

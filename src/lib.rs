@@ -17,7 +17,10 @@ mod worker;
 pub use config::PoolBuilder;
 pub use error::{BuildError, PoolGone, SubmitError, TrySubmitError};
 pub use job::TaskHandle;
-pub use messages::{Drain, GetStats, Stop, StopReport, Submit, Subscribe, TrySubmit, WhenStopped};
+pub use messages::{
+    Drain, GetStats, GetStatus, Stop, StopReport, Submit, SubmitAndReport, Subscribe, TaskReport,
+    TaskStatus, TrySubmit, WhenStopped,
+};
 pub use outcome::{Outcome, OutcomeKind, StopReason};
 pub use pool::Pool;
 pub use retry::{Jitter, RetryPolicy, RetryPolicyBuilder, RetryPolicyError};

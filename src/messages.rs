@@ -4,10 +4,13 @@
 //! [`Pool`](crate::Pool) wraps each of them in an async method; use whichever
 //! reads better where you are.
 
+use std::fmt;
+
 use actix::{Message, Recipient};
 
 use crate::error::{SubmitError, TrySubmitError};
 use crate::job::TaskHandle;
+use crate::outcome::Outcome;
 use crate::outcome::StopReason;
 use crate::stats::{PoolEvent, Stats};
 use crate::task::{Task, TaskId};
@@ -25,6 +28,122 @@ pub struct Submit<T: Task>(pub T);
 #[derive(Message)]
 #[rtype(result = "Result<TaskHandle<T>, TrySubmitError<T>>")]
 pub struct TrySubmit<T: Task>(pub T);
+
+/// Submits a task from an actor that wants its outcome as a message, not a
+/// handle to await: fire and report.
+///
+/// The outcome comes to `report_to` as [`TaskReport::Finished`] (exactly once,
+/// like a handle's). A task the pool refuses (queue full, pool stopped) comes
+/// back to `report_to` at once as [`TaskReport::Refused`], so the sender can
+/// `do_send` this and await nothing. Answers `Some(id)` if the task was
+/// accepted, `None` if it was refused.
+///
+/// # Examples
+///
+/// ```
+/// use actix::prelude::*;
+/// use actix_workerpool::{FnTask, Pool, SubmitAndReport, TaskReport};
+///
+/// type Double = FnTask<u32, fn(u32) -> std::future::Ready<Result<u32, ()>>>;
+///
+/// /// Hands out work and hears how it went, without awaiting in a handler.
+/// struct Dispatcher {
+///     pool: Pool<Double>,
+/// }
+///
+/// impl Actor for Dispatcher {
+///     type Context = Context<Self>;
+///
+///     fn started(&mut self, ctx: &mut Context<Self>) {
+///         let double: fn(u32) -> _ = |n| std::future::ready(Ok(n * 2));
+///         self.pool.addr().do_send(SubmitAndReport {
+///             task: FnTask::new(21, double),
+///             report_to: ctx.address().recipient(),
+///         });
+///     }
+/// }
+///
+/// impl Handler<TaskReport<Double>> for Dispatcher {
+///     type Result = ();
+///
+///     fn handle(&mut self, report: TaskReport<Double>, _: &mut Context<Self>) {
+///         if let TaskReport::Finished { outcome, .. } = report {
+///             assert_eq!(outcome.output(), Some(42));
+///             System::current().stop();
+///         }
+///     }
+/// }
+///
+/// let system = System::new();
+/// system.block_on(async {
+///     let pool = Pool::builder().workers(2).build().unwrap();
+///     Dispatcher { pool }.start();
+/// });
+/// system.run().unwrap();
+/// ```
+#[derive(Message)]
+#[rtype(result = "Option<TaskId>")]
+pub struct SubmitAndReport<T: Task> {
+    /// The task.
+    pub task: T,
+    /// Where its outcome (or its refusal) goes.
+    pub report_to: Recipient<TaskReport<T>>,
+}
+
+/// What an actor that used [`SubmitAndReport`] hears about its task.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum TaskReport<T: Task> {
+    /// The task ended: its one outcome.
+    Finished {
+        /// The id the pool gave the task.
+        id: TaskId,
+        /// How it ended.
+        outcome: Outcome<T>,
+    },
+    /// The pool did not accept the task; it comes back inside.
+    Refused(TrySubmitError<T>),
+}
+
+impl<T: Task> fmt::Debug for TaskReport<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskReport::Finished { id, outcome } => f
+                .debug_struct("Finished")
+                .field("id", id)
+                .field("outcome", outcome)
+                .finish(),
+            TaskReport::Refused(error) => f.debug_tuple("Refused").field(error).finish(),
+        }
+    }
+}
+
+/// Asks where a task is: see [`TaskStatus`].
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "TaskStatus")]
+pub struct GetStatus(pub TaskId);
+
+/// Where a task is, as far as the supervisor knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskStatus {
+    /// Waiting in the queue for a worker.
+    Queued,
+    /// Running on this worker slot.
+    Running {
+        /// The slot.
+        worker: usize,
+    },
+    /// Waiting out the delay before its next attempt.
+    WaitingRetry {
+        /// Attempts made so far.
+        attempts: u32,
+    },
+    /// The supervisor does not hold it: it has its outcome already, was never
+    /// accepted, or (for a moment after `try_submit`) is still on its way to
+    /// the supervisor's mailbox.
+    Unknown,
+}
 
 /// Stops the pool, the quit channel: every worker finishes the task in hand and
 /// stops; every task still queued is handed back through its handle as

@@ -9,11 +9,13 @@ use crate::config::PoolBuilder;
 use crate::error::{PoolGone, SubmitError, TrySubmitError};
 use crate::gate::{Gate, Refusal};
 use crate::job::{Job, TaskHandle};
-use crate::messages::{Drain, GetStats, Stop, StopReport, Subscribe, WhenStopped};
+use crate::messages::{
+    Drain, GetStats, GetStatus, Stop, StopReport, Subscribe, TaskStatus, WhenStopped,
+};
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
 use crate::supervisor::{Enqueue, HandlesDropped, Supervisor};
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
 ///
@@ -236,6 +238,20 @@ impl<T: Task> Pool<T> {
         self.shared
             .addr
             .send(Subscribe(subscriber))
+            .await
+            .map_err(|_| PoolGone)
+    }
+
+    /// Where the task with this id is: queued, running, waiting for a retry, or
+    /// no longer (or not yet) held by the pool. See [`TaskStatus`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn status(&self, id: TaskId) -> Result<TaskStatus, PoolGone> {
+        self.shared
+            .addr
+            .send(GetStatus(id))
             .await
             .map_err(|_| PoolGone)
     }

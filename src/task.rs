@@ -87,6 +87,13 @@ pub trait Task: Send + 'static {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskId(pub(crate) u64);
 
+impl From<u64> for TaskId {
+    /// An id from its number, to look a task up (say, from a URL).
+    fn from(id: u64) -> Self {
+        TaskId(id)
+    }
+}
+
 impl TaskId {
     /// The id as a number.
     pub fn as_u64(self) -> u64 {

@@ -10,7 +10,8 @@ use crate::error::{SubmitError, TrySubmitError};
 use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Drain, GetStats, Stop, StopReport, Submit, Subscribe, TrySubmit, WhenStopped,
+    Drain, GetStats, GetStatus, Stop, StopReport, Submit, SubmitAndReport, Subscribe, TaskReport,
+    TrySubmit, WhenStopped,
 };
 use crate::outcome::StopReason;
 use crate::stats::RestartReason;
@@ -151,5 +152,35 @@ impl<T: Task> Handler<GetStats> for Supervisor<T> {
 
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.stats())
+    }
+}
+
+impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
+    type Result = Option<crate::task::TaskId>;
+
+    fn handle(&mut self, msg: SubmitAndReport<T>, _: &mut Self::Context) -> Self::Result {
+        let SubmitAndReport { task, report_to } = msg;
+        match self.gate.try_admit() {
+            Ok(id) => {
+                self.accept(Job::reporting(id, task, report_to));
+                Some(id)
+            }
+            Err(refusal) => {
+                let error = match refusal {
+                    Refusal::Full => TrySubmitError::Full(task),
+                    Refusal::Closed => TrySubmitError::Stopped(task),
+                };
+                report_to.do_send(TaskReport::Refused(error));
+                None
+            }
+        }
+    }
+}
+
+impl<T: Task> Handler<GetStatus> for Supervisor<T> {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, GetStatus(id): GetStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.status_of(id))
     }
 }

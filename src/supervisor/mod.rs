@@ -51,7 +51,7 @@ use log::{debug, info};
 use crate::config::Config;
 use crate::gate::Gate;
 use crate::job::Job;
-use crate::messages::StopReport;
+use crate::messages::{StopReport, TaskStatus};
 use crate::outcome::StopReason;
 use crate::stats::{PoolEvent, Stats, WorkerStats};
 use crate::task::{Task, TaskId};
@@ -152,34 +152,44 @@ pub struct Supervisor<T: Task> {
 }
 
 impl<T: Task> Supervisor<T> {
-    /// Starts a supervisor and its workers on the current arbiter.
-    pub(crate) fn start(config: Config<T>, gate: Arc<Gate>) -> Addr<Self> {
-        let config_arbiters = config.arbiters;
-        Supervisor::create(move |ctx| {
-            info!(
-                "worker pool started: {} workers, queue capacity {}",
-                config.workers, config.queue_capacity
-            );
-            let mut supervisor = Supervisor {
-                slots: Slots::new(config.workers),
-                config,
-                gate,
-                queue: TaskQueue::new(),
-                counts: Counts::default(),
-                phase: Phase::Running,
-                restart_window: RestartWindow::default(),
-                reason: None,
-                not_run: Vec::new(),
-                stop_waiters: Vec::new(),
-                subscribers: Subscribers::default(),
-                placement: Placement::new(config_arbiters),
-                waiting: BTreeMap::new(),
-            };
-            for slot in 0..supervisor.slots.len() {
-                supervisor.spawn_worker(slot, ctx);
-            }
-            supervisor
-        })
+    /// Starts a supervisor and its workers on `arbiter`, or on the current
+    /// arbiter.
+    pub(crate) fn start(
+        config: Config<T>,
+        gate: Arc<Gate>,
+        arbiter: Option<&actix_rt::ArbiterHandle>,
+    ) -> Addr<Self> {
+        let init = move |ctx: &mut Context<Self>| Supervisor::new(config, gate, ctx);
+        match arbiter {
+            Some(arbiter) => Supervisor::start_in_arbiter(arbiter, init),
+            None => Supervisor::create(init),
+        }
+    }
+
+    fn new(config: Config<T>, gate: Arc<Gate>, ctx: &mut Context<Self>) -> Self {
+        info!(
+            "worker pool started: {} workers, queue capacity {}",
+            config.workers, config.queue_capacity
+        );
+        let mut supervisor = Supervisor {
+            slots: Slots::new(config.workers),
+            placement: Placement::new(config.arbiters),
+            config,
+            gate,
+            queue: TaskQueue::new(),
+            counts: Counts::default(),
+            phase: Phase::Running,
+            restart_window: RestartWindow::default(),
+            reason: None,
+            not_run: Vec::new(),
+            stop_waiters: Vec::new(),
+            subscribers: Subscribers::default(),
+            waiting: BTreeMap::new(),
+        };
+        for slot in 0..supervisor.slots.len() {
+            supervisor.spawn_worker(slot, ctx);
+        }
+        supervisor
     }
 
     fn spawn_worker(&mut self, slot: usize, ctx: &mut Context<Self>) {
@@ -255,6 +265,23 @@ impl<T: Task> Supervisor<T> {
 
     fn is_current(&self, slot: usize, generation: u32) -> bool {
         slot < self.slots.len() && self.slots.get(slot).generation == generation
+    }
+
+    /// Where the task with this id is; a scan of the queue, so not for the
+    /// hot path (it is bounded by the queue's capacity).
+    fn status_of(&self, id: TaskId) -> TaskStatus {
+        if let Some(job) = self.waiting.get(&id) {
+            return TaskStatus::WaitingRetry {
+                attempts: job.attempts(),
+            };
+        }
+        if let Some(worker) = self.slots.running(id) {
+            return TaskStatus::Running { worker };
+        }
+        if self.queue.contains(id) {
+            return TaskStatus::Queued;
+        }
+        TaskStatus::Unknown
     }
 
     fn stats(&self) -> Stats {

@@ -39,6 +39,10 @@ impl<T: Task> TaskQueue<T> {
         self.jobs.front().map(Job::id)
     }
 
+    pub(crate) fn contains(&self, id: TaskId) -> bool {
+        self.jobs.iter().any(|job| job.id() == id)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.jobs.len()
     }

@@ -101,6 +101,15 @@ impl<T: Task> Slots<T> {
         self.update(slot, |_| state);
     }
 
+    /// The slot running the task with this id, if one is.
+    pub(super) fn running(&self, id: TaskId) -> Option<usize> {
+        self.slots.iter().position(|slot| match slot.state {
+            SlotState::Busy(_, task) => task == id,
+            SlotState::Quitting { task } => task == Some(id),
+            _ => false,
+        })
+    }
+
     /// The next idle slot in round-robin order, now busy with `task`, and its
     /// worker.
     pub(super) fn take_idle(&mut self, task: TaskId) -> Option<(usize, &Addr<Worker<T>>)> {

@@ -1,0 +1,116 @@
+//! Where a pool lives and how an application follows its tasks: a pool on an
+//! arbiter the application names, and a task's status from queue to outcome.
+
+mod common;
+
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use actix_rt::Arbiter;
+use actix_workerpool::{FnTask, Jitter, Outcome, Pool, RetryPolicy, Task, TaskContext, TaskStatus};
+use common::Lab;
+
+struct WhereAmI;
+
+impl Task for WhereAmI {
+    type Output = ThreadId;
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<ThreadId, ()> {
+        Ok(thread::current().id())
+    }
+}
+
+#[actix_rt::test]
+async fn a_pool_started_on_a_named_arbiter_runs_its_workers_there() {
+    let arbiter = Arbiter::new();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    arbiter.spawn(async move {
+        let _ = tx.send(thread::current().id());
+    });
+    let arbiter_thread = rx.await.unwrap();
+
+    let pool = Pool::builder()
+        .workers(2)
+        .arbiter(arbiter.handle())
+        .build()
+        .unwrap();
+    let ran_on = pool
+        .submit(WhereAmI)
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(ran_on, arbiter_thread);
+    assert_ne!(ran_on, thread::current().id());
+    pool.drain().await.unwrap();
+    arbiter.stop();
+}
+
+#[test]
+fn a_pool_can_be_built_from_outside_a_system_when_given_an_arbiter() {
+    let system = actix_rt::System::new();
+    let arbiter = system.block_on(async { Arbiter::new() });
+    // Not inside `block_on`: no current arbiter here, but one is named.
+    let pool = Pool::<WhereAmI>::builder()
+        .arbiter(arbiter.handle())
+        .build()
+        .unwrap();
+    let outcome = system.block_on(async { pool.submit(WhereAmI).await.unwrap().await.unwrap() });
+    assert!(matches!(outcome, Outcome::Completed { .. }));
+    arbiter.stop();
+}
+
+#[actix_rt::test]
+async fn status_follows_a_task_from_queue_to_outcome() {
+    tokio::time::pause();
+    let mut lab = Lab::new();
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let (held, release) = lab.held(0);
+    let running = pool.submit(held).await.unwrap();
+    lab.started().await;
+    let queued = pool.try_submit(lab.completes(1)).unwrap();
+
+    assert_eq!(
+        pool.status(running.id()).await.unwrap(),
+        TaskStatus::Running { worker: 0 }
+    );
+    assert_eq!(pool.status(queued.id()).await.unwrap(), TaskStatus::Queued);
+    let (running_id, queued_id) = (running.id(), queued.id());
+    release.release();
+    running.await.unwrap();
+    queued.await.unwrap();
+    assert_eq!(pool.status(running_id).await.unwrap(), TaskStatus::Unknown);
+    assert_eq!(pool.status(queued_id).await.unwrap(), TaskStatus::Unknown);
+    assert_eq!(pool.status(999.into()).await.unwrap(), TaskStatus::Unknown);
+}
+
+#[actix_rt::test]
+async fn status_shows_a_task_waiting_for_its_retry() {
+    tokio::time::pause();
+    let retry = RetryPolicy::builder()
+        .max_attempts(2)
+        .base_delay(Duration::from_secs(10))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let pool = Pool::builder().workers(1).retry(retry).build().unwrap();
+    let flaky = FnTask::new((), |()| async { Err::<(), _>("not yet") });
+    let handle = pool.submit(flaky).await.unwrap();
+    let id = handle.id();
+    // Let the first attempt run and fail (no time passes on the paused clock).
+    while pool.stats().await.unwrap().waiting_retry == 0 {
+        actix_rt::task::yield_now().await;
+    }
+    assert_eq!(
+        pool.status(id).await.unwrap(),
+        TaskStatus::WaitingRetry { attempts: 1 }
+    );
+    assert!(matches!(
+        handle.await.unwrap(),
+        Outcome::Failed { attempts: 2, .. }
+    ));
+}
