@@ -14,6 +14,13 @@ enum Act {
     Report,
 }
 
+/// Fails the test, rather than hanging it, if `work` takes longer than 30 s.
+async fn within_30s<F: std::future::Future>(work: F) -> F::Output {
+    actix_rt::time::timeout(std::time::Duration::from_secs(30), work)
+        .await
+        .expect("the pool should have answered long before")
+}
+
 impl Task for Act {
     type Output = usize;
     type Error = Infallible;
@@ -36,7 +43,7 @@ async fn a_worker_whose_arbiter_stops_is_replaced_and_its_task_handed_back() {
     let mut events = Events::subscribe(&pool).await;
 
     let lost = pool.submit(Act::StopMyArbiter).await.unwrap();
-    match lost.await.unwrap() {
+    match within_30s(lost).await.unwrap() {
         Outcome::NotRun { task, reason } => {
             assert!(matches!(task, Act::StopMyArbiter));
             assert_eq!(reason, StopReason::Dropped);
