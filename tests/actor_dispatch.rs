@@ -48,11 +48,7 @@ async fn every_outcome_arrives_at_the_named_recipient_exactly_once() {
         .build()
         .unwrap();
     // Once this has run, the worker is up: what follows is deterministic.
-    pool.submit(lab.completes(100))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    common::outcome_of(&pool, lab.completes(100)).await;
     lab.started().await;
 
     let (held, release) = lab.held(0);

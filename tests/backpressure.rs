@@ -83,10 +83,7 @@ async fn stop_wakes_a_waiting_submit_and_hands_its_task_back() {
     });
     actix_rt::task::yield_now().await;
 
-    let stopping = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.stop().await }
-    });
+    let stopping = common::stop_later(&pool);
     let refused = waiting
         .await
         .unwrap()

@@ -47,7 +47,7 @@ async fn batch_outcomes_come_back_in_input_order() {
 async fn failed_tasks_carry_their_error_to_the_handle() {
     let lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let outcome = pool.submit(lab.fails(9)).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, lab.fails(9)).await;
     assert!(
         matches!(outcome, Outcome::Failed { ref error, attempts: 1 } if error == "probe 9 failed")
     );

@@ -58,10 +58,7 @@ async fn counters_add_up_during_and_after_a_mixed_run() {
     assert!(during.balances(), "{during:?}");
 
     // Stop while both are held: the queued three come back unrun.
-    let stopping = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.stop().await }
-    });
+    let stopping = common::stop_later(&pool);
     for handle in queued {
         assert_eq!(handle.await.unwrap().kind(), OutcomeKind::NotRun);
     }

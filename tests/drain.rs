@@ -41,10 +41,7 @@ async fn nothing_new_gets_in_while_draining() {
     lab.started().await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
-    let draining = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.drain().await }
-    });
+    let draining = common::drain_later(&pool);
     while !pool.is_closed() {
         actix_rt::task::yield_now().await;
     }
@@ -67,14 +64,8 @@ async fn a_stop_during_a_drain_hands_back_what_is_still_queued() {
     lab.started().await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
-    let draining = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.drain().await }
-    });
-    let stopping = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.stop().await }
-    });
+    let draining = common::drain_later(&pool);
+    let stopping = common::stop_later(&pool);
     assert!(matches!(queued.await.unwrap(), Outcome::NotRun { .. }));
     release.release();
     let (drained, stopped) = (

@@ -36,14 +36,7 @@ async fn a_pool_started_on_a_named_arbiter_runs_its_workers_there() {
         .arbiter(arbiter.handle())
         .build()
         .unwrap();
-    let ran_on = pool
-        .submit(WhereAmI)
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .output()
-        .unwrap();
+    let ran_on = common::outcome_of(&pool, WhereAmI).await.output().unwrap();
     assert_eq!(ran_on, arbiter_thread);
     assert_ne!(ran_on, thread::current().id());
     pool.drain().await.unwrap();
@@ -59,7 +52,7 @@ fn a_pool_can_be_built_from_outside_a_system_when_given_an_arbiter() {
         .arbiter(arbiter.handle())
         .build()
         .unwrap();
-    let outcome = system.block_on(async { pool.submit(WhereAmI).await.unwrap().await.unwrap() });
+    let outcome = system.block_on(async { common::outcome_of(&pool, WhereAmI).await });
     assert!(matches!(outcome, Outcome::Completed { .. }));
     arbiter.stop();
 }

@@ -9,7 +9,7 @@ use common::Lab;
 async fn a_panic_becomes_the_panicked_outcome_and_the_pool_goes_on() {
     let lab = Lab::new();
     let pool = Pool::builder().workers(2).build().unwrap();
-    let outcome = pool.submit(lab.panics(5)).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, lab.panics(5)).await;
     match outcome {
         Outcome::Panicked { message, attempts } => {
             assert_eq!(message, "probe 5 panicked");
@@ -39,7 +39,7 @@ async fn a_panic_after_an_await_is_caught_too() {
         }
         Ok::<u8, ()>(n)
     });
-    let outcome = pool.submit(task).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, task).await;
     assert!(matches!(outcome, Outcome::Panicked { ref message, .. } if message == "late panic 3"));
 }
 
@@ -61,7 +61,7 @@ impl Task for PanicsEagerly {
 #[actix_rt::test]
 async fn a_panic_while_making_the_future_is_caught() {
     let pool = Pool::builder().workers(1).build().unwrap();
-    let outcome = pool.submit(PanicsEagerly).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, PanicsEagerly).await;
     assert!(
         matches!(outcome, Outcome::Panicked { ref message, .. } if message == "no future for you")
     );
@@ -78,7 +78,7 @@ async fn a_panic_in_a_spawned_task_that_the_task_awaits_is_caught_with_its_messa
             Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
         }
     });
-    let outcome = pool.submit(task).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, task).await;
     assert!(matches!(outcome, Outcome::Panicked { ref message, .. } if message == "inner panic"));
 }
 
@@ -122,7 +122,7 @@ impl Task for BadRetrySettings {
 #[actix_rt::test]
 async fn a_panic_in_the_tasks_own_settings_is_contained() {
     let pool = Pool::builder().workers(1).build().unwrap();
-    let outcome = pool.submit(BadSettings).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, BadSettings).await;
     assert!(
         matches!(outcome, Outcome::Panicked { ref message, .. } if message == "timeout() panicked")
     );
@@ -133,12 +133,12 @@ async fn a_panic_in_the_tasks_own_settings_is_contained() {
         .build()
         .unwrap();
     let pool = Pool::builder().workers(1).retry(retry).build().unwrap();
-    let outcome = pool.submit(BadRetrySettings).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, BadRetrySettings).await;
     assert!(
         matches!(outcome, Outcome::Failed { attempts: 1, .. }),
         "{outcome:?}"
     );
-    let again = pool.submit(BadRetrySettings).await.unwrap().await.unwrap();
+    let again = common::outcome_of(&pool, BadRetrySettings).await;
     assert!(
         matches!(again, Outcome::Failed { .. }),
         "the supervisor is still there"

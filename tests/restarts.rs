@@ -41,10 +41,6 @@ fn numbered_states() -> impl Fn(usize) -> Result<u32, Infallible> + Send + Sync 
     move |_slot| Ok(made.fetch_add(1, Ordering::SeqCst))
 }
 
-async fn run(pool: &Pool<Report>, task: Report) -> Outcome<Report> {
-    pool.submit(task).await.unwrap().await.unwrap()
-}
-
 #[actix_rt::test]
 async fn a_panicking_task_restarts_its_worker_in_the_same_slot_with_fresh_state() {
     tokio::time::pause();
@@ -53,22 +49,22 @@ async fn a_panicking_task_restarts_its_worker_in_the_same_slot_with_fresh_state(
         .restart_backoff(Duration::from_millis(100), Duration::from_secs(1))
         .build()
         .unwrap();
-    assert_eq!(run(&pool, OK).await.output(), Some((0, 0)));
-    assert_eq!(run(&pool, OK).await.output(), Some((1, 1)));
+    assert_eq!(common::outcome_of(&pool, OK).await.output(), Some((0, 0)));
+    assert_eq!(common::outcome_of(&pool, OK).await.output(), Some((1, 1)));
 
-    let panicked = run(&pool, PANICS).await;
+    let panicked = common::outcome_of(&pool, PANICS).await;
     assert!(
         matches!(panicked, Outcome::Panicked { ref message, attempts: 1 } if message == "asked to panic")
     );
 
     // Slot 0 waits out its backoff: its turns pass to slot 1, nobody waits.
-    assert_eq!(run(&pool, OK).await.output(), Some((1, 1)));
-    assert_eq!(run(&pool, OK).await.output(), Some((1, 1)));
+    assert_eq!(common::outcome_of(&pool, OK).await.output(), Some((1, 1)));
+    assert_eq!(common::outcome_of(&pool, OK).await.output(), Some((1, 1)));
 
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Back in slot 0, with state number 2: made afresh, not inherited.
-    assert_eq!(run(&pool, OK).await.output(), Some((0, 2)));
-    assert_eq!(run(&pool, OK).await.output(), Some((1, 1)));
+    assert_eq!(common::outcome_of(&pool, OK).await.output(), Some((0, 2)));
+    assert_eq!(common::outcome_of(&pool, OK).await.output(), Some((1, 1)));
 
     let stats = pool.stats().await.unwrap();
     assert_eq!((stats.restarts, stats.panicked), (1, 1));
@@ -92,7 +88,7 @@ async fn restart_delays_double_up_to_the_cap_and_a_clean_run_resets_them() {
     let mut panic_to_next_start = Vec::new();
     for _ in 0..5 {
         let panicked_at = {
-            run(&pool, PANICS).await;
+            common::outcome_of(&pool, PANICS).await;
             actix::clock::Instant::now()
         };
         if let PoolEvent::WorkerRestarted { delay, .. } = events
@@ -102,7 +98,7 @@ async fn restart_delays_double_up_to_the_cap_and_a_clean_run_resets_them() {
             delays.push(delay.as_millis());
         }
         // The next task can only start on the fresh worker.
-        run(&pool, OK).await;
+        common::outcome_of(&pool, OK).await;
         panic_to_next_start.push((actix::clock::Instant::now() - panicked_at).as_millis());
     }
     // Each OK run resets the streak: every delay is the base.
@@ -287,10 +283,7 @@ async fn a_panic_during_a_drain_with_nothing_left_restarts_nothing() {
         .unwrap();
     let (release, held) = futures::channel::oneshot::channel();
     let handle = pool.submit(PanicsWhenReleased(Some(held))).await.unwrap();
-    let draining = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.drain().await }
-    });
+    let draining = common::drain_later(&pool);
     actix_rt::task::yield_now().await;
     let started = actix::clock::Instant::now();
     release.send(()).unwrap();

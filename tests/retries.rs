@@ -121,12 +121,7 @@ async fn a_task_that_fails_k_times_then_succeeds_takes_k_plus_one_attempts() {
     tokio::time::pause();
     let runs = Runs::default();
     let pool = pool_with(1, policy(5, SECOND));
-    let outcome = pool
-        .submit(Flaky::new("a", 3, How::Transient, &runs))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let outcome = common::outcome_of(&pool, Flaky::new("a", 3, How::Transient, &runs)).await;
     assert!(
         matches!(
             outcome,
@@ -187,12 +182,7 @@ async fn a_permanent_error_does_not_retry() {
     let runs = Runs::default();
     let pool = pool_with(1, policy(5, SECOND));
     let mut events = Events::subscribe(&pool).await;
-    let outcome = pool
-        .submit(Flaky::new("a", 1, How::Permanent, &runs))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let outcome = common::outcome_of(&pool, Flaky::new("a", 1, How::Permanent, &runs)).await;
     assert!(matches!(
         outcome,
         Outcome::Failed {
@@ -247,12 +237,7 @@ async fn the_next_attempt_goes_to_whichever_worker_round_robin_picks() {
     tokio::time::pause();
     let runs = Runs::default();
     let pool = pool_with(3, policy(4, SECOND));
-    let outcome = pool
-        .submit(Flaky::new("a", 2, How::Transient, &runs))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let outcome = common::outcome_of(&pool, Flaky::new("a", 2, How::Transient, &runs)).await;
     assert!(matches!(outcome, Outcome::Completed { attempts: 3, .. }));
     assert_eq!(
         *runs.lock().unwrap(),
@@ -322,12 +307,7 @@ async fn a_timed_out_attempt_is_retried_like_an_error() {
         .retry(policy(3, SECOND))
         .build()
         .unwrap();
-    let outcome = pool
-        .submit(Flaky::new("a", 1, How::Hangs, &runs))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let outcome = common::outcome_of(&pool, Flaky::new("a", 1, How::Hangs, &runs)).await;
     assert!(
         matches!(outcome, Outcome::Completed { attempts: 2, .. }),
         "{outcome:?}"
@@ -344,12 +324,7 @@ async fn a_panic_is_retried_only_when_the_policy_says_so() {
     tokio::time::pause();
     let runs = Runs::default();
     let pool = pool_with(2, policy(3, SECOND));
-    let outcome = pool
-        .submit(Flaky::new("a", 1, How::Panics, &runs))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let outcome = common::outcome_of(&pool, Flaky::new("a", 1, How::Panics, &runs)).await;
     assert!(
         matches!(outcome, Outcome::Panicked { attempts: 1, .. }),
         "{outcome:?}"
@@ -363,12 +338,7 @@ async fn a_panic_is_retried_only_when_the_policy_says_so() {
         .build()
         .unwrap();
     let pool = pool_with(2, panics_too);
-    let outcome = pool
-        .submit(Flaky::new("b", 1, How::Panics, &runs))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let outcome = common::outcome_of(&pool, Flaky::new("b", 1, How::Panics, &runs)).await;
     assert!(
         matches!(outcome, Outcome::Completed { attempts: 2, .. }),
         "{outcome:?}"
@@ -393,7 +363,7 @@ async fn a_tasks_own_policy_overrides_the_pools() {
 
     let mut stubborn = Flaky::new("stubborn", 2, How::Transient, &runs);
     stubborn.own_policy = Some(policy(3, SECOND));
-    let outcome = pool.submit(stubborn).await.unwrap().await.unwrap();
+    let outcome = common::outcome_of(&pool, stubborn).await;
     assert!(matches!(outcome, Outcome::Completed { attempts: 3, .. }));
 }
 

@@ -49,12 +49,8 @@ async fn a_busy_worker_is_skipped_not_waited_on() {
 
     let mut ran_on = Vec::new();
     for label in 0..4 {
-        let (_, worker) = pool
-            .submit(lab.completes(label))
+        let (_, worker) = common::outcome_of(&pool, lab.completes(label))
             .await
-            .unwrap()
-            .await
-            .unwrap()
             .output()
             .unwrap();
         ran_on.push(worker);
@@ -65,12 +61,8 @@ async fn a_busy_worker_is_skipped_not_waited_on() {
     release.release();
     assert_eq!(held.await.unwrap().output(), Some((100, 0)));
     // Free again, worker 0 gets its turn when the cursor comes round.
-    let (_, worker) = pool
-        .submit(lab.completes(4))
+    let (_, worker) = common::outcome_of(&pool, lab.completes(4))
         .await
-        .unwrap()
-        .await
-        .unwrap()
         .output()
         .unwrap();
     assert_eq!(worker, 0);
@@ -81,11 +73,7 @@ async fn per_worker_counts_show_the_even_spread() {
     let lab = Lab::new();
     let pool = Pool::builder().workers(4).build().unwrap();
     for label in 0..12 {
-        pool.submit(lab.completes(label))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        common::outcome_of(&pool, lab.completes(label)).await;
     }
     let stats = pool.stats().await.unwrap();
     let per_worker: Vec<u64> = stats.workers.iter().map(|w| w.tasks_run).collect();

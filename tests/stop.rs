@@ -18,10 +18,7 @@ async fn stop_lets_the_task_in_hand_finish_and_hands_back_the_queued_ones() {
         .into();
     let queued_ids: Vec<_> = queued.iter().map(|h| h.id()).collect();
 
-    let stopping = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.stop().await }
-    });
+    let stopping = common::stop_later(&pool);
     for handle in queued {
         match handle.await.unwrap() {
             Outcome::NotRun { task, reason } => {
@@ -70,14 +67,8 @@ async fn stop_is_idempotent_and_every_caller_gets_the_same_report() {
     lab.started().await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
-    let first = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.stop().await }
-    });
-    let second = actix_rt::spawn({
-        let pool = pool.clone();
-        async move { pool.stop().await }
-    });
+    let first = common::stop_later(&pool);
+    let second = common::stop_later(&pool);
     queued.await.unwrap();
     release.release();
     let (first, second) = (

@@ -164,3 +164,31 @@ impl Events {
         std::iter::from_fn(|| self.rx.try_recv().ok()).collect()
     }
 }
+
+/// Submits a task (waiting for room) and waits for its outcome.
+pub async fn outcome_of<T: Task>(
+    pool: &actix_workerpool::Pool<T>,
+    task: T,
+) -> actix_workerpool::Outcome<T> {
+    let handle = pool.submit(task).await.expect("the pool accepts the task");
+    handle.await.expect("the outcome arrives")
+}
+
+type StopAnswer = Result<actix_workerpool::StopReport, actix_workerpool::PoolGone>;
+
+/// Starts a stop in the background: it answers only once every worker is gone,
+/// and the test has work to do meanwhile.
+pub fn stop_later<T: Task>(
+    pool: &actix_workerpool::Pool<T>,
+) -> actix_rt::task::JoinHandle<StopAnswer> {
+    let pool = pool.clone();
+    actix_rt::spawn(async move { pool.stop().await })
+}
+
+/// Starts a drain in the background (see [`stop_later`]).
+pub fn drain_later<T: Task>(
+    pool: &actix_workerpool::Pool<T>,
+) -> actix_rt::task::JoinHandle<StopAnswer> {
+    let pool = pool.clone();
+    actix_rt::spawn(async move { pool.drain().await })
+}
