@@ -147,7 +147,7 @@ pub enum TaskStatus {
 
 /// Stops the pool, the quit channel: every worker finishes the task in hand and
 /// stops; every task still queued is handed back through its handle as
-/// [`Outcome::NotRun`](crate::Outcome::NotRun).
+/// [`Outcome::NotRun`].
 ///
 /// Answers once every worker is gone. Idempotent: a later `Stop` (or `Drain`)
 /// gets the same report.
@@ -187,6 +187,6 @@ pub struct StopReport {
     pub reason: StopReason,
     /// The tasks this stop handed back unrun (queued ones first, in queue order,
     /// then those waiting for a retry). Each one went back through its handle as
-    /// [`Outcome::NotRun`](crate::Outcome::NotRun).
+    /// [`Outcome::NotRun`].
     pub not_run: Vec<TaskId>,
 }
