@@ -1,0 +1,352 @@
+//! Driving the real pool: building it, running each command and checking its
+//! direct answer (admission, refusals, releases, stop and drain calls).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use actix_workerpool::{
+    OutcomeKind, Pool, PoolGone, Stats, StopReason, StopReport, SubmitError, TaskHandle,
+    TrySubmitError,
+};
+use futures::FutureExt;
+use futures::channel::oneshot;
+use tokio::time::Instant;
+
+use crate::check::{Check, bounded, ensure};
+use crate::commands::{Command, Kind, Setup};
+use crate::common::Events;
+use crate::probe::Probe;
+use crate::reference::{Call, Model, Phase, SlotModel, Tracked, Waiter};
+use crate::{TIMEOUT, WINDOW};
+
+impl Model {
+    pub(crate) async fn start(setup: Setup) -> Result<Model, String> {
+        let pool = Pool::<Probe>::builder()
+            .workers(setup.workers)
+            .queue_capacity(setup.queue_capacity)
+            .task_timeout(TIMEOUT)
+            .restart_limit(setup.restart_limit, WINDOW)
+            .restart_backoff(setup.backoff_base.duration(), setup.backoff_max.duration())
+            .build()
+            .map_err(|e| format!("build: {e}"))?;
+        let events = bounded("subscribe", Events::subscribe(&pool)).await?;
+        let mut model = Model {
+            slots: (0..setup.workers).map(|_| SlotModel::default()).collect(),
+            setup,
+            pool,
+            events,
+            tasks: Vec::new(),
+            ids: HashMap::new(),
+            holds: Vec::new(),
+            released: HashSet::new(),
+            waiting: Vec::new(),
+            calls: Vec::new(),
+            phase: Phase::Running,
+            stopping: Vec::new(),
+            not_run: Vec::new(),
+            restarts_due: 0,
+            restarts: 0,
+            next_label: 0,
+            step_start: Instant::now(),
+            last: Stats::default(),
+            settled: Stats::default(),
+        };
+        model.settle().await?;
+        Ok(model)
+    }
+
+    pub(crate) async fn step(&mut self, command: &Command) -> Check {
+        self.step_start = Instant::now();
+        let phase_before = self.phase;
+        let finished_before = self.calls.iter().any(|c| c.report.is_some());
+        let stopping_before = self.stopping.len();
+        let mut in_hand = None;
+        match *command {
+            Command::Submit(kind) => self.submit(kind)?,
+            Command::TrySubmit(kind) => self.try_submit(kind)?,
+            Command::Release(i) => in_hand = self.release(i),
+            Command::Advance(ms) => tokio::time::sleep(ms.duration()).await,
+            Command::Stop => self.call("stop"),
+            Command::Drain => self.call("drain"),
+            Command::Snapshot => {
+                for _ in 0..4 {
+                    self.snapshot().await?;
+                    actix_rt::task::yield_now().await;
+                }
+            }
+        }
+        // Mid-flight: the supervisor's counters balance between any two messages.
+        self.snapshot().await?;
+        self.settle().await?;
+
+        if let Some(index) = in_hand {
+            let t = &self.tasks[index];
+            ensure!(
+                t.outcome.map(|o| o.0) == Some(OutcomeKind::Completed),
+                "task {} was released while running, and ended {:?} instead of Completed",
+                t.label,
+                t.outcome
+            );
+        }
+        let new = &self.stopping[stopping_before..];
+        let expected: &[StopReason] = match command {
+            Command::Stop
+                if phase_before == Phase::Running
+                    || (phase_before == Phase::Draining && !finished_before) =>
+            {
+                &[StopReason::Stopped]
+            }
+            Command::Drain if phase_before == Phase::Running => &[StopReason::Drained],
+            Command::Stop | Command::Drain => &[],
+            _ => {
+                ensure!(
+                    new.len() <= 1 && new.iter().all(|r| self.is_restart_limit(r)),
+                    "the supervisor began to stop unasked: {new:?}"
+                );
+                new
+            }
+        };
+        ensure!(
+            new == expected,
+            "the supervisor reported stopping with {new:?}, expected {expected:?}"
+        );
+        Ok(())
+    }
+
+    /// Releases every held task, drains, lets virtual time run until everything
+    /// has ended, and checks that every accepted task had exactly one outcome.
+    pub(crate) async fn finish(&mut self) -> Check {
+        self.step_start = Instant::now();
+        for (label, release) in self.holds.drain(..) {
+            self.released.insert(label);
+            let _ = release.send(());
+        }
+        self.call("final drain");
+        for index in 0..self.calls.len() {
+            if self.calls[index].report.is_none() {
+                let what = format!("{} (call {index})", self.calls[index].what);
+                let answer = bounded(&what, &mut self.calls[index].join).await?;
+                self.record_answer(index, answer)?;
+            }
+        }
+        while let Some(mut waiter) = self.waiting.pop() {
+            let answer = bounded("a waiting submit", &mut waiter.join).await?;
+            self.on_waiter_answer(waiter, answer)?;
+        }
+        self.settle().await?;
+
+        for t in &self.tasks {
+            ensure!(
+                t.outcome.is_some(),
+                "task {} ({:?}) never got an outcome: {:?}",
+                t.label,
+                t.kind,
+                t
+            );
+        }
+        ensure!(self.waiting.is_empty(), "a submit is still waiting");
+        let stats = &self.settled;
+        ensure!(
+            stats.queued == 0 && stats.in_flight == 0,
+            "the pool stopped with tasks left: {stats:?}"
+        );
+        ensure!(
+            stats.submitted == self.tasks.len() as u64 && stats.finished() == stats.submitted,
+            "{} tasks accepted, but {stats:?}",
+            self.tasks.len()
+        );
+        let first = self.calls[0]
+            .report
+            .clone()
+            .ok_or("the first stop/drain never answered")?;
+        let watched = bounded("pool.stopped()", self.pool.stopped())
+            .await?
+            .map_err(|_| "pool.stopped(): the pool is gone")?;
+        ensure!(
+            watched == first,
+            "pool.stopped() says {watched:?}, the stop answers {first:?}"
+        );
+        let (probe, label, _) = self.probe(Kind::Completes);
+        match self.pool.try_submit(probe) {
+            Err(TrySubmitError::Stopped(back)) => {
+                ensure!(back.label == label, "a refused task came back changed")
+            }
+            other => return Err(format!("try_submit after the drain: {other:?}")),
+        }
+        Ok(())
+    }
+
+    fn probe(&mut self, kind: Kind) -> (Probe, u32, Arc<AtomicU32>) {
+        let label = self.next_label;
+        self.next_label += 1;
+        let hold = (kind == Kind::Held).then(|| {
+            let (release, hold) = oneshot::channel();
+            self.holds.push((label, release));
+            hold
+        });
+        let runs = Arc::new(AtomicU32::new(0));
+        let probe = Probe {
+            label,
+            kind,
+            hold,
+            runs: runs.clone(),
+        };
+        (probe, label, runs)
+    }
+
+    /// Whether the queue had room when the pool last settled (then the gate's
+    /// count equals the queue's length: nothing is in the supervisor's mailbox).
+    fn room(&self) -> bool {
+        self.settled.queued < self.setup.queue_capacity
+    }
+
+    fn try_submit(&mut self, kind: Kind) -> Check {
+        let (probe, label, runs) = self.probe(kind);
+        let (closed, room) = (self.phase != Phase::Running, self.room());
+        match self.pool.try_submit(probe) {
+            Ok(handle) => {
+                ensure!(!closed, "try_submit accepted {label} from a closed pool");
+                ensure!(room, "try_submit accepted {label} into a full queue");
+                self.accept(label, kind, runs, handle)
+            }
+            Err(TrySubmitError::Full(back)) => {
+                ensure!(
+                    !closed && !room,
+                    "try_submit refused {label} as Full (closed: {closed}, room: {room})"
+                );
+                self.refused(back, label, kind, &runs)
+            }
+            Err(TrySubmitError::Stopped(back)) => {
+                ensure!(
+                    closed,
+                    "try_submit refused {label} as Stopped from an open pool"
+                );
+                self.refused(back, label, kind, &runs)
+            }
+        }
+    }
+
+    fn submit(&mut self, kind: Kind) -> Check {
+        let (probe, label, runs) = self.probe(kind);
+        let closed = self.phase != Phase::Running;
+        if !closed && !self.room() {
+            let pool = self.pool.clone();
+            let join = actix_rt::spawn(async move { pool.submit(probe).await });
+            self.waiting.push(Waiter {
+                label,
+                kind,
+                runs,
+                join,
+            });
+            return Ok(());
+        }
+        match self.pool.submit(probe).now_or_never() {
+            None => Err(format!(
+                "submit of {label} waited although the queue had room or the pool was closed"
+            )),
+            Some(Ok(handle)) => {
+                ensure!(!closed, "submit accepted {label} from a closed pool");
+                self.accept(label, kind, runs, handle)
+            }
+            Some(Err(SubmitError(back))) => {
+                ensure!(closed, "submit refused {label} from an open pool");
+                self.refused(back, label, kind, &runs)
+            }
+        }
+    }
+
+    pub(crate) fn accept(
+        &mut self,
+        label: u32,
+        kind: Kind,
+        runs: Arc<AtomicU32>,
+        handle: TaskHandle<Probe>,
+    ) -> Check {
+        let id = handle.id();
+        ensure!(
+            !self.ids.contains_key(&id),
+            "{id} was given to two tasks (the second: {label})"
+        );
+        self.ids.insert(id, self.tasks.len());
+        self.tasks.push(Tracked {
+            label,
+            kind,
+            runs,
+            handle: Some(handle),
+            started: None,
+            ended: None,
+            ended_reason: None,
+            outcome: None,
+            outcome_reason: None,
+        });
+        Ok(())
+    }
+
+    /// A refused task must come back as it went in, unrun.
+    pub(crate) fn refused(
+        &mut self,
+        back: Probe,
+        label: u32,
+        kind: Kind,
+        runs: &Arc<AtomicU32>,
+    ) -> Check {
+        ensure!(
+            back.label == label && back.kind == kind && Arc::ptr_eq(&back.runs, runs),
+            "refused task {label} came back as task {} ({:?})",
+            back.label,
+            back.kind
+        );
+        ensure!(runs.load(Ordering::SeqCst) == 0, "refused task {label} ran");
+        ensure!(
+            (kind == Kind::Held) == back.hold.is_some(),
+            "refused task {label} came back without its parts"
+        );
+        self.holds.retain(|(l, _)| *l != label);
+        Ok(())
+    }
+
+    /// Releases a held task; returns it if it was running (then it must end
+    /// `Completed` in this very step).
+    fn release(&mut self, i: usize) -> Option<usize> {
+        if self.holds.is_empty() {
+            return None;
+        }
+        let (label, release) = self.holds.remove(i % self.holds.len());
+        self.released.insert(label);
+        let _ = release.send(());
+        self.tasks
+            .iter()
+            .position(|t| t.label == label && t.started.is_some() && t.ended.is_none())
+    }
+
+    fn call(&mut self, what: &'static str) {
+        let pool = self.pool.clone();
+        let drain = what != "stop";
+        let join = actix_rt::spawn(async move {
+            if drain {
+                pool.drain().await
+            } else {
+                pool.stop().await
+            }
+        });
+        self.calls.push(Call {
+            what,
+            join,
+            report: None,
+        });
+    }
+
+    pub(crate) fn record_answer(
+        &mut self,
+        index: usize,
+        answer: Result<Result<StopReport, PoolGone>, actix_rt::task::JoinError>,
+    ) -> Check {
+        let call = &mut self.calls[index];
+        let report = answer
+            .map_err(|e| format!("{} panicked: {e}", call.what))?
+            .map_err(|_| format!("{}: the pool is gone", call.what))?;
+        call.report = Some(report);
+        Ok(())
+    }
+}

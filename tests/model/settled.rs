@@ -1,0 +1,216 @@
+//! The rules once the pool has settled: outcomes, ids, counters, admission,
+//! dispatch, restarts against the limit, and the stop answers.
+
+use std::collections::HashMap;
+
+use actix_workerpool::{OutcomeKind, StopReport};
+use tokio::time::Instant;
+
+use crate::check::{Check, ensure};
+use crate::commands::Kind;
+use crate::reference::{Model, Phase};
+use crate::{TICK, TIMEOUT};
+
+impl Model {
+    /// The rules, once the pool has settled.
+    pub(crate) fn check_settled(&self) -> Check {
+        let now = Instant::now();
+        let stats = &self.settled;
+        let limit = u64::from(self.setup.restart_limit);
+
+        // Every accepted task: its events and its handle agree, and it fits its kind.
+        let mut outcomes: HashMap<OutcomeKind, u64> = HashMap::new();
+        let (mut unresolved, mut running) = (0, 0);
+        for t in &self.tasks {
+            let label = t.label;
+            ensure!(
+                t.ended == t.outcome.map(|o| o.0),
+                "task {label}: its events say {:?}, its handle {:?}",
+                t.ended,
+                t.outcome
+            );
+            ensure!(
+                t.ended_reason == t.outcome_reason,
+                "task {label}: handed back with {:?} by the events, {:?} by the handle",
+                t.ended_reason,
+                t.outcome_reason
+            );
+            match (t.outcome, t.started) {
+                (Some((kind, _)), _) => *outcomes.entry(kind).or_default() += 1,
+                (None, Some(started)) => {
+                    unresolved += 1;
+                    running += 1;
+                    let ends_by_timeout = match t.kind {
+                        Kind::Sleeps | Kind::Forever => true,
+                        Kind::Held => !self.released.contains(&label),
+                        Kind::Completes | Kind::Fails | Kind::Panics => false,
+                    };
+                    ensure!(
+                        ends_by_timeout,
+                        "task {label} ({:?}, released: {}) is still running",
+                        t.kind,
+                        self.released.contains(&label)
+                    );
+                    ensure!(
+                        now < started.by + TIMEOUT + TICK,
+                        "task {label} started by {:?} ago and has not timed out",
+                        now - started.by
+                    );
+                }
+                (None, None) => unresolved += 1,
+            }
+            if let (Some((OutcomeKind::TimedOut, seen)), Some(started)) = (t.outcome, t.started) {
+                ensure!(
+                    seen >= started.after + TIMEOUT,
+                    "task {label} timed out within {:?} of its start",
+                    seen - started.after
+                );
+            }
+        }
+        // Ids are given on admission, in order, from 0: no gaps, no repeats.
+        let mut numbers: Vec<u64> = self.ids.keys().map(|id| id.as_u64()).collect();
+        numbers.sort_unstable();
+        ensure!(
+            numbers.iter().copied().eq(0..self.tasks.len() as u64),
+            "task ids are not 0..{}: {numbers:?}",
+            self.tasks.len()
+        );
+
+        // The counters match what was seen.
+        let count = |kind| outcomes.get(&kind).copied().unwrap_or(0);
+        let seen = (
+            self.tasks.len() as u64,
+            count(OutcomeKind::Completed),
+            count(OutcomeKind::Failed),
+            count(OutcomeKind::Panicked),
+            count(OutcomeKind::TimedOut),
+            count(OutcomeKind::NotRun),
+            unresolved,
+            running,
+        );
+        let counted = (
+            stats.submitted,
+            stats.completed,
+            stats.failed,
+            stats.panicked,
+            stats.timed_out,
+            stats.not_run,
+            (stats.queued + stats.in_flight) as u64,
+            stats.in_flight as u64,
+        );
+        ensure!(
+            seen == counted,
+            "seen (accepted, completed, failed, panicked, timed out, not run, \
+             unfinished, running) = {seen:?}, but {stats:?}"
+        );
+        for (i, (slot, counted)) in self.slots.iter().zip(&stats.workers).enumerate() {
+            ensure!(
+                slot.tasks_run == counted.tasks_run && slot.restarts == counted.restarts,
+                "worker {i}: {} tasks run and {} restarts seen, but {counted:?}",
+                slot.tasks_run,
+                slot.restarts
+            );
+        }
+        let busy = self.slots.iter().filter(|s| s.busy.is_some()).count();
+        ensure!(
+            busy == stats.in_flight,
+            "{busy} busy workers seen, but {stats:?}"
+        );
+
+        // Admission.
+        let closed = self.pool.is_closed();
+        ensure!(
+            closed == (self.phase != Phase::Running),
+            "is_closed() = {closed} while {:?}",
+            self.phase
+        );
+        ensure!(
+            self.waiting.is_empty() || (!closed && stats.queued >= self.setup.queue_capacity),
+            "a submit still waits, but the pool is closed or has room: {stats:?}"
+        );
+
+        // Dispatch: nothing waits in the queue while a worker could take it.
+        if stats.queued > 0 {
+            ensure!(
+                self.phase != Phase::Stopping,
+                "tasks still queued after the stop: {stats:?}"
+            );
+            for (i, slot) in self.slots.iter().enumerate() {
+                let restarting = slot.back.is_some_and(|(_, latest)| now < latest + TICK);
+                ensure!(
+                    slot.busy.is_some() || restarting,
+                    "worker {i} is neither busy nor restarting, yet tasks are queued: {stats:?}"
+                );
+            }
+        }
+
+        // Restarts: every panic that calls for one restarts its worker, until
+        // one is past the limit.
+        ensure!(
+            stats.restarts == self.restarts,
+            "{} restarts seen, {} counted",
+            self.restarts,
+            stats.restarts
+        );
+        let gave_up = self.stopping.iter().any(|r| self.is_restart_limit(r));
+        let (restarts, due) = (self.restarts, self.restarts_due);
+        if gave_up {
+            ensure!(
+                restarts == limit && due == limit + 1,
+                "gave up after {restarts} restarts and {due} panics calling for one; \
+                 the limit is {limit}"
+            );
+        } else {
+            ensure!(
+                restarts == due && due <= limit,
+                "{due} panics called for a restart, {restarts} restarts, limit {limit}, \
+                 and the pool is {:?}",
+                self.phase
+            );
+        }
+
+        // Stop and drain answer once every worker is gone, all with one report.
+        let answered: Vec<&StopReport> = self
+            .calls
+            .iter()
+            .filter_map(|c| c.report.as_ref())
+            .collect();
+        if let Some(first) = answered.first() {
+            ensure!(
+                answered.iter().all(|r| r == first),
+                "stop/drain answered differently: {answered:?}"
+            );
+            ensure!(
+                self.calls.iter().all(|c| c.report.is_some()),
+                "a stop/drain is unanswered although another one answered"
+            );
+            ensure!(
+                stats.queued == 0 && stats.in_flight == 0 && self.phase != Phase::Running,
+                "answered {first:?} while {:?}: {stats:?}",
+                self.phase
+            );
+            ensure!(
+                Some(&first.reason) == self.stopping.last() && first.not_run == self.not_run,
+                "answered {first:?}, but the events say {:?}, handed back {:?}",
+                self.stopping,
+                self.not_run
+            );
+        } else if !self.calls.is_empty() {
+            let all_back = self
+                .slots
+                .iter()
+                .all(|s| s.back.is_none_or(|(_, latest)| now >= latest + TICK));
+            let done = match self.phase {
+                Phase::Running => false,
+                Phase::Stopping => stats.in_flight == 0,
+                Phase::Draining => stats.queued == 0 && stats.in_flight == 0 && all_back,
+            };
+            ensure!(
+                !done,
+                "nothing is left to run while {:?}, yet no stop/drain has answered: {stats:?}",
+                self.phase
+            );
+        }
+        Ok(())
+    }
+}
