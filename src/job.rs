@@ -157,6 +157,25 @@ impl<T: Task> Drop for Job<T> {
 ///
 /// Awaiting the handle is cancel safe: drop the future and the outcome is simply
 /// not received.
+///
+/// # Examples
+///
+/// ```
+/// use actix_workerpool::{FnTask, Outcome, Pool};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let pool = Pool::builder().workers(1).build().unwrap();
+/// let handle = pool
+///     .submit(FnTask::new("x", |_| async { Err::<(), _>("no luck") }))
+///     .await
+///     .unwrap();
+/// let id = handle.id(); // known at once, for logs or a status page
+/// match handle.await.unwrap() {
+///     Outcome::Failed { error, attempts } => assert_eq!((error, attempts), ("no luck", 1)),
+///     other => panic!("{id}: {other:?}"),
+/// }
+/// # });
+/// ```
 pub struct TaskHandle<T: Task> {
     id: TaskId,
     rx: oneshot::Receiver<Outcome<T>>,

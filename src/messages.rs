@@ -3,6 +3,25 @@
 //!
 //! [`Pool`](crate::Pool) wraps each of them in an async method; use whichever
 //! reads better where you are.
+//!
+//! # Examples
+//!
+//! ```
+//! use actix_workerpool::{FnTask, GetStats, Pool, Stop, TrySubmit};
+//!
+//! # actix_rt::System::new().block_on(async {
+//! let pool = Pool::builder().workers(2).build().unwrap();
+//! let addr = pool.addr(); // what another actor would hold
+//!
+//! let task = FnTask::new(20u32, |n| async move { Ok::<_, ()>(n + 1) });
+//! let handle = addr.send(TrySubmit(task)).await.unwrap().unwrap();
+//! assert_eq!(handle.await.unwrap().output(), Some(21));
+//!
+//! assert_eq!(addr.send(GetStats).await.unwrap().completed, 1);
+//! let report = addr.send(Stop).await.unwrap();
+//! assert!(report.not_run.is_empty());
+//! # });
+//! ```
 
 use std::fmt;
 
