@@ -145,6 +145,14 @@ impl Drop for Parked<'_> {
 mod tests {
     use super::*;
 
+    /// An admission started in the background on a gate with no room.
+    fn waiting_admission(
+        gate: &std::sync::Arc<Gate>,
+    ) -> actix_rt::task::JoinHandle<Result<TaskId, Refusal>> {
+        let gate = gate.clone();
+        actix_rt::spawn(async move { gate.admit().await })
+    }
+
     #[test]
     fn admits_up_to_capacity_then_refuses_full() {
         let gate = Gate::new(2);
@@ -166,10 +174,7 @@ mod tests {
     async fn a_waiting_admission_proceeds_when_a_permit_is_released() {
         let gate = std::sync::Arc::new(Gate::new(1));
         gate.try_admit().unwrap();
-        let waiter = actix_rt::spawn({
-            let gate = gate.clone();
-            async move { gate.admit().await }
-        });
+        let waiter = waiting_admission(&gate);
         actix_rt::task::yield_now().await;
         assert!(!waiter.is_finished());
         gate.release();
@@ -193,10 +198,7 @@ mod tests {
     async fn a_cancelled_admission_leaves_no_parked_waiter_behind() {
         let gate = std::sync::Arc::new(Gate::new(1));
         gate.try_admit().unwrap();
-        let waiter = actix_rt::spawn({
-            let gate = gate.clone();
-            async move { gate.admit().await }
-        });
+        let waiter = waiting_admission(&gate);
         actix_rt::task::yield_now().await;
         assert_eq!(gate.waiters.load(Ordering::SeqCst), 1);
         waiter.abort();
@@ -208,10 +210,7 @@ mod tests {
     async fn closing_wakes_a_waiting_admission_with_a_refusal() {
         let gate = std::sync::Arc::new(Gate::new(1));
         gate.try_admit().unwrap();
-        let waiter = actix_rt::spawn({
-            let gate = gate.clone();
-            async move { gate.admit().await }
-        });
+        let waiter = waiting_admission(&gate);
         actix_rt::task::yield_now().await;
         gate.close();
         assert_eq!(waiter.await.unwrap(), Err(Refusal::Closed));
