@@ -14,9 +14,7 @@ async fn try_submit_on_a_full_queue_hands_back_the_same_task() {
         .queue_capacity(2)
         .build()
         .unwrap();
-    let (held, release) = lab.held(0);
-    pool.try_submit(held).unwrap();
-    lab.started().await;
+    let (_, release) = lab.occupy(&pool, 0).await;
     pool.try_submit(lab.completes(1)).unwrap();
     pool.try_submit(lab.completes(2)).unwrap();
 
@@ -37,9 +35,7 @@ async fn a_waiting_submit_proceeds_once_room_frees() {
         .queue_capacity(1)
         .build()
         .unwrap();
-    let (held, release) = lab.held(0);
-    let first = pool.try_submit(held).unwrap();
-    lab.started().await;
+    let (first, release) = lab.occupy(&pool, 0).await;
     pool.try_submit(lab.completes(1)).unwrap();
 
     let waiting = actix_rt::spawn({
@@ -71,9 +67,7 @@ async fn stop_wakes_a_waiting_submit_and_hands_its_task_back() {
         .queue_capacity(1)
         .build()
         .unwrap();
-    let (held, release) = lab.held(0);
-    pool.try_submit(held).unwrap();
-    lab.started().await;
+    let (_, release) = lab.occupy(&pool, 0).await;
     pool.try_submit(lab.completes(1)).unwrap();
 
     let waiting = actix_rt::spawn({

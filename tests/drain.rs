@@ -36,9 +36,7 @@ async fn drain_finishes_every_accepted_task() {
 async fn nothing_new_gets_in_while_draining() {
     let mut lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let (held, release) = lab.held(0);
-    let running = pool.submit(held).await.unwrap();
-    lab.started().await;
+    let (running, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
     let draining = common::drain_later(&pool);
@@ -59,9 +57,7 @@ async fn nothing_new_gets_in_while_draining() {
 async fn a_stop_during_a_drain_hands_back_what_is_still_queued() {
     let mut lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let (held, release) = lab.held(0);
-    pool.submit(held).await.unwrap();
-    lab.started().await;
+    let (_, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
     let draining = common::drain_later(&pool);
@@ -80,9 +76,7 @@ async fn a_stop_during_a_drain_hands_back_what_is_still_queued() {
 async fn dropping_the_last_handle_drains_the_pool() {
     let mut lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let (held, release) = lab.held(0);
-    let running = pool.submit(held).await.unwrap();
-    lab.started().await;
+    let (running, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
     let clone = pool.clone();
     drop(pool);

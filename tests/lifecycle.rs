@@ -62,9 +62,7 @@ async fn status_follows_a_task_from_queue_to_outcome() {
     tokio::time::pause();
     let mut lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let (held, release) = lab.held(0);
-    let running = pool.submit(held).await.unwrap();
-    lab.started().await;
+    let (running, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
     assert_eq!(

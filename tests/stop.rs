@@ -10,9 +10,7 @@ use common::Lab;
 async fn stop_lets_the_task_in_hand_finish_and_hands_back_the_queued_ones() {
     let mut lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let (held, release) = lab.held(0);
-    let running = pool.submit(held).await.unwrap();
-    lab.started().await;
+    let (running, release) = lab.occupy(&pool, 0).await;
     let queued: Vec<_> = [1, 2]
         .map(|l| pool.try_submit(lab.completes(l)).unwrap())
         .into();
@@ -62,9 +60,7 @@ async fn submit_after_stop_returns_the_task() {
 async fn stop_is_idempotent_and_every_caller_gets_the_same_report() {
     let mut lab = Lab::new();
     let pool = Pool::builder().workers(1).build().unwrap();
-    let (held, release) = lab.held(0);
-    pool.submit(held).await.unwrap();
-    lab.started().await;
+    let (_, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
 
     let first = common::stop_later(&pool);

@@ -12,9 +12,7 @@ fn stopping_the_system_hands_every_unfinished_task_back() {
     let (running, queued, _release) = system.block_on(async {
         let mut lab = Lab::new();
         let pool = Pool::builder().workers(1).build().unwrap();
-        let (held, release) = lab.held(0);
-        let running = pool.submit(held).await.unwrap();
-        lab.started().await;
+        let (running, release) = lab.occupy(&pool, 0).await;
         let queued = pool.try_submit(lab.completes(1)).unwrap();
         (running, queued, release)
     });

@@ -100,6 +100,19 @@ impl Lab {
         (self.probe(label, Script::Hold(rx)), Release(tx))
     }
 
+    /// Submits a probe that runs until released and waits until it has
+    /// started: a worker is now busy, for as long as the test wants.
+    pub async fn occupy(
+        &mut self,
+        pool: &actix_workerpool::Pool<Probe>,
+        label: u32,
+    ) -> (actix_workerpool::TaskHandle<Probe>, Release) {
+        let (probe, release) = self.held(label);
+        let handle = pool.try_submit(probe).expect("the pool has room");
+        self.started().await;
+        (handle, release)
+    }
+
     /// Waits for the next probe to start.
     pub async fn started(&mut self) -> Started {
         self.rx.next().await.expect("the lab holds a sender")
