@@ -188,8 +188,8 @@ impl<T: Task> PoolBuilder<T> {
             return Err(BuildError::NoArbiter);
         }
         let gate = Arc::new(Gate::new(config.queue_capacity));
-        let addr = Supervisor::start(config, gate.clone(), arbiter.as_ref());
-        Ok(Pool::new(addr, gate))
+        let (addr, inbox) = Supervisor::start(config, gate.clone(), arbiter.as_ref());
+        Ok(Pool::new(addr, inbox, gate))
     }
 
     fn validate(self) -> Result<Config<T>, BuildError> {

@@ -130,7 +130,8 @@ impl<T: Task> Job<T> {
 }
 
 // A job is moved, never pinned in place: the task is only borrowed by the future
-// of one attempt, which owns the job. Actors must be `Unpin`, and they hold jobs.
+// of one attempt, which owns the job. The supervisor, an actor, must be `Unpin`,
+// and it holds jobs.
 impl<T: Task> Unpin for Job<T> {}
 
 impl<T: Task> Drop for Job<T> {

@@ -14,7 +14,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{Enqueue, HandlesDropped, Supervisor};
+use crate::supervisor::{HandlesDropped, Inbound, Inbox, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -44,6 +44,7 @@ pub struct Pool<T: Task> {
 
 struct Shared<T: Task> {
     addr: Addr<Supervisor<T>>,
+    inbox: Inbox<T>,
     gate: Arc<Gate>,
 }
 
@@ -128,9 +129,9 @@ impl<T: Task> Pool<T> {
         }))
     }
 
-    pub(crate) fn new(addr: Addr<Supervisor<T>>, gate: Arc<Gate>) -> Self {
+    pub(crate) fn new(addr: Addr<Supervisor<T>>, inbox: Inbox<T>, gate: Arc<Gate>) -> Self {
         Pool {
-            shared: Arc::new(Shared { addr, gate }),
+            shared: Arc::new(Shared { addr, inbox, gate }),
         }
     }
 
@@ -141,7 +142,7 @@ impl<T: Task> Pool<T> {
     /// [`TrySubmitError::Full`] when the queue is full, [`TrySubmitError::Stopped`]
     /// when the pool is stopping or stopped; either way the task comes back inside.
     pub fn try_submit(&self, task: T) -> Result<TaskHandle<T>, TrySubmitError<T>> {
-        try_submit_to(&self.shared.gate, &self.shared.addr, task)
+        try_submit_to(&self.shared.gate, &self.shared.inbox, task)
     }
 
     /// Submits a task, waiting for room in the queue if it is full.
@@ -156,7 +157,7 @@ impl<T: Task> Pool<T> {
     /// Cancel safe: if the future is dropped before it resolves, the task was
     /// not submitted (and is dropped with the future).
     pub async fn submit(&self, task: T) -> Result<TaskHandle<T>, SubmitError<T>> {
-        submit_to(&self.shared.gate, &self.shared.addr, task).await
+        submit_to(&self.shared.gate, &self.shared.inbox, task).await
     }
 
     /// Runs a batch, like Go's `NewPool(tasks, n).Run()`: submits every task
@@ -274,11 +275,11 @@ impl<T: Task> Pool<T> {
 
 pub(crate) fn try_submit_to<T: Task>(
     gate: &Gate,
-    addr: &Addr<Supervisor<T>>,
+    inbox: &Inbox<T>,
     task: T,
 ) -> Result<TaskHandle<T>, TrySubmitError<T>> {
     match gate.try_admit() {
-        Ok(id) => Ok(send_job(addr, id, task)),
+        Ok(id) => Ok(send_job(inbox, id, task)),
         Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
         Err(Refusal::Closed) => Err(TrySubmitError::Stopped(task)),
     }
@@ -286,23 +287,17 @@ pub(crate) fn try_submit_to<T: Task>(
 
 pub(crate) async fn submit_to<T: Task>(
     gate: &Gate,
-    addr: &Addr<Supervisor<T>>,
+    inbox: &Inbox<T>,
     task: T,
 ) -> Result<TaskHandle<T>, SubmitError<T>> {
     match gate.admit().await {
-        Ok(id) => Ok(send_job(addr, id, task)),
+        Ok(id) => Ok(send_job(inbox, id, task)),
         Err(_) => Err(SubmitError(task)),
     }
 }
 
-fn send_job<T: Task>(
-    addr: &Addr<Supervisor<T>>,
-    id: crate::task::TaskId,
-    task: T,
-) -> TaskHandle<T> {
+fn send_job<T: Task>(inbox: &Inbox<T>, id: TaskId, task: T) -> TaskHandle<T> {
     let (job, handle) = Job::new(id, task);
-    // If the supervisor is already gone, the message (and the job in it) is
-    // dropped, and the job's drop hands the task back through the handle.
-    addr.do_send(Enqueue(job));
+    inbox.send(Inbound::Job(job));
     handle
 }

@@ -163,7 +163,7 @@ pub enum PoolEvent {
 pub enum RestartReason {
     /// A task panicked on it; the message is the panic's.
     Panicked(String),
-    /// The worker actor stopped without being asked (its arbiter stopped, say).
+    /// The worker ended without being asked (its arbiter stopped, say).
     Lost,
     /// Making the worker's state failed or panicked; the text says how.
     StartFailed(String),

@@ -1,27 +1,51 @@
-//! The worker actor: makes its state, runs one task at a time, and reports how
-//! each attempt went.
+//! A worker: makes its state, then runs the tasks its supervisor sends it, one
+//! at a time, and reports how each attempt went.
+//!
+//! A worker is a task on its arbiter rather than an actix actor, and its
+//! orders come through a channel of its own rather than as actix messages: it
+//! is woken once per task, and an actor would pay on each wake for a look at
+//! its (unused) mailbox and for its context's bookkeeping, and two allocations
+//! per message. Its loop runs each task's future in place, unboxed. What made
+//! it an actor, a life of its own on an arbiter, it keeps: it is spawned there,
+//! and when it ends, however it ends, its seat tells the supervisor.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use actix::prelude::*;
+use actix_rt::ArbiterHandle;
 use futures::FutureExt;
+use tokio::sync::mpsc;
 
 use crate::config::StateFactory;
 use crate::job::Job;
-use crate::supervisor::{Done, Supervisor, WorkerExited, WorkerFailed, WorkerReady};
+use crate::supervisor::{Inbound, Inbox};
 use crate::task::{Task, TaskContext};
 
-/// Runs one task on this worker.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Run<T: Task>(pub(crate) Job<T>);
+/// What a supervisor tells its worker.
+enum Order<T: Task> {
+    /// Run one attempt of this job.
+    Run(Job<T>),
+    /// The quit channel: finish the task in hand, then stop. Orders are read
+    /// one at a time, so it is read only once the task in hand is done.
+    Quit,
+}
 
-/// The quit channel: finish the task in hand, then stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Quit;
+/// The supervisor's end of the line to one worker.
+pub(crate) struct WorkerLink<T: Task>(mpsc::UnboundedSender<Order<T>>);
+
+impl<T: Task> WorkerLink<T> {
+    /// Gives the worker a job. If the worker is gone, the job drops here and
+    /// hands its task back; the worker's exit, already on its way to the
+    /// supervisor, accounts for it.
+    pub(crate) fn run(&self, job: Job<T>) {
+        let _ = self.0.send(Order::Run(job));
+    }
+
+    pub(crate) fn quit(&self) {
+        let _ = self.0.send(Order::Quit);
+    }
+}
 
 /// How one attempt ended, as the worker saw it.
 pub(crate) enum Attempt<T: Task> {
@@ -34,105 +58,79 @@ pub(crate) enum Attempt<T: Task> {
 pub(crate) struct Seat<T: Task> {
     pub(crate) slot: usize,
     pub(crate) generation: u32,
-    pub(crate) supervisor: Addr<Supervisor<T>>,
+    pub(crate) inbox: Inbox<T>,
     pub(crate) state: StateFactory<T::State>,
     pub(crate) timeout: Option<Duration>,
 }
 
-pub(crate) struct Worker<T: Task> {
-    seat: Seat<T>,
-    /// Lent to the running task's future, and back when it ends; `None` until
-    /// the state is made.
-    cx: Option<TaskContext<T::State>>,
-}
-
-impl<T: Task> Worker<T> {
-    pub(crate) fn new(seat: Seat<T>) -> Self {
-        Worker { seat, cx: None }
-    }
-}
-
-// The worker state is moved in and out of each attempt's future, never pinned.
-impl<T: Task> Unpin for Worker<T> {}
-
-impl<T: Task> Actor for Worker<T> {
-    type Context = Context<Self>;
-
-    /// Makes the worker's state here, on the worker's own arbiter; a factory
-    /// that fails or panics is reported, and the worker stops.
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let Seat {
-            slot, generation, ..
-        } = self.seat;
-        let made = std::panic::catch_unwind(AssertUnwindSafe(|| (self.seat.state)(slot)));
-        let failure = match made {
-            Ok(Ok(state)) => {
-                self.cx = Some(TaskContext::new(slot, state));
-                self.seat
-                    .supervisor
-                    .do_send(WorkerReady { slot, generation });
-                return;
-            }
-            Ok(Err(error)) => error,
-            Err(payload) => format!("panicked: {}", panic_message(payload.as_ref())),
-        };
-        self.seat.supervisor.do_send(WorkerFailed {
-            slot,
-            generation,
-            error: failure,
-        });
-        ctx.stop();
-    }
-}
-
-/// The seat reports the worker's exit when it is dropped, not `stopped`: an
-/// actor dropped with its arbiter is never told it stopped, and a worker sent
-/// to an arbiter that stops before making it is never made at all; the seat
-/// goes in either case, and the supervisor hears of it.
+/// The seat reports the worker's exit when it is dropped: when the worker's
+/// loop ends, when its arbiter stops and drops it mid-task, and when it is
+/// sent to an arbiter that has already stopped and is never started at all.
 impl<T: Task> Drop for Seat<T> {
     fn drop(&mut self) {
-        self.supervisor.do_send(WorkerExited {
+        self.inbox.send(Inbound::Exited {
             slot: self.slot,
             generation: self.generation,
         });
     }
 }
 
-impl<T: Task> Handler<Run<T>> for Worker<T> {
-    type Result = ();
-
-    fn handle(&mut self, Run(mut job): Run<T>, ctx: &mut Self::Context) {
-        let mut cx = self
-            .cx
-            .take()
-            .expect("a worker is sent tasks only once ready, and one at a time");
-        let pool_timeout = self.seat.timeout;
-        let attempt = async move {
-            let result = run_attempt(&mut job, &mut cx, pool_timeout).await;
-            (job, cx, result)
-        };
-        // `wait`, not `spawn`: the mailbox (and so a `Quit`) waits until the task
-        // in hand is done, which is exactly the quit channel's promise.
-        ctx.wait(
-            attempt
-                .into_actor(self)
-                .map(|(job, cx, result), worker, _| {
-                    worker.cx = Some(cx);
-                    worker.seat.supervisor.do_send(Done {
-                        slot: worker.seat.slot,
-                        job,
-                        result,
-                    });
-                }),
-        );
+/// Starts a worker for `seat` on `arbiter`, or on the current arbiter, and
+/// returns the line to it.
+pub(crate) fn start<T: Task>(seat: Seat<T>, arbiter: Option<ArbiterHandle>) -> WorkerLink<T> {
+    let (link, orders) = mpsc::unbounded_channel();
+    match arbiter {
+        // The worker's future holds its state and its task's future, which
+        // need not be `Send`: it is made on the arbiter's own thread.
+        Some(arbiter) => {
+            arbiter.spawn_fn(move || {
+                actix_rt::spawn(work(seat, orders));
+            });
+        }
+        None => {
+            actix_rt::spawn(work(seat, orders));
+        }
     }
+    WorkerLink(link)
 }
 
-impl<T: Task> Handler<Quit> for Worker<T> {
-    type Result = ();
+/// A worker's life: makes its state (a factory that fails or panics is
+/// reported, and the worker ends), says it is ready, then serves orders.
+async fn work<T: Task>(seat: Seat<T>, orders: mpsc::UnboundedReceiver<Order<T>>) {
+    let Seat {
+        slot, generation, ..
+    } = seat;
+    let made = std::panic::catch_unwind(AssertUnwindSafe(|| (seat.state)(slot)));
+    let error = match made {
+        Ok(Ok(state)) => {
+            seat.inbox.send(Inbound::Ready { slot, generation });
+            serve(&seat, orders, TaskContext::new(slot, state)).await;
+            return;
+        }
+        Ok(Err(error)) => error,
+        Err(payload) => format!("panicked: {}", panic_message(payload.as_ref())),
+    };
+    seat.inbox.send(Inbound::Failed {
+        slot,
+        generation,
+        error,
+    });
+}
 
-    fn handle(&mut self, _: Quit, ctx: &mut Self::Context) {
-        ctx.stop();
+/// The worker's loop: one attempt per `Run`, its result sent back with the
+/// job, until `Quit` (or the supervisor drops the line).
+async fn serve<T: Task>(
+    seat: &Seat<T>,
+    mut orders: mpsc::UnboundedReceiver<Order<T>>,
+    mut cx: TaskContext<T::State>,
+) {
+    while let Some(Order::Run(mut job)) = orders.recv().await {
+        let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
+        seat.inbox.send(Inbound::Done {
+            slot: seat.slot,
+            job,
+            result,
+        });
     }
 }
 

@@ -2,10 +2,9 @@
 //! what the message means.
 
 use actix::prelude::*;
-use log::{debug, warn};
+use log::debug;
 
-use super::slots::SlotState;
-use super::{Done, Enqueue, HandlesDropped, Supervisor, WorkerExited, WorkerFailed, WorkerReady};
+use super::{HandlesDropped, Inbound, Supervisor};
 use crate::error::{SubmitError, TrySubmitError};
 use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
@@ -14,64 +13,33 @@ use crate::messages::{
     TrySubmit, WhenStopped,
 };
 use crate::outcome::StopReason;
-use crate::stats::RestartReason;
 use crate::task::Task;
 
-impl<T: Task> Handler<Enqueue<T>> for Supervisor<T> {
-    type Result = ();
-
-    fn handle(&mut self, Enqueue(job): Enqueue<T>, _: &mut Self::Context) {
-        self.accept(job);
-    }
-}
-
-impl<T: Task> Handler<Done<T>> for Supervisor<T> {
-    type Result = ();
-
-    fn handle(&mut self, done: Done<T>, ctx: &mut Self::Context) {
-        self.finish_attempt(done.slot, done.job, done.result, ctx);
-    }
-}
-
-impl<T: Task> Handler<WorkerReady> for Supervisor<T> {
-    type Result = ();
-
-    fn handle(&mut self, msg: WorkerReady, _: &mut Self::Context) {
-        if self.is_current(msg.slot, msg.generation) {
-            self.worker_ready(msg.slot);
-        }
-    }
-}
-
-impl<T: Task> Handler<WorkerFailed> for Supervisor<T> {
-    type Result = ();
-
-    fn handle(&mut self, msg: WorkerFailed, ctx: &mut Self::Context) {
-        if !self.is_current(msg.slot, msg.generation) {
-            return;
-        }
-        warn!("worker {} failed to start: {}", msg.slot, msg.error);
-        let mut was_starting = false;
-        self.slots.update(msg.slot, |state| match state {
-            SlotState::Starting(_) => {
-                was_starting = true;
-                SlotState::Gone
+impl<T: Task> Supervisor<T> {
+    /// Handles one message from the inbox.
+    pub(super) fn receive(&mut self, message: Inbound<T>, ctx: &mut Context<Self>) {
+        match message {
+            Inbound::Job(job) => self.accept(job),
+            Inbound::Done { slot, job, result } => self.finish_attempt(slot, job, result, ctx),
+            Inbound::Ready { slot, generation } => {
+                if self.is_current(slot, generation) {
+                    self.worker_ready(slot);
+                }
             }
-            // Told to quit while starting: its exit is all that is left.
-            other => other,
-        });
-        if was_starting {
-            self.restart(msg.slot, RestartReason::StartFailed(msg.error), ctx);
-        }
-    }
-}
-
-impl<T: Task> Handler<WorkerExited> for Supervisor<T> {
-    type Result = ();
-
-    fn handle(&mut self, msg: WorkerExited, ctx: &mut Self::Context) {
-        if self.is_current(msg.slot, msg.generation) {
-            self.worker_exited(msg.slot, ctx);
+            Inbound::Failed {
+                slot,
+                generation,
+                error,
+            } => {
+                if self.is_current(slot, generation) {
+                    self.worker_failed(slot, error, ctx);
+                }
+            }
+            Inbound::Exited { slot, generation } => {
+                if self.is_current(slot, generation) {
+                    self.worker_exited(slot, ctx);
+                }
+            }
         }
     }
 }
@@ -104,17 +72,24 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
 impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
     type Result = ResponseFuture<Result<TaskHandle<T>, SubmitError<T>>>;
 
-    fn handle(&mut self, Submit(task): Submit<T>, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, Submit(task): Submit<T>, _: &mut Self::Context) -> Self::Result {
         let gate = self.gate.clone();
-        let me = ctx.address();
-        Box::pin(async move { crate::pool::submit_to(&gate, &me, task).await })
+        let inbox = self.inbox.clone();
+        Box::pin(async move {
+            match inbox {
+                Some(inbox) => crate::pool::submit_to(&gate, &inbox, task).await,
+                // Gone only once the pool has stopped.
+                None => Err(SubmitError(task)),
+            }
+        })
     }
 }
 
 impl<T: Task> Handler<Stop> for Supervisor<T> {
     type Result = ResponseFuture<StopReport>;
 
-    fn handle(&mut self, _: Stop, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) -> Self::Result {
+        self.catch_up(ctx);
         let answer = self.when_stopped();
         self.begin_stop(StopReason::Stopped);
         answer
@@ -124,7 +99,8 @@ impl<T: Task> Handler<Stop> for Supervisor<T> {
 impl<T: Task> Handler<Drain> for Supervisor<T> {
     type Result = ResponseFuture<StopReport>;
 
-    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) -> Self::Result {
+        self.catch_up(ctx);
         let answer = self.when_stopped();
         self.begin_drain();
         answer
@@ -150,7 +126,8 @@ impl<T: Task> Handler<Subscribe> for Supervisor<T> {
 impl<T: Task> Handler<GetStats> for Supervisor<T> {
     type Result = MessageResult<GetStats>;
 
-    fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: GetStats, ctx: &mut Self::Context) -> Self::Result {
+        self.catch_up(ctx);
         MessageResult(self.stats())
     }
 }
@@ -180,7 +157,8 @@ impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
 impl<T: Task> Handler<GetStatus> for Supervisor<T> {
     type Result = MessageResult<GetStatus>;
 
-    fn handle(&mut self, GetStatus(id): GetStatus, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, GetStatus(id): GetStatus, ctx: &mut Self::Context) -> Self::Result {
+        self.catch_up(ctx);
         MessageResult(self.status_of(id))
     }
 }

@@ -7,8 +7,10 @@
 //! its handle). If a worker is idle, the job goes to the next idle slot after the
 //! last one used (round-robin; busy, starting and restarting slots are skipped,
 //! never waited on); otherwise it waits in the queue and the next worker to
-//! finish takes it. Per task that is three actix messages: the job in, `Run` to
-//! a worker, `Done` back.
+//! finish takes it. Per task that is three messages: the job in, `Run` to a
+//! worker, `Done` back. They travel on channels rather than as actix messages
+//! (see [`inbox`]), so that the trip allocates nothing beyond the task's own
+//! outcome channel; the supervisor's public messages stay actix messages.
 //!
 //! # Restarts
 //!
@@ -34,6 +36,7 @@
 mod events;
 mod handlers;
 mod idle;
+mod inbox;
 mod placement;
 mod queue;
 mod restarts;
@@ -55,53 +58,16 @@ use crate::messages::{StopReport, TaskStatus};
 use crate::outcome::StopReason;
 use crate::stats::{PoolEvent, Stats, WorkerStats};
 use crate::task::{Task, TaskId};
-use crate::worker::{Attempt, Run, Seat, Worker};
+use crate::worker::{self, Seat};
 
 use events::Subscribers;
+pub(crate) use inbox::{Inbound, Inbox};
+use inbox::{InboxReader, ReadInbox};
 use placement::Placement;
 use queue::TaskQueue;
 pub(crate) use restarts::RestartPolicy;
 use restarts::RestartWindow;
 use slots::{SlotState, Slots};
-
-/// An accepted job, sent by a pool handle that already holds its permit.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Enqueue<T: Task>(pub(crate) Job<T>);
-
-/// A worker finished an attempt.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Done<T: Task> {
-    pub(crate) slot: usize,
-    pub(crate) job: Job<T>,
-    pub(crate) result: Attempt<T>,
-}
-
-/// A worker made its state and can take tasks.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct WorkerReady {
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
-}
-
-/// A worker could not make its state, and is stopping.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct WorkerFailed {
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
-    pub(crate) error: String,
-}
-
-/// A worker actor is gone (stopped, or dropped with its arbiter).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct WorkerExited {
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
-}
 
 /// The last [`Pool`](crate::Pool) handle was dropped: nobody can submit any more.
 #[derive(Message)]
@@ -149,24 +115,34 @@ pub struct Supervisor<T: Task> {
     placement: Placement,
     /// Jobs waiting out a retry delay, off any worker.
     waiting: BTreeMap<TaskId, Job<T>>,
+    /// For new workers and for `Submit`; dropped once the pool has stopped,
+    /// so that the inbox ends when the last handle goes.
+    inbox: Option<Inbox<T>>,
+    inbound: InboxReader<T>,
 }
 
 impl<T: Task> Supervisor<T> {
     /// Starts a supervisor and its workers on `arbiter`, or on the current
-    /// arbiter.
+    /// arbiter; returns its address and its inbox.
     pub(crate) fn start(
         config: Config<T>,
         gate: Arc<Gate>,
         arbiter: Option<&actix_rt::ArbiterHandle>,
-    ) -> Addr<Self> {
-        let init = move |ctx: &mut Context<Self>| Supervisor::new(config, gate, ctx);
-        match arbiter {
+    ) -> (Addr<Self>, Inbox<T>) {
+        let (inbox, inbound) = Inbox::new();
+        let own = inbox.clone();
+        let init = move |ctx: &mut Context<Self>| {
+            ctx.spawn(ReadInbox);
+            Supervisor::new(config, gate, own, inbound)
+        };
+        let addr = match arbiter {
             Some(arbiter) => Supervisor::start_in_arbiter(arbiter, init),
             None => Supervisor::create(init),
-        }
+        };
+        (addr, inbox)
     }
 
-    fn new(config: Config<T>, gate: Arc<Gate>, ctx: &mut Context<Self>) -> Self {
+    fn new(config: Config<T>, gate: Arc<Gate>, inbox: Inbox<T>, inbound: InboxReader<T>) -> Self {
         info!(
             "worker pool started: {} workers, queue capacity {}",
             config.workers, config.queue_capacity
@@ -185,28 +161,32 @@ impl<T: Task> Supervisor<T> {
             stop_waiters: Vec::new(),
             subscribers: Subscribers::default(),
             waiting: BTreeMap::new(),
+            inbox: Some(inbox),
+            inbound,
         };
         for slot in 0..supervisor.slots.len() {
-            supervisor.spawn_worker(slot, ctx);
+            supervisor.spawn_worker(slot);
         }
         supervisor
     }
 
-    fn spawn_worker(&mut self, slot: usize, ctx: &mut Context<Self>) {
+    fn spawn_worker(&mut self, slot: usize) {
+        // Workers are started only before the pool has stopped, while the
+        // supervisor still holds its inbox.
+        let Some(inbox) = self.inbox.clone() else {
+            return;
+        };
         let entry = self.slots.get_mut(slot);
         entry.generation = entry.generation.wrapping_add(1);
         let seat = Seat {
             slot,
             generation: entry.generation,
-            supervisor: ctx.address(),
+            inbox,
             state: self.config.state.clone(),
             timeout: self.config.task_timeout,
         };
-        let worker = match self.placement.arbiter_for(slot) {
-            Some(arbiter) => Worker::start_in_arbiter(&arbiter, move |_| Worker::new(seat)),
-            None => Worker::new(seat).start(),
-        };
-        self.slots.set(slot, SlotState::Starting(worker));
+        let link = worker::start(seat, self.placement.arbiter_for(slot));
+        self.slots.set(slot, SlotState::Starting(link));
     }
 
     /// Takes on a job whose permit is held.
@@ -239,7 +219,7 @@ impl<T: Task> Supervisor<T> {
             self.counts.in_flight += 1;
             let attempt = job.attempts() + 1;
             debug!("{id} -> worker {slot} (attempt {attempt})");
-            worker.do_send(Run(job));
+            worker.run(job);
             self.subscribers.emit(|| PoolEvent::TaskStarted {
                 task: id,
                 worker: slot,

@@ -13,7 +13,6 @@ use crate::messages::StopReport;
 use crate::outcome::StopReason;
 use crate::stats::{PoolEvent, RestartReason};
 use crate::task::Task;
-use crate::worker::Quit;
 
 impl<T: Task> Supervisor<T> {
     pub(super) fn begin_stop(&mut self, reason: StopReason) {
@@ -96,11 +95,11 @@ impl<T: Task> Supervisor<T> {
     pub(super) fn quit(&mut self, slot: usize) {
         self.slots.update(slot, |state| match state {
             SlotState::Starting(worker) | SlotState::Idle(worker) => {
-                worker.do_send(Quit);
+                worker.quit();
                 SlotState::Quitting { task: None }
             }
             SlotState::Busy(worker, id) => {
-                worker.do_send(Quit);
+                worker.quit();
                 SlotState::Quitting { task: Some(id) }
             }
             SlotState::Backoff | SlotState::Gone => SlotState::Gone,
@@ -121,6 +120,8 @@ impl<T: Task> Supervisor<T> {
             self.hand_back(job, reason.clone());
         }
         self.phase = Phase::Stopped;
+        // No worker will start again: let the inbox end with the last handle.
+        self.inbox = None;
         self.placement.stop();
         let report = self.report();
         let c = &self.counts;

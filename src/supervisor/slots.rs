@@ -1,18 +1,16 @@
 //! The worker slots: what each one holds, kept in step with the idle set and
 //! the count of live slots. A slot's state changes only through `Slots::set`.
 
-use actix::Addr;
-
 use super::idle::IdleSet;
 use crate::task::{Task, TaskId};
-use crate::worker::Worker;
+use crate::worker::WorkerLink;
 
 pub(super) enum SlotState<T: Task> {
     /// Its worker is making its state.
-    Starting(Addr<Worker<T>>),
-    Idle(Addr<Worker<T>>),
+    Starting(WorkerLink<T>),
+    Idle(WorkerLink<T>),
     /// Running the task with this id.
-    Busy(Addr<Worker<T>>, TaskId),
+    Busy(WorkerLink<T>, TaskId),
     /// Waiting out the restart backoff, with no worker.
     Backoff,
     /// Told to quit; `task` is the one it is still finishing, if any.
@@ -112,7 +110,7 @@ impl<T: Task> Slots<T> {
 
     /// The next idle slot in round-robin order, now busy with `task`, and its
     /// worker.
-    pub(super) fn take_idle(&mut self, task: TaskId) -> Option<(usize, &Addr<Worker<T>>)> {
+    pub(super) fn take_idle(&mut self, task: TaskId) -> Option<(usize, &WorkerLink<T>)> {
         let slot = self.idle.take_next()?;
         let entry = &mut self.slots[slot];
         entry.state = match std::mem::replace(&mut entry.state, SlotState::Gone) {

@@ -11,7 +11,7 @@ use crate::outcome::{Outcome, StopReason};
 use crate::retry::RetryPolicy;
 use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
-use crate::worker::{Attempt, Quit};
+use crate::worker::Attempt;
 
 impl<T: Task> Supervisor<T> {
     pub(super) fn finish_attempt(
@@ -153,7 +153,7 @@ impl<T: Task> Supervisor<T> {
         let mut replace = false;
         self.slots.update(slot, |state| match state {
             SlotState::Busy(worker, _) if panicked.is_some() => {
-                worker.do_send(Quit);
+                worker.quit();
                 replace = true;
                 SlotState::Gone
             }
@@ -256,14 +256,14 @@ impl<T: Task> Supervisor<T> {
         });
         self.slots.set(slot, SlotState::Backoff);
         if delay.is_zero() {
-            self.respawn(slot, ctx);
+            self.respawn(slot);
         } else {
-            ctx.run_later(delay, move |supervisor, ctx| supervisor.respawn(slot, ctx));
+            ctx.run_later(delay, move |supervisor, _| supervisor.respawn(slot));
         }
     }
 
     /// The backoff is over: start the slot's new worker, if it is still wanted.
-    pub(super) fn respawn(&mut self, slot: usize, ctx: &mut Context<Self>) {
+    pub(super) fn respawn(&mut self, slot: usize) {
         if !matches!(self.slots.get(slot).state(), SlotState::Backoff) {
             return;
         }
@@ -273,10 +273,28 @@ impl<T: Task> Supervisor<T> {
             Phase::Stopping | Phase::Stopped => false,
         };
         if wanted {
-            self.spawn_worker(slot, ctx);
+            self.spawn_worker(slot);
         } else {
             self.slots.set(slot, SlotState::Gone);
             self.finish_if_all_gone();
+        }
+    }
+
+    /// The slot's worker could not make its state: restart the slot, unless
+    /// it was told to quit meanwhile.
+    pub(super) fn worker_failed(&mut self, slot: usize, error: String, ctx: &mut Context<Self>) {
+        warn!("worker {slot} failed to start: {error}");
+        let mut was_starting = false;
+        self.slots.update(slot, |state| match state {
+            SlotState::Starting(_) => {
+                was_starting = true;
+                SlotState::Gone
+            }
+            // Told to quit while starting: its exit is all that is left.
+            other => other,
+        });
+        if was_starting {
+            self.restart(slot, RestartReason::StartFailed(error), ctx);
         }
     }
 
