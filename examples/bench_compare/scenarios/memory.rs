@@ -2,6 +2,10 @@
 //! carries a 64-byte payload. Each measurement runs in a child process (see
 //! [`memory_probe`]); this side starts them, interleaved, and reads their
 //! figures.
+//!
+//! The figure is the growth of the resident set: what the process really
+//! holds once the tasks are queued, including memory a pool freed on the way
+//! (a message consumed, a buffer outgrown) that the allocator kept.
 
 use std::process::{Command, Stdio};
 
