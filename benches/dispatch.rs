@@ -1,14 +1,21 @@
-//! Measures how fast a [`Pool`] dispatches no-op tasks with 1, 4 and 64
-//! workers, in tasks per second.
+//! Measures how fast a [`Pool`] dispatches no-op tasks, two ways:
 //!
-//! One submitter keeps at most [`WINDOW`] tasks in flight, awaiting the
-//! oldest before submitting more, on one actix `System` (a current-thread
-//! runtime). Each pool is built once, outside the timed loop; each timed call
-//! pushes `iters * BATCH` tasks through it in one continuous stream.
+//! * `dispatch`: throughput with 1, 4 and 64 workers, in tasks per second.
+//!   One submitter keeps at most [`WINDOW`] tasks in flight, awaiting the
+//!   oldest before submitting more; each timed call pushes `iters * BATCH`
+//!   tasks through the pool in one continuous stream.
+//! * `round_trip`: the latency of one task on an idle pool of
+//!   [`ROUND_TRIP_WORKERS`] workers: submit it, await its outcome, repeat.
+//!   Every hop of a task is paid in full, with no batching to hide it, which
+//!   makes it the bench to profile the per-task path with.
+//!
+//! Everything runs on one actix `System` (a current-thread runtime); each
+//! pool is built once, outside the timed loop.
 //!
 //! ```sh
-//! cargo bench --bench dispatch             # about 15 s
+//! cargo bench --bench dispatch             # about 20 s
 //! cargo bench --bench dispatch -- --quick  # a few seconds, rougher figures
+//! cargo bench --bench dispatch -- round_trip  # the round-trip group only
 //! ```
 
 use std::collections::VecDeque;
@@ -26,6 +33,8 @@ const WINDOW: usize = 1024;
 /// Tasks per criterion iteration: enough that one iteration dwarfs the
 /// timer's resolution, few enough that a sample stays in milliseconds.
 const BATCH: u64 = 8 * 1024;
+/// Idle workers waiting for each round trip's task.
+const ROUND_TRIP_WORKERS: usize = 4;
 
 /// A task that does nothing; a unit struct rather than an `FnTask`, so no
 /// closure or data cost is measured.
@@ -77,6 +86,24 @@ async fn push(pool: &Pool<Noop>, tasks: u64) -> Duration {
     elapsed
 }
 
+/// Runs `round_trips` round trips one after the other, each submitting one
+/// task and awaiting its outcome before the next, and returns the time
+/// taken. Panics unless every task completed.
+async fn round_trips(pool: &Pool<Noop>, round_trips: u64) -> Duration {
+    let mut completed = 0u64;
+    let start = Instant::now();
+    for _ in 0..round_trips {
+        let handle = pool
+            .submit(Noop)
+            .await
+            .unwrap_or_else(|e| panic!("submit refused a task: {e}"));
+        completed += u64::from(is_completed(handle.await));
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(completed, round_trips, "some tasks did not complete");
+    elapsed
+}
+
 fn is_completed<E>(outcome: Result<Outcome<Noop>, E>) -> bool {
     matches!(outcome, Ok(Outcome::Completed { .. }))
 }
@@ -105,5 +132,30 @@ fn dispatch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, dispatch);
+/// The `round_trip` group: one task at a time through an idle pool.
+fn round_trip(c: &mut Criterion) {
+    let system = actix_rt::System::new();
+    let mut group = c.benchmark_group("round_trip");
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    // `build` needs a current arbiter, which only exists inside `block_on`.
+    let pool = system.block_on(async { start_pool(ROUND_TRIP_WORKERS) });
+    group.bench_with_input(
+        BenchmarkId::new("workers", ROUND_TRIP_WORKERS),
+        &pool,
+        |b, pool| {
+            b.iter_custom(|iters| system.block_on(round_trips(pool, iters)));
+        },
+    );
+    system
+        .block_on(pool.drain())
+        .expect("the pool's System is still running");
+    group.finish();
+}
+
+criterion_group!(benches, dispatch, round_trip);
 criterion_main!(benches);
