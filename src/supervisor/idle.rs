@@ -28,6 +28,10 @@ impl IdleSet {
         self.count
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     pub(crate) fn contains(&self, slot: usize) -> bool {
         self.words[slot / 64] & (1 << (slot % 64)) != 0
     }

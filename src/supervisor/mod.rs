@@ -208,7 +208,11 @@ impl<T: Task> Supervisor<T> {
 
     /// Gives queued jobs to idle workers, in round-robin order.
     fn pump(&mut self) {
-        while let Some(id) = self.queue.front_id() {
+        // Checked first: with a backlog, no worker is idle, and this is all
+        // that runs.
+        while self.slots.has_idle()
+            && let Some(id) = self.queue.front_id()
+        {
             let Some((slot, worker)) = self.slots.take_idle(id) else {
                 break;
             };

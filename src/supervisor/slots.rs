@@ -108,6 +108,10 @@ impl<T: Task> Slots<T> {
         })
     }
 
+    pub(super) fn has_idle(&self) -> bool {
+        !self.idle.is_empty()
+    }
+
     /// The next idle slot in round-robin order, now busy with `task`, and its
     /// worker.
     pub(super) fn take_idle(&mut self, task: TaskId) -> Option<(usize, &WorkerLink<T>)> {
