@@ -1,17 +1,19 @@
 //! A task's life record ([`Job`]) and the caller's end of it ([`TaskHandle`]).
 //!
-//! The job carries the task together with the channel its outcome goes to, and
-//! travels with it: through the supervisor's mailbox and queue, to a worker and
-//! back. Whoever drops a job without resolving it (a mailbox dropped when the
+//! The job owns the task's cell (see [`cell`]), which holds the task and, once
+//! the task has ended, its outcome for the handle. The job travels with the
+//! task: through the supervisor's inbox and queue, to a worker and back.
+//! Whoever drops a job without resolving it (an inbox dropped when the
 //! `System` stops, a worker's future cancelled with its arbiter) resolves it as
 //! `NotRun` with the task, so no accepted task can vanish without an outcome.
+
+mod cell;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use actix::Recipient;
-use futures::channel::oneshot;
 
 use crate::error::PoolGone;
 use crate::messages::TaskReport;
@@ -21,50 +23,34 @@ use crate::task::{Task, TaskId};
 pub(crate) struct Job<T: Task> {
     id: TaskId,
     attempts: u32,
-    /// `Some` until the job is resolved: `Drop` needs to take it out.
-    task: Option<T>,
-    reply: Option<Reply<T>>,
-}
-
-/// Where a job's outcome goes: to a [`TaskHandle`], or as a [`TaskReport`]
-/// message to an actor that asked for one.
-enum Reply<T: Task> {
-    Handle(oneshot::Sender<Outcome<T>>),
-    Report(Recipient<TaskReport<T>>),
-}
-
-impl<T: Task> Reply<T> {
-    fn send(self, id: TaskId, outcome: Outcome<T>) {
-        match self {
-            // A dropped handle means nobody wants the outcome; that is allowed.
-            Reply::Handle(handle) => {
-                let _ = handle.send(outcome);
-            }
-            Reply::Report(recipient) => recipient.do_send(TaskReport::Finished { id, outcome }),
-        }
-    }
+    /// The task, then its outcome; `None` once resolved.
+    cell: Option<cell::Writer<T>>,
+    /// Where the outcome goes instead of the cell, for an actor that asked
+    /// for a [`TaskReport`].
+    report_to: Option<Recipient<TaskReport<T>>>,
 }
 
 impl<T: Task> Job<T> {
     /// A new job and the handle its outcome will reach.
     pub(crate) fn new(id: TaskId, task: T) -> (Self, TaskHandle<T>) {
-        let (reply, rx) = oneshot::channel();
+        let (writer, reader) = cell::new(task);
         let job = Job {
             id,
             attempts: 0,
-            task: Some(task),
-            reply: Some(Reply::Handle(reply)),
+            cell: Some(writer),
+            report_to: None,
         };
-        (job, TaskHandle { id, rx })
+        (job, TaskHandle { id, reader })
     }
 
     /// A new job whose outcome goes to `report_to` as a [`TaskReport`].
     pub(crate) fn reporting(id: TaskId, task: T, report_to: Recipient<TaskReport<T>>) -> Self {
+        let (writer, _) = cell::new(task);
         Job {
             id,
             attempts: 0,
-            task: Some(task),
-            reply: Some(Reply::Report(report_to)),
+            cell: Some(writer),
+            report_to: Some(report_to),
         }
     }
 
@@ -76,18 +62,21 @@ impl<T: Task> Job<T> {
         self.attempts
     }
 
+    fn task(&self) -> Option<&T> {
+        self.cell.as_ref().and_then(cell::Writer::task)
+    }
+
     /// The task's own retry policy, if it sets one. The supervisor asks this:
     /// a panic in it counts as no policy of its own, and never reaches the actor.
     pub(crate) fn retry_policy(&self) -> Option<crate::retry::RetryPolicy> {
-        let task = self.task.as_ref()?;
+        let task = self.task()?;
         self.ask(|| task.retry_policy()).unwrap_or(None)
     }
 
     /// Whether the task calls `error` worth another attempt; a panic in it
     /// counts as no.
     pub(crate) fn is_retryable(&self, error: &T::Error) -> bool {
-        self.task
-            .as_ref()
+        self.task()
             .is_some_and(|task| self.ask(|| task.is_retryable(error)).unwrap_or(false))
     }
 
@@ -107,38 +96,51 @@ impl<T: Task> Job<T> {
     pub(crate) fn start_attempt(&mut self) -> (&mut T, u32) {
         self.attempts += 1;
         let task = self
-            .task
+            .cell
             .as_mut()
+            .and_then(cell::Writer::task_mut)
             .expect("a job holds its task until it is resolved");
         (task, self.attempts)
     }
 
-    /// Sends the outcome to the handle, if anyone still holds it.
+    /// Sends the outcome to the handle, if anyone still holds it, or to the
+    /// actor that asked for a report.
     pub(crate) fn resolve(mut self, outcome: Outcome<T>) {
-        self.task = None;
-        if let Some(reply) = self.reply.take() {
-            reply.send(self.id, outcome);
+        self.send(outcome);
+    }
+
+    fn send(&mut self, outcome: Outcome<T>) {
+        let Some(cell) = self.cell.take() else {
+            return;
+        };
+        match self.report_to.take() {
+            Some(recipient) => recipient.do_send(TaskReport::Finished {
+                id: self.id,
+                outcome,
+            }),
+            // A dropped handle means nobody wants the outcome; that is allowed.
+            None => cell.resolve(outcome),
         }
+    }
+
+    /// Takes the task out, to hand it back unrun.
+    fn take_task(&mut self) -> Option<T> {
+        self.cell.as_mut().and_then(cell::Writer::take_task)
     }
 
     /// Hands the task back unrun.
     pub(crate) fn hand_back(mut self, reason: StopReason) {
-        if let Some(task) = self.task.take() {
-            self.resolve(Outcome::NotRun { task, reason });
+        if let Some(task) = self.take_task() {
+            self.send(Outcome::NotRun { task, reason });
         }
     }
 }
 
-// A job is moved, never pinned in place: the task is only borrowed by the future
-// of one attempt, which owns the job. The supervisor, an actor, must be `Unpin`,
-// and it holds jobs.
-impl<T: Task> Unpin for Job<T> {}
-
 impl<T: Task> Drop for Job<T> {
     fn drop(&mut self) {
-        if let (Some(task), Some(reply)) = (self.task.take(), self.reply.take()) {
+        if let Some(task) = self.take_task() {
             let reason = StopReason::Dropped;
-            reply.send(self.id, Outcome::NotRun { task, reason });
+            self.send(Outcome::NotRun { task, reason });
         }
     }
 }
@@ -179,7 +181,7 @@ impl<T: Task> Drop for Job<T> {
 /// ```
 pub struct TaskHandle<T: Task> {
     id: TaskId,
-    rx: oneshot::Receiver<Outcome<T>>,
+    reader: cell::Reader<T>,
 }
 
 impl<T: Task> TaskHandle<T> {
@@ -193,9 +195,7 @@ impl<T: Task> Future for TaskHandle<T> {
     type Output = Result<Outcome<T>, PoolGone>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.map_err(|_| PoolGone))
+        self.reader.poll(cx).map(|r| r.map_err(|_| PoolGone))
     }
 }
 
