@@ -14,7 +14,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{HandlesDropped, Inbound, Inbox, Supervisor};
+use crate::supervisor::{HandlesDropped, Inbox, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -298,6 +298,6 @@ pub(crate) async fn submit_to<T: Task>(
 
 fn send_job<T: Task>(inbox: &Inbox<T>, id: TaskId, task: T) -> TaskHandle<T> {
     let (job, handle) = Job::new(id, task);
-    inbox.send(Inbound::Job(job));
+    inbox.submit(job);
     handle
 }

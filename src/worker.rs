@@ -68,7 +68,7 @@ pub(crate) struct Seat<T: Task> {
 /// sent to an arbiter that has already stopped and is never started at all.
 impl<T: Task> Drop for Seat<T> {
     fn drop(&mut self) {
-        self.inbox.send(Inbound::Exited {
+        self.inbox.report(Inbound::Exited {
             slot: self.slot,
             generation: self.generation,
         });
@@ -103,14 +103,14 @@ async fn work<T: Task>(seat: Seat<T>, orders: mpsc::UnboundedReceiver<Order<T>>)
     let made = std::panic::catch_unwind(AssertUnwindSafe(|| (seat.state)(slot)));
     let error = match made {
         Ok(Ok(state)) => {
-            seat.inbox.send(Inbound::Ready { slot, generation });
+            seat.inbox.report(Inbound::Ready { slot, generation });
             serve(&seat, orders, TaskContext::new(slot, state)).await;
             return;
         }
         Ok(Err(error)) => error,
         Err(payload) => format!("panicked: {}", panic_message(payload.as_ref())),
     };
-    seat.inbox.send(Inbound::Failed {
+    seat.inbox.report(Inbound::Failed {
         slot,
         generation,
         error,
@@ -126,7 +126,7 @@ async fn serve<T: Task>(
 ) {
     while let Some(Order::Run(mut job)) = orders.recv().await {
         let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
-        seat.inbox.send(Inbound::Done {
+        seat.inbox.report(Inbound::Done {
             slot: seat.slot,
             job,
             result,

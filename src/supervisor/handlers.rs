@@ -19,7 +19,6 @@ impl<T: Task> Supervisor<T> {
     /// Handles one message from the inbox.
     pub(super) fn receive(&mut self, message: Inbound<T>, ctx: &mut Context<Self>) {
         match message {
-            Inbound::Job(job) => self.accept(job),
             Inbound::Done { slot, job, result } => self.finish_attempt(slot, job, result, ctx),
             Inbound::Ready { slot, generation } => {
                 if self.is_current(slot, generation) {
@@ -60,7 +59,7 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
         match self.gate.try_admit() {
             Ok(id) => {
                 let (job, handle) = Job::new(id, task);
-                self.accept(job);
+                self.enqueue(job);
                 Ok(handle)
             }
             Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
@@ -127,7 +126,7 @@ impl<T: Task> Handler<GetStats> for Supervisor<T> {
     type Result = MessageResult<GetStats>;
 
     fn handle(&mut self, _: GetStats, ctx: &mut Self::Context) -> Self::Result {
-        self.catch_up(ctx);
+        self.catch_up_reports(ctx);
         MessageResult(self.stats())
     }
 }
@@ -139,7 +138,7 @@ impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
         let SubmitAndReport { task, report_to } = msg;
         match self.gate.try_admit() {
             Ok(id) => {
-                self.accept(Job::reporting(id, task, report_to));
+                self.enqueue(Job::reporting(id, task, report_to));
                 Some(id)
             }
             Err(refusal) => {

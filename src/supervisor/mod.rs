@@ -189,7 +189,17 @@ impl<T: Task> Supervisor<T> {
         self.slots.set(slot, SlotState::Starting(link));
     }
 
-    /// Takes on a job whose permit is held.
+    /// Takes on a job accepted by a message handler, behind any job submitted
+    /// before it that still waits in the inbox.
+    fn enqueue(&mut self, job: Job<T>) {
+        match &self.inbox {
+            Some(inbox) if self.inbound.has_jobs() => inbox.submit(job),
+            // Nothing older waits (or the pool has stopped, and it goes back).
+            _ => self.accept(job),
+        }
+    }
+
+    /// Takes on a job whose permit is held, read from the inbox.
     fn accept(&mut self, job: Job<T>) {
         self.counts.submitted += 1;
         match self.phase {
@@ -210,13 +220,15 @@ impl<T: Task> Supervisor<T> {
     fn pump(&mut self) {
         // Checked first: with a backlog, no worker is idle, and this is all
         // that runs.
-        while self.slots.has_idle()
-            && let Some(id) = self.queue.front_id()
-        {
-            let Some((slot, worker)) = self.slots.take_idle(id) else {
+        while self.slots.has_idle() {
+            // Retries and jobs read early (for a stats request, say) first:
+            // they are older than what still waits in the inbox.
+            let Some(job) = self.queue.pop().or_else(|| self.next_submitted()) else {
                 break;
             };
-            let Some(job) = self.queue.pop() else {
+            let id = job.id();
+            let Some((slot, worker)) = self.slots.take_idle(id) else {
+                self.queue.push_front(job);
                 break;
             };
             self.gate.release_for(&job);
@@ -233,6 +245,12 @@ impl<T: Task> Supervisor<T> {
         if self.phase == Phase::Draining {
             self.quit_idle_if_drained();
         }
+    }
+
+    /// Whether the supervisor reads jobs from its inbox now: when a worker can
+    /// take one, or to hand them back.
+    fn takes_jobs(&self) -> bool {
+        self.slots.has_idle() || matches!(self.phase, Phase::Stopping | Phase::Stopped)
     }
 
     fn hand_back(&mut self, job: Job<T>, reason: StopReason) {
@@ -269,14 +287,16 @@ impl<T: Task> Supervisor<T> {
     }
 
     fn stats(&self) -> Stats {
+        // Read once, so that both counts below move together.
+        let in_inbox = self.inbound.jobs_waiting();
         Stats {
-            submitted: self.counts.submitted,
+            submitted: self.counts.submitted + in_inbox as u64,
             completed: self.counts.completed,
             failed: self.counts.failed,
             panicked: self.counts.panicked,
             timed_out: self.counts.timed_out,
             not_run: self.counts.not_run,
-            queued: self.queue.len(),
+            queued: self.queue.len() + in_inbox,
             in_flight: self.counts.in_flight,
             waiting_retry: self.waiting.len(),
             retries: self.counts.retries,

@@ -1,8 +1,10 @@
-//! The tasks waiting for a worker.
+//! The jobs the supervisor holds for the next free worker: retries that are
+//! due, and jobs read from the inbox before a worker was free for them (to
+//! answer a stats request, say). Most waiting jobs wait in the inbox itself.
 //!
 //! Kept behind this small type so that dispatch does not care where waiting
 //! tasks live: a broker-backed queue can replace the in-memory one here. The
-//! queue grows as tasks arrive; it reserves nothing up front for its capacity
+//! queue grows as jobs arrive; it reserves nothing up front for its capacity
 //! (admission, in the gate, is what bounds it).
 
 use std::collections::VecDeque;
@@ -32,11 +34,6 @@ impl<T: Task> TaskQueue<T> {
 
     pub(crate) fn pop(&mut self) -> Option<Job<T>> {
         self.jobs.pop_front()
-    }
-
-    /// The id of the job that `pop` would return.
-    pub(crate) fn front_id(&self) -> Option<TaskId> {
-        self.jobs.front().map(Job::id)
     }
 
     pub(crate) fn contains(&self, id: TaskId) -> bool {
