@@ -3,14 +3,15 @@
 //!
 //! # Dispatch
 //!
-//! An accepted task reaches the supervisor as a job (the task and the channel to
-//! its handle). If a worker is idle, the job goes to the next idle slot after the
-//! last one used (round-robin; busy, starting and restarting slots are skipped,
-//! never waited on); otherwise it waits in the queue and the next worker to
-//! finish takes it. Per task that is three messages: the job in, `Run` to a
-//! worker, `Done` back. They travel on channels rather than as actix messages
-//! (see [`inbox`]), so that the trip allocates nothing beyond the task's own
-//! outcome channel; the supervisor's public messages stay actix messages.
+//! An accepted task reaches the supervisor as a job (the task's id, its
+//! attempt count, and the cell its task and outcome live in). If a worker is
+//! idle, the job goes to the next idle slot after the last one used
+//! (round-robin; busy, starting and restarting slots are skipped, never waited
+//! on); otherwise it waits in the inbox, and the next worker to finish takes it.
+//! Per task that is three messages: the job in, `Run` to a worker, `Done` back.
+//! They travel on channels rather than as actix messages (see [`inbox`]), so
+//! that a task allocates nothing beyond its cell; the supervisor's public
+//! messages stay actix messages.
 //!
 //! # Restarts
 //!
