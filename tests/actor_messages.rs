@@ -49,3 +49,26 @@ async fn the_public_messages_submit_stop_and_report() {
         .unwrap_err();
     assert_eq!(refused.into_inner().label, 4);
 }
+
+#[actix_rt::test]
+async fn a_task_sent_as_a_message_keeps_its_place_behind_earlier_submissions() {
+    let mut lab = Lab::new();
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let (_, release) = lab.occupy(&pool, 0).await;
+
+    let first = pool.try_submit(lab.completes(1)).unwrap();
+    let second = pool
+        .addr()
+        .send(TrySubmit(lab.completes(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    let third = pool.try_submit(lab.completes(3)).unwrap();
+    release.release();
+    for handle in [first, second, third] {
+        handle.await.unwrap();
+    }
+
+    let order: Vec<u32> = lab.drain_started().iter().map(|s| s.label).collect();
+    assert_eq!(order, [1, 2, 3]);
+}
