@@ -295,3 +295,41 @@ async fn a_panic_during_a_drain_with_nothing_left_restarts_nothing() {
     assert_eq!(actix::clock::Instant::now(), started);
     assert_eq!(pool.stats().await.unwrap().restarts, 0);
 }
+
+#[actix_rt::test]
+async fn giving_up_hands_back_and_reports_the_tasks_still_waiting_in_the_inbox() {
+    let lab = common::Lab::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .restart_limit(0, Duration::from_secs(10))
+        .build()
+        .unwrap();
+    pool.stats().await.unwrap(); // the worker is ready
+    let stopped = actix_rt::spawn({
+        let pool = pool.clone();
+        async move { pool.stopped().await }
+    });
+    actix_rt::task::yield_now().await;
+
+    // The panic ends the only worker's last allowed life while 2 and 3 still
+    // wait in the inbox for it.
+    let _panics = pool.try_submit(lab.panics(1)).unwrap();
+    let waiting = [
+        pool.try_submit(lab.completes(2)).unwrap(),
+        pool.try_submit(lab.completes(3)).unwrap(),
+    ];
+    let ids: Vec<_> = waiting.iter().map(|handle| handle.id()).collect();
+
+    let report = stopped.await.unwrap().unwrap();
+    assert!(matches!(report.reason, StopReason::RestartLimit { .. }));
+    assert_eq!(
+        report.not_run, ids,
+        "the report names every task handed back"
+    );
+    for handle in waiting {
+        assert!(matches!(handle.await.unwrap(), Outcome::NotRun { .. }));
+    }
+    let stats = pool.stats().await.unwrap();
+    assert_eq!(stats.not_run, 2);
+    assert!(stats.balances());
+}

@@ -8,6 +8,7 @@
 //! halves the memory a queued task costs.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
@@ -51,11 +52,13 @@ pub(super) fn new<T: Task>(task: T) -> (Writer<T>, Reader<T>) {
         slot: UnsafeCell::new(Slot::Task(task)),
         waker: AtomicWaker::new(),
     });
-    (Writer(cell.clone()), Reader(cell))
+    (Writer(cell.clone(), PhantomData), Reader(cell))
 }
 
 /// The job's end: the task's owner until it writes the outcome.
-pub(super) struct Writer<T: Task>(Arc<Cell<T>>);
+///
+/// Not `Sync`: it lends out `&T`, and a task need not be `Sync`.
+pub(super) struct Writer<T: Task>(Arc<Cell<T>>, PhantomData<std::cell::Cell<()>>);
 
 impl<T: Task> Writer<T> {
     fn slot(&self) -> &Slot<T> {

@@ -168,6 +168,11 @@ impl<T: Task> Supervisor<T> {
                 Err(_) => break,
             }
         }
+        // A report read here may have freed a worker while `ReadInbox` was
+        // not watching for jobs; let it look again.
+        if let Some(waker) = &self.inbound.waker {
+            waker.wake_by_ref();
+        }
     }
 
     /// Handles everything already in the inbox, reports and jobs, before
@@ -179,11 +184,6 @@ impl<T: Task> Supervisor<T> {
                 Ok(job) => self.accept(job),
                 Err(_) => break,
             }
-        }
-        // A report read here may have freed a worker while `ReadInbox` was
-        // not watching for jobs; let it look again.
-        if let Some(waker) = &self.inbound.waker {
-            waker.wake_by_ref();
         }
     }
 

@@ -213,6 +213,7 @@ impl<T: Task> Supervisor<T> {
                 self.gate.release_for(&job);
                 let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
                 self.hand_back(job, reason);
+                self.finish_if_all_gone();
             }
         }
     }

@@ -30,6 +30,11 @@ impl<T: Task> Supervisor<T> {
         self.subscribers.emit(|| PoolEvent::SupervisorStopping {
             reason: reason.clone(),
         });
+        // Jobs still in the inbox are held as much as the queued ones (a
+        // give-up, unlike a `Stop`, comes without a catch-up).
+        while let Some(job) = self.next_submitted() {
+            self.queue.push(job);
+        }
         while let Some(job) = self.queue.pop() {
             self.gate.release_for(&job);
             self.hand_back(job, reason.clone());
@@ -118,6 +123,12 @@ impl<T: Task> Supervisor<T> {
         while let Some(job) = self.queue.pop() {
             self.gate.release_for(&job);
             self.hand_back(job, reason.clone());
+        }
+        // A task admitted just before the gate closed may still be on its way
+        // from another thread; it is handed back, and named in the report,
+        // when it arrives (see `accept`).
+        if self.gate.pending() > 0 {
+            return;
         }
         self.phase = Phase::Stopped;
         // No worker will start again: let the inbox end with the last handle.
