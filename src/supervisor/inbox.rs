@@ -13,10 +13,13 @@
 //! stopping, to hand them back): until then the channel is the queue, and a
 //! waiting task is stored once, not copied into a second queue.
 //!
-//! A message to the supervisor's mailbox (a stats request, a stop) can arrive
-//! while jobs sent before it still wait in the inbox; the handlers of such
-//! messages read the inbox first ([`Supervisor::catch_up`]), so that they see
-//! every task submitted before they were sent.
+//! A message to the supervisor's mailbox can arrive while what was sent before
+//! it still waits in the inbox. A stats request reads the reports in first,
+//! and counts the jobs still waiting; a status query, a stop and a drain read
+//! the jobs in too ([`Supervisor::catch_up`]), so that they see every task
+//! submitted before them. A job admitted on another thread while a stop is
+//! under way is caught by the gate: a stop reports only once every admitted
+//! job has come in and been handed back.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};

@@ -30,11 +30,6 @@ impl<T: Task> Supervisor<T> {
         self.subscribers.emit(|| PoolEvent::SupervisorStopping {
             reason: reason.clone(),
         });
-        // Jobs still in the inbox are held as much as the queued ones (a
-        // give-up, unlike a `Stop`, comes without a catch-up).
-        while let Some(job) = self.next_submitted() {
-            self.queue.push(job);
-        }
         while let Some(job) = self.queue.pop() {
             self.gate.release_for(&job);
             self.hand_back(job, reason.clone());
