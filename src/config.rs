@@ -191,8 +191,8 @@ impl<T: Task> PoolBuilder<T> {
             return Err(BuildError::NoArbiter);
         }
         let gate = Arc::new(Gate::new(config.queue_capacity));
-        let (addr, inbox) = Supervisor::start(config, gate.clone(), arbiter.as_ref());
-        Ok(Pool::new(addr, inbox, gate))
+        let (addr, backlog) = Supervisor::start(config, gate.clone(), arbiter.as_ref());
+        Ok(Pool::new(addr, backlog, gate))
     }
 
     fn validate(self) -> Result<Config<T>, BuildError> {

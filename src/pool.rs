@@ -14,7 +14,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{HandlesDropped, Inbox, Supervisor};
+use crate::supervisor::{Backlog, HandlesDropped, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -44,7 +44,7 @@ pub struct Pool<T: Task> {
 
 struct Shared<T: Task> {
     addr: Addr<Supervisor<T>>,
-    inbox: Inbox<T>,
+    backlog: Arc<Backlog<T>>,
     gate: Arc<Gate>,
 }
 
@@ -129,9 +129,17 @@ impl<T: Task> Pool<T> {
         }))
     }
 
-    pub(crate) fn new(addr: Addr<Supervisor<T>>, inbox: Inbox<T>, gate: Arc<Gate>) -> Self {
+    pub(crate) fn new(
+        addr: Addr<Supervisor<T>>,
+        backlog: Arc<Backlog<T>>,
+        gate: Arc<Gate>,
+    ) -> Self {
         Pool {
-            shared: Arc::new(Shared { addr, inbox, gate }),
+            shared: Arc::new(Shared {
+                addr,
+                backlog,
+                gate,
+            }),
         }
     }
 
@@ -142,7 +150,7 @@ impl<T: Task> Pool<T> {
     /// [`TrySubmitError::Full`] when the queue is full, [`TrySubmitError::Stopped`]
     /// when the pool is stopping or stopped; either way the task comes back inside.
     pub fn try_submit(&self, task: T) -> Result<TaskHandle<T>, TrySubmitError<T>> {
-        try_submit_to(&self.shared.gate, &self.shared.inbox, task)
+        try_submit_to(&self.shared.gate, &self.shared.backlog, task)
     }
 
     /// Submits a task, waiting for room in the queue if it is full.
@@ -157,7 +165,7 @@ impl<T: Task> Pool<T> {
     /// Cancel safe: if the future is dropped before it resolves, the task was
     /// not submitted (and is dropped with the future).
     pub async fn submit(&self, task: T) -> Result<TaskHandle<T>, SubmitError<T>> {
-        submit_to(&self.shared.gate, &self.shared.inbox, task).await
+        submit_to(&self.shared.gate, &self.shared.backlog, task).await
     }
 
     /// Runs a batch, like Go's `NewPool(tasks, n).Run()`: submits every task
@@ -275,11 +283,11 @@ impl<T: Task> Pool<T> {
 
 pub(crate) fn try_submit_to<T: Task>(
     gate: &Gate,
-    inbox: &Inbox<T>,
+    backlog: &Backlog<T>,
     task: T,
 ) -> Result<TaskHandle<T>, TrySubmitError<T>> {
     match gate.try_admit() {
-        Ok(id) => Ok(send_job(inbox, id, task)),
+        Ok(id) => Ok(send_job(backlog, id, task)),
         Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
         Err(Refusal::Closed) => Err(TrySubmitError::Stopped(task)),
     }
@@ -287,17 +295,17 @@ pub(crate) fn try_submit_to<T: Task>(
 
 pub(crate) async fn submit_to<T: Task>(
     gate: &Gate,
-    inbox: &Inbox<T>,
+    backlog: &Backlog<T>,
     task: T,
 ) -> Result<TaskHandle<T>, SubmitError<T>> {
     match gate.admit().await {
-        Ok(id) => Ok(send_job(inbox, id, task)),
+        Ok(id) => Ok(send_job(backlog, id, task)),
         Err(_) => Err(SubmitError(task)),
     }
 }
 
-fn send_job<T: Task>(inbox: &Inbox<T>, id: TaskId, task: T) -> TaskHandle<T> {
+fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, task: T) -> TaskHandle<T> {
     let (job, handle) = Job::new(id, task);
-    inbox.submit(job);
+    backlog.push(job);
     handle
 }

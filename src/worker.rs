@@ -1,11 +1,13 @@
 //! A worker: makes its state, then runs the tasks its supervisor sends it, one
-//! at a time, and reports how each attempt went.
+//! at a time, and reports how each attempt went. While tasks wait in the
+//! backlog, a worker that finishes one takes the next itself, and says so in
+//! its report.
 //!
 //! A worker is a task on its arbiter rather than an actix actor, and its
 //! orders come through a channel of its own rather than as actix messages: it
-//! is woken once per task, and an actor would pay on each wake for a look at
-//! its (unused) mailbox and for its context's bookkeeping, and two allocations
-//! per message. Its loop runs each task's future in place, unboxed. What made
+//! is woken once per task it is sent, and an actor would pay on each wake for
+//! a look at its (unused) mailbox and for its context's bookkeeping, and two
+//! allocations per message. Its loop runs each task's future in place, unboxed. What made
 //! it an actor, a life of its own on an arbiter, it keeps: it is spawned there,
 //! and when it ends, however it ends, its seat tells the supervisor.
 
@@ -118,19 +120,35 @@ async fn work<T: Task>(seat: Seat<T>, orders: mpsc::UnboundedReceiver<Order<T>>)
 }
 
 /// The worker's loop: one attempt per `Run`, its result sent back with the
-/// job, until `Quit` (or the supervisor drops the line).
+/// job, until `Quit` (or the supervisor drops the line). After each attempt
+/// the worker takes the next job from the backlog itself, if one waits and
+/// the supervisor lets it, and says so in the same report; it goes back to
+/// its orders only when it has nothing in hand.
 async fn serve<T: Task>(
     seat: &Seat<T>,
     mut orders: mpsc::UnboundedReceiver<Order<T>>,
     mut cx: TaskContext<T::State>,
 ) {
     while let Some(Order::Run(mut job)) = orders.recv().await {
-        let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
-        seat.inbox.report(Inbound::Done {
-            slot: seat.slot,
-            job,
-            result,
-        });
+        loop {
+            let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
+            // A worker whose task panicked is replaced: it takes nothing more.
+            let next = match result {
+                Attempt::Panicked(_) => None,
+                _ => seat.inbox.backlog().pull(),
+            };
+            seat.inbox.report(Inbound::Done {
+                slot: seat.slot,
+                job,
+                result,
+                next: next.as_ref().map(Job::id),
+            });
+            let Some(next) = next else { break };
+            job = next;
+            // Tasks that never wait would otherwise keep this worker's thread
+            // to itself for as long as the backlog lasts.
+            tokio::task::consume_budget().await;
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_workerpool::{
-    Jitter, Outcome, Pool, PoolEvent, RetryPolicy, StopReason, Task, TaskContext, TaskId,
+    Jitter, Outcome, OutcomeKind, Pool, PoolEvent, RetryPolicy, StopReason, Task, TaskContext,
+    TaskId,
 };
 use common::Events;
 
@@ -26,6 +27,8 @@ struct Flaky {
     failures: u32,
     how: How,
     own_policy: Option<RetryPolicy>,
+    /// How long each attempt takes before it ends.
+    takes: Duration,
     runs: Runs,
 }
 
@@ -44,8 +47,14 @@ impl Flaky {
             failures,
             how,
             own_policy: None,
+            takes: Duration::ZERO,
             runs: runs.clone(),
         }
+    }
+
+    fn taking(mut self, time: Duration) -> Self {
+        self.takes = time;
+        self
     }
 }
 
@@ -59,6 +68,9 @@ impl Task for Flaky {
             .lock()
             .unwrap()
             .push((self.label, cx.attempt(), cx.worker()));
+        if !self.takes.is_zero() {
+            tokio::time::sleep(self.takes).await;
+        }
         if cx.attempt() > self.failures {
             return Ok(cx.attempt());
         }
@@ -229,6 +241,30 @@ async fn while_a_task_waits_for_its_retry_its_former_worker_runs_another() {
     assert_eq!(
         *runs.lock().unwrap(),
         [("a", 1, 0), ("b", 1, 0), ("a", 2, 0)]
+    );
+}
+
+#[actix_rt::test]
+async fn a_due_retry_goes_before_tasks_submitted_after_it_failed() {
+    tokio::time::pause();
+    let runs = Runs::default();
+    let pool = pool_with(1, policy(3, SECOND));
+    let a = pool
+        .try_submit(Flaky::new("a", 1, How::Transient, &runs))
+        .unwrap();
+    // The worker is busy with b when a's retry comes due, and c waits.
+    let b = pool
+        .try_submit(Flaky::new("b", 0, How::Transient, &runs).taking(10 * SECOND))
+        .unwrap();
+    let c = pool
+        .try_submit(Flaky::new("c", 0, How::Transient, &runs))
+        .unwrap();
+    for handle in [a, b, c] {
+        assert_eq!(handle.await.unwrap().kind(), OutcomeKind::Completed);
+    }
+    assert_eq!(
+        *runs.lock().unwrap(),
+        [("a", 1, 0), ("b", 1, 0), ("a", 2, 0), ("c", 1, 0)]
     );
 }
 

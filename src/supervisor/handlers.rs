@@ -19,7 +19,12 @@ impl<T: Task> Supervisor<T> {
     /// Handles one message from the inbox.
     pub(super) fn receive(&mut self, message: Inbound<T>, ctx: &mut Context<Self>) {
         match message {
-            Inbound::Done { slot, job, result } => self.finish_attempt(slot, job, result, ctx),
+            Inbound::Done {
+                slot,
+                job,
+                result,
+                next,
+            } => self.finish_attempt(slot, job, result, next, ctx),
             Inbound::Ready { slot, generation } => {
                 if self.is_current(slot, generation) {
                     self.worker_ready(slot);
@@ -73,14 +78,8 @@ impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
 
     fn handle(&mut self, Submit(task): Submit<T>, _: &mut Self::Context) -> Self::Result {
         let gate = self.gate.clone();
-        let inbox = self.inbox.clone();
-        Box::pin(async move {
-            match inbox {
-                Some(inbox) => crate::pool::submit_to(&gate, &inbox, task).await,
-                // Gone only once the pool has stopped.
-                None => Err(SubmitError(task)),
-            }
-        })
+        let backlog = self.inbound.backlog().clone();
+        Box::pin(async move { crate::pool::submit_to(&gate, &backlog, task).await })
     }
 }
 

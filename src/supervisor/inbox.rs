@@ -1,17 +1,18 @@
-//! The supervisor's inbox for the hot path: jobs from pool handles, and what
-//! workers report.
+//! The supervisor's inbox for the hot path: jobs from pool handles (the
+//! [`Backlog`]), and what workers report.
 //!
 //! An actix message costs two allocations (its envelope and its queue node);
-//! these channels keep their messages in blocks that they reuse, so a task's
-//! trip through the pool allocates nothing here. The supervisor owns the
-//! receiving ends and reads them in its own context, so it is still the one
-//! place that handles what arrives.
+//! the reports channel keeps its messages in blocks that it reuses, and the
+//! backlog grows a block at a time, so a task's trip through the pool
+//! allocates next to nothing here. The supervisor owns the receiving end and
+//! reads it in its own context, so it is still the one place that handles
+//! what arrives.
 //!
 //! Reports are read as they come. Workers send them all through one channel,
 //! so that a worker's exit can never overtake the result it sent before it.
-//! Jobs are read only when a worker is free to take one (or the pool is
-//! stopping, to hand them back): until then the channel is the queue, and a
-//! waiting task is stored once, not copied into a second queue.
+//! Jobs are taken from the backlog only when a worker is idle (or the pool is
+//! stopping, to hand them back); busy workers take their next job from it
+//! themselves.
 //!
 //! A message to the supervisor's mailbox can arrive while what was sent before
 //! it still waits in the inbox. A stats request reads the reports in first,
@@ -22,14 +23,17 @@
 //! job has come in and been handed back.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use actix::ActorFuture;
 use tokio::sync::mpsc;
 
 use super::Supervisor;
+pub(crate) use super::backlog::Backlog;
+use crate::gate::Gate;
 use crate::job::Job;
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
 
 /// Messages read from the inbox in one go before other work of the
@@ -38,11 +42,13 @@ const BATCH: usize = 256;
 
 /// What workers report to the supervisor through its inbox.
 pub(crate) enum Inbound<T: Task> {
-    /// A worker finished an attempt.
+    /// A worker finished an attempt, and took the job `next` from the
+    /// backlog, if it is now running that.
     Done {
         slot: usize,
         job: Job<T>,
         result: Attempt<T>,
+        next: Option<TaskId>,
     },
     /// A worker made its state and can take tasks.
     Ready { slot: usize, generation: u32 },
@@ -58,14 +64,14 @@ pub(crate) enum Inbound<T: Task> {
 
 /// The sending end of a supervisor's inbox.
 pub(crate) struct Inbox<T: Task> {
-    jobs: mpsc::UnboundedSender<Job<T>>,
+    backlog: Arc<Backlog<T>>,
     reports: mpsc::UnboundedSender<Inbound<T>>,
 }
 
 impl<T: Task> Clone for Inbox<T> {
     fn clone(&self) -> Self {
         Inbox {
-            jobs: self.jobs.clone(),
+            backlog: self.backlog.clone(),
             reports: self.reports.clone(),
         }
     }
@@ -73,21 +79,21 @@ impl<T: Task> Clone for Inbox<T> {
 
 impl<T: Task> Inbox<T> {
     /// A new inbox, and the end its supervisor reads.
-    pub(crate) fn new() -> (Self, InboxReader<T>) {
-        let (jobs, jobs_rx) = mpsc::unbounded_channel();
+    pub(crate) fn new(gate: Arc<Gate>) -> (Self, InboxReader<T>) {
+        let backlog = Arc::new(Backlog::new(gate));
         let (reports, reports_rx) = mpsc::unbounded_channel();
         let reader = InboxReader {
-            jobs: jobs_rx,
+            backlog: backlog.clone(),
             reports: reports_rx,
             waker: None,
+            taken: 0,
         };
-        (Inbox { jobs, reports }, reader)
+        (Inbox { backlog, reports }, reader)
     }
 
-    /// Sends an accepted job, whose permit is held. If the supervisor is gone
-    /// the job is dropped here, and hands its task back to its handle.
-    pub(crate) fn submit(&self, job: Job<T>) {
-        let _ = self.jobs.send(job);
+    /// Where pool handles add jobs.
+    pub(crate) fn backlog(&self) -> &Arc<Backlog<T>> {
+        &self.backlog
     }
 
     /// Sends a worker's report. If the supervisor is gone there is nobody to
@@ -100,21 +106,41 @@ impl<T: Task> Inbox<T> {
 /// The supervisor's end of its inbox. Each channel reports itself closed once
 /// every [`Inbox`] is dropped.
 pub(crate) struct InboxReader<T: Task> {
-    jobs: mpsc::UnboundedReceiver<Job<T>>,
+    backlog: Arc<Backlog<T>>,
     reports: mpsc::UnboundedReceiver<Inbound<T>>,
     /// Wakes [`ReadInbox`], after a worker freed up outside it.
     waker: Option<Waker>,
+    /// Jobs known to have left the backlog: taken by the supervisor, or by a
+    /// worker whose report has been read.
+    taken: u64,
 }
 
 impl<T: Task> InboxReader<T> {
-    pub(super) fn has_jobs(&self) -> bool {
-        !self.jobs.is_empty()
+    pub(super) fn backlog(&self) -> &Arc<Backlog<T>> {
+        &self.backlog
     }
 
-    /// Jobs waiting in the inbox: accepted, and queued as much as those in
-    /// the supervisor's own queue.
+    pub(super) fn has_jobs(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Jobs waiting in the backlog, as far as the supervisor knows: accepted,
+    /// and queued as much as those in the supervisor's own queue.
     pub(super) fn jobs_waiting(&self) -> usize {
-        self.jobs.len()
+        (self.backlog.pushed() - self.taken) as usize
+    }
+
+    /// Counts a job taken from the backlog, by the supervisor or a worker.
+    pub(super) fn count_taken(&mut self) {
+        self.taken += 1;
+    }
+}
+
+/// A supervisor dropped without stopping (its `System` stopped) hands back
+/// whatever still waits, and whatever is added later.
+impl<T: Task> Drop for InboxReader<T> {
+    fn drop(&mut self) {
+        self.backlog.close();
     }
 }
 
@@ -144,13 +170,18 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
             // Not looked at (so not woken for) while no worker could take a
             // job: a worker that frees up sends a report, which wakes this.
             let job = if supervisor.takes_jobs() {
-                supervisor.inbound.jobs.poll_recv(task)
+                supervisor.inbound.backlog.poll_take(task)
             } else {
                 Poll::Pending
             };
             match (report, job) {
-                (_, Poll::Ready(Some(job))) => supervisor.accept(job),
-                (Poll::Ready(None), Poll::Ready(None)) => return Poll::Ready(()),
+                (_, Poll::Ready(job)) => {
+                    supervisor.inbound.count_taken();
+                    supervisor.accept(job);
+                }
+                // Closed once the pool has stopped and every worker is gone;
+                // by then the gate has seen every admitted job in.
+                (Poll::Ready(None), Poll::Pending) => return Poll::Ready(()),
                 _ => return Poll::Pending,
             }
         }
@@ -182,17 +213,22 @@ impl<T: Task> Supervisor<T> {
     /// answering a message that must see every job (a status query, a stop).
     pub(super) fn catch_up(&mut self, ctx: &mut actix::Context<Self>) {
         self.catch_up_reports(ctx);
-        for _ in 0..self.inbound.jobs.len() {
-            match self.inbound.jobs.try_recv() {
-                Ok(job) => self.accept(job),
-                Err(_) => break,
+        // Only what is there now: handles on other threads may keep adding.
+        for _ in 0..self.inbound.jobs_waiting() {
+            match self.inbound.backlog.take() {
+                Some(job) => {
+                    self.inbound.count_taken();
+                    self.accept(job);
+                }
+                None => break,
             }
         }
     }
 
-    /// The next job waiting in the inbox; it counts as submitted from here on.
+    /// The next job waiting in the backlog; it counts as submitted from here on.
     pub(super) fn next_submitted(&mut self) -> Option<Job<T>> {
-        let job = self.inbound.jobs.try_recv().ok()?;
+        let job = self.inbound.backlog.take()?;
+        self.inbound.count_taken();
         self.counts.submitted += 1;
         Some(job)
     }

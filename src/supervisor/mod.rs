@@ -4,14 +4,17 @@
 //! # Dispatch
 //!
 //! An accepted task reaches the supervisor as a job (the task's id, its
-//! attempt count, and the cell its task and outcome live in). If a worker is
-//! idle, the job goes to the next idle slot after the last one used
-//! (round-robin; busy, starting and restarting slots are skipped, never waited
-//! on); otherwise it waits in the inbox, and the next worker to finish takes it.
-//! Per task that is three messages: the job in, `Run` to a worker, `Done` back.
-//! They travel on channels rather than as actix messages (see [`inbox`]), so
-//! that a task allocates nothing beyond its cell; the supervisor's public
-//! messages stay actix messages.
+//! attempt count, and the cell its task and outcome live in), through the
+//! [`backlog`]. If a worker is idle, the supervisor gives it the job: to the
+//! next idle slot after the last one used (round-robin; busy, starting and
+//! restarting slots are skipped, never waited on). Otherwise the job waits in
+//! the backlog, and the next worker to finish a task takes it from there
+//! itself and names it in its report, so the supervisor still books where
+//! every task runs. Per task that is one message under load (the worker's
+//! report) and three on an idle pool (the job in, `Run` to a worker, the
+//! report back). They travel on channels rather than as actix messages (see
+//! [`inbox`]), so that a task allocates next to nothing beyond its cell; the
+//! supervisor's public messages stay actix messages.
 //!
 //! # Restarts
 //!
@@ -20,20 +23,21 @@
 //! `NotRun` with [`StopReason::Dropped`]), or when making the worker's state
 //! fails. Each restart waits out a backoff that doubles per restart of that slot
 //! in a row; more restarts within the window than the limit allows, and the
-//! supervisor gives up: it stops as [`Stop`] would, with
+//! supervisor gives up: it stops as [`Stop`](crate::messages::Stop) would, with
 //! [`StopReason::RestartLimit`]. Unlike `actix::Supervisor`, no message in
 //! flight is lost to a restart: the task in hand has its outcome before its
 //! worker is replaced.
 //!
 //! # Shutdown
 //!
-//! [`Stop`] is the quit channel: the queue is handed back at once (each task to
+//! [`Stop`](crate::messages::Stop) is the quit channel: the queue is handed back at once (each task to
 //! its handle as `NotRun`), and every worker gets `Quit`, which it reads only
-//! after the task in hand. [`Drain`] closes admission and lets the queue run dry
+//! after the task in hand. [`Drain`](crate::messages::Drain) closes admission and lets the queue run dry
 //! before the workers quit. Either answers once every worker has exited. After
 //! that the supervisor stays up, refusing tasks (with the task inside the
 //! error), until the last address to it is dropped.
 
+mod backlog;
 mod events;
 mod handlers;
 mod idle;
@@ -62,7 +66,7 @@ use crate::task::{Task, TaskId};
 use crate::worker::{self, Seat};
 
 use events::Subscribers;
-pub(crate) use inbox::{Inbound, Inbox};
+pub(crate) use inbox::{Backlog, Inbound, Inbox};
 use inbox::{InboxReader, ReadInbox};
 use placement::Placement;
 use queue::TaskQueue;
@@ -116,31 +120,31 @@ pub struct Supervisor<T: Task> {
     placement: Placement,
     /// Jobs waiting out a retry delay, off any worker.
     waiting: BTreeMap<TaskId, Job<T>>,
-    /// For new workers and for `Submit`; dropped once the pool has stopped,
-    /// so that the inbox ends when the last handle goes.
+    /// For new workers; dropped once the pool has stopped, so that the
+    /// inbox's reports end with the last worker.
     inbox: Option<Inbox<T>>,
     inbound: InboxReader<T>,
 }
 
 impl<T: Task> Supervisor<T> {
     /// Starts a supervisor and its workers on `arbiter`, or on the current
-    /// arbiter; returns its address and its inbox.
+    /// arbiter; returns its address and the backlog that pool handles add jobs to.
     pub(crate) fn start(
         config: Config<T>,
         gate: Arc<Gate>,
         arbiter: Option<&actix_rt::ArbiterHandle>,
-    ) -> (Addr<Self>, Inbox<T>) {
-        let (inbox, inbound) = Inbox::new();
-        let own = inbox.clone();
+    ) -> (Addr<Self>, Arc<Backlog<T>>) {
+        let (inbox, inbound) = Inbox::new(gate.clone());
+        let backlog = inbox.backlog().clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
-            Supervisor::new(config, gate, own, inbound)
+            Supervisor::new(config, gate, inbox, inbound)
         };
         let addr = match arbiter {
             Some(arbiter) => Supervisor::start_in_arbiter(arbiter, init),
             None => Supervisor::create(init),
         };
-        (addr, inbox)
+        (addr, backlog)
     }
 
     fn new(config: Config<T>, gate: Arc<Gate>, inbox: Inbox<T>, inbound: InboxReader<T>) -> Self {
@@ -153,7 +157,7 @@ impl<T: Task> Supervisor<T> {
             placement: Placement::new(config.arbiters),
             config,
             gate,
-            queue: TaskQueue::new(),
+            queue: TaskQueue::new(inbox.backlog().clone()),
             counts: Counts::default(),
             phase: Phase::Running,
             restart_window: RestartWindow::default(),
@@ -193,10 +197,11 @@ impl<T: Task> Supervisor<T> {
     /// Takes on a job accepted by a message handler, behind any job submitted
     /// before it that still waits in the inbox.
     fn enqueue(&mut self, job: Job<T>) {
-        match &self.inbox {
-            Some(inbox) if self.inbound.has_jobs() => inbox.submit(job),
-            // Nothing older waits (or the pool has stopped, and it goes back).
-            _ => self.accept(job),
+        if self.inbound.has_jobs() {
+            self.inbound.backlog().push(job);
+        } else {
+            // Nothing older waits.
+            self.accept(job);
         }
     }
 
@@ -205,6 +210,15 @@ impl<T: Task> Supervisor<T> {
         self.counts.submitted += 1;
         match self.phase {
             Phase::Running | Phase::Draining => {
+                // Straight to an idle worker, if nothing older waits here.
+                let job = if self.queue.is_empty() {
+                    match self.dispatch(job) {
+                        Ok(()) => return,
+                        Err(job) => job,
+                    }
+                } else {
+                    job
+                };
                 self.queue.push(job);
                 self.pump();
             }
@@ -223,30 +237,39 @@ impl<T: Task> Supervisor<T> {
         // Checked first: with a backlog, no worker is idle, and this is all
         // that runs.
         while self.slots.has_idle() {
-            // Retries and jobs read early (for a stats request, say) first:
-            // they are older than what still waits in the inbox.
+            // Retries and jobs read early (for a status query, say) first:
+            // they are older than what still waits in the backlog.
             let Some(job) = self.queue.pop().or_else(|| self.next_submitted()) else {
                 break;
             };
-            let id = job.id();
-            let Some((slot, worker)) = self.slots.take_idle(id) else {
+            if let Err(job) = self.dispatch(job) {
                 self.queue.push_front(job);
                 break;
-            };
-            self.gate.release_for(&job);
-            self.counts.in_flight += 1;
-            let attempt = job.attempts() + 1;
-            debug!("{id} -> worker {slot} (attempt {attempt})");
-            worker.run(job);
-            self.subscribers.emit(|| PoolEvent::TaskStarted {
-                task: id,
-                worker: slot,
-                attempt,
-            });
+            }
         }
         if self.phase == Phase::Draining {
             self.quit_idle_if_drained();
         }
+    }
+
+    /// Gives the job to the next idle worker in round-robin order, or gives
+    /// it back if none is idle.
+    fn dispatch(&mut self, job: Job<T>) -> Result<(), Job<T>> {
+        let id = job.id();
+        let Some((slot, worker)) = self.slots.take_idle(id) else {
+            return Err(job);
+        };
+        self.gate.release_for(&job);
+        self.counts.in_flight += 1;
+        let attempt = job.attempts() + 1;
+        debug!("{id} -> worker {slot} (attempt {attempt})");
+        worker.run(job);
+        self.subscribers.emit(|| PoolEvent::TaskStarted {
+            task: id,
+            worker: slot,
+            attempt,
+        });
+        Ok(())
     }
 
     /// Whether the supervisor reads jobs from its inbox now: when a worker can

@@ -25,6 +25,8 @@ impl<T: Task> Supervisor<T> {
             self.waiting.len()
         );
         self.gate.close();
+        // Workers finish the task in hand and take no other.
+        self.inbound.backlog().set_open(false);
         self.phase = Phase::Stopping;
         self.reason = Some(reason.clone());
         self.subscribers.emit(|| PoolEvent::SupervisorStopping {

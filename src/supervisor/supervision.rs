@@ -19,6 +19,7 @@ impl<T: Task> Supervisor<T> {
         slot: usize,
         job: Job<T>,
         result: Attempt<T>,
+        next: Option<TaskId>,
         ctx: &mut Context<Self>,
     ) {
         self.slots.get_mut(slot).tasks_run += 1;
@@ -40,7 +41,7 @@ impl<T: Task> Supervisor<T> {
         } else {
             self.conclude(slot, job, result);
         }
-        self.after_attempt(slot, panic_message, ctx);
+        self.after_attempt(slot, panic_message, next, ctx);
     }
 
     /// Whether the attempt's end calls for another attempt. The task's own
@@ -142,34 +143,59 @@ impl<T: Task> Supervisor<T> {
         job.resolve(outcome);
     }
 
-    /// The slot's worker is done with its task: it takes the next one, quits,
-    /// or (after a panic) makes way for a fresh worker.
+    /// The slot's worker is done with its task: it runs `next`, which it took
+    /// from the backlog itself, or it takes the next one from here, quits, or
+    /// (after a panic) makes way for a fresh worker.
     pub(super) fn after_attempt(
         &mut self,
         slot: usize,
         panicked: Option<String>,
+        next: Option<TaskId>,
         ctx: &mut Context<Self>,
     ) {
         let mut replace = false;
         self.slots.update(slot, |state| match state {
+            // A worker whose task panicked takes no other (see `worker::serve`).
             SlotState::Busy(worker, _) if panicked.is_some() => {
                 worker.quit();
                 replace = true;
                 SlotState::Gone
             }
-            SlotState::Busy(worker, _) => SlotState::Idle(worker),
-            // Told to quit while busy: now only its exit is awaited.
-            SlotState::Quitting { .. } => SlotState::Quitting { task: None },
+            SlotState::Busy(worker, _) => match next {
+                Some(id) => SlotState::Busy(worker, id),
+                None => SlotState::Idle(worker),
+            },
+            // Told to quit while busy: it finishes what it holds, then exits.
+            SlotState::Quitting { .. } => SlotState::Quitting { task: next },
             other => other,
         });
+        if let Some(id) = next {
+            self.took_from_backlog(slot, id);
+        }
         match panicked {
             Some(message) if replace => self.restart(slot, RestartReason::Panicked(message), ctx),
             Some(_) => {}
             None => {
                 self.slots.get_mut(slot).consecutive_restarts = 0;
-                self.pump();
+                if next.is_none() {
+                    self.pump();
+                }
             }
         }
+    }
+
+    /// Books a job that a worker took from the backlog (its permit given
+    /// back already), as `pump` books one it hands out.
+    fn took_from_backlog(&mut self, slot: usize, id: TaskId) {
+        self.inbound.count_taken();
+        self.counts.submitted += 1;
+        self.counts.in_flight += 1;
+        debug!("{id} -> worker {slot} (attempt 1, taken from the backlog)");
+        self.subscribers.emit(|| PoolEvent::TaskStarted {
+            task: id,
+            worker: slot,
+            attempt: 1,
+        });
     }
 
     /// A worker is gone. Expected if it was told to quit; otherwise it was lost,

@@ -1,0 +1,142 @@
+//! The backlog: accepted tasks waiting for a worker, in the order they came.
+//!
+//! Pool handles add to it; the supervisor takes from it for idle workers, in
+//! round-robin order; and a worker that has just finished a task takes the
+//! next one itself, then names it in the report of the task it finished. While
+//! tasks wait, then, a task costs one message (its worker's report) rather
+//! than three (the job in, `Run` out, the report back), and a busy worker goes
+//! from task to task without sleeping in between. The supervisor stays the one
+//! bookkeeper: it learns of every job a worker took from that worker's report,
+//! and until then counts the job as queued.
+//!
+//! Workers take jobs only while the supervisor lets them: not while it holds
+//! older jobs of its own (due retries, which go first), and not once the pool
+//! is stopping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::task::{Context, Poll};
+
+use crossbeam_queue::SegQueue;
+use futures::task::AtomicWaker;
+
+use crate::gate::Gate;
+use crate::job::Job;
+use crate::task::Task;
+
+pub(crate) struct Backlog<T: Task> {
+    /// A lock-free queue that grows a block at a time: a waiting job costs its
+    /// own size and a word, and nothing is reserved for the pool's capacity.
+    jobs: SegQueue<Job<T>>,
+    /// Jobs ever added. With the supervisor's count of those it knows have
+    /// left, this gives the jobs still waiting, including one that a worker
+    /// took and whose report is still on its way.
+    pushed: AtomicU64,
+    /// The supervisor, when it waits for a job for an idle worker.
+    waker: AtomicWaker,
+    /// Whether workers may take jobs themselves.
+    open: AtomicBool,
+    /// The supervisor holds older jobs than these; workers leave these be.
+    held: AtomicBool,
+    /// The supervisor is gone: a job added now would never be read.
+    closed: AtomicBool,
+    gate: Arc<Gate>,
+}
+
+impl<T: Task> Backlog<T> {
+    pub(crate) fn new(gate: Arc<Gate>) -> Self {
+        Backlog {
+            jobs: SegQueue::new(),
+            pushed: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+            open: AtomicBool::new(true),
+            held: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            gate,
+        }
+    }
+
+    /// Adds an accepted job, whose permit is held, and wakes the supervisor
+    /// if it is waiting for one.
+    pub(crate) fn push(&self, job: Job<T>) {
+        self.pushed.fetch_add(1, Ordering::Relaxed);
+        self.jobs.push(job);
+        // Pairs with the fence in `close`: either this sees the backlog
+        // closed, or `close` sees the job.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            self.clear();
+            return;
+        }
+        self.waker.wake();
+    }
+
+    /// For a worker that has just finished a task: the next job, if workers
+    /// may take jobs now. The job's permit is given back here, as the
+    /// supervisor does when it hands a job to a worker.
+    pub(crate) fn pull(&self) -> Option<Job<T>> {
+        if !self.open.load(Ordering::Acquire) || self.held.load(Ordering::Acquire) {
+            return None;
+        }
+        let job = self.take()?;
+        self.gate.release_for(&job);
+        Some(job)
+    }
+
+    /// For the supervisor: the next job, its permit still held.
+    pub(super) fn take(&self) -> Option<Job<T>> {
+        // Two loads: much cheaper than a `pop` that finds nothing, which is
+        // what most looks at an idle pool's backlog find.
+        if self.jobs.is_empty() {
+            return None;
+        }
+        self.jobs.pop()
+    }
+
+    /// For the supervisor: the next job, or a wake-up when one is added.
+    pub(super) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Job<T>> {
+        if let Some(job) = self.take() {
+            return Poll::Ready(job);
+        }
+        self.waker.register(cx.waker());
+        // Added between the first look and the registration: no wake came.
+        match self.take() {
+            Some(job) => Poll::Ready(job),
+            None => Poll::Pending,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Jobs ever added.
+    pub(super) fn pushed(&self) -> u64 {
+        self.pushed.load(Ordering::Acquire)
+    }
+
+    /// Lets workers take jobs, or stops them (a pool that stops).
+    pub(super) fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::Release);
+    }
+
+    /// Whether the supervisor holds jobs of its own that go first.
+    pub(super) fn set_held(&self, held: bool) {
+        self.held.store(held, Ordering::Release);
+    }
+
+    /// The supervisor is gone: every job still here, and any added later,
+    /// is dropped, which hands its task back unrun.
+    pub(super) fn close(&self) {
+        self.open.store(false, Ordering::Release);
+        self.closed.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.clear();
+    }
+
+    fn clear(&self) {
+        while let Some(job) = self.jobs.pop() {
+            drop(job);
+        }
+    }
+}

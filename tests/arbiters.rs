@@ -1,0 +1,114 @@
+//! Workers on other arbiters take waiting tasks themselves, on their own
+//! threads; the supervisor still books every task exactly once, and its
+//! counters add up at every snapshot (DESIGN rule 1).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix_workerpool::{OutcomeKind, Pool, TrySubmitError};
+use common::{Lab, Probe};
+
+const TASKS: u32 = 4_000;
+
+/// Fails the test, rather than hanging it, if `work` takes longer than 60 s.
+async fn within_60s<F: std::future::Future>(work: F) -> F::Output {
+    actix_rt::time::timeout(Duration::from_secs(60), work)
+        .await
+        .expect("the pool should have answered long before")
+}
+
+fn pool_on_two_arbiters() -> Pool<Probe> {
+    Pool::builder()
+        .workers(4)
+        .arbiters(2)
+        .queue_capacity(64)
+        .build()
+        .unwrap()
+}
+
+#[actix_rt::test]
+async fn counters_add_up_while_workers_on_other_threads_take_tasks() {
+    let lab = Lab::new();
+    let pool = pool_on_two_arbiters();
+    within_60s(async {
+        let mut handles = Vec::new();
+        let mut last_submitted = 0;
+        for label in 0..TASKS {
+            handles.push(pool.submit(lab.completes(label)).await.unwrap());
+            if label % 50 == 49 {
+                let stats = pool.stats().await.unwrap();
+                assert!(stats.balances(), "{stats:?}");
+                // Every task whose submit has returned is counted, even one
+                // a worker has taken and not yet reported.
+                assert!(stats.submitted >= u64::from(label + 1), "{stats:?}");
+                assert!(stats.submitted >= last_submitted, "{stats:?}");
+                last_submitted = stats.submitted;
+            }
+        }
+        let mut seen = HashSet::new();
+        for handle in handles {
+            let outcome = handle.await.unwrap();
+            assert_eq!(outcome.kind(), OutcomeKind::Completed);
+            let (label, _worker) = outcome.output().unwrap();
+            assert!(seen.insert(label), "task {label} reported twice");
+        }
+        assert_eq!(seen.len(), TASKS as usize);
+
+        let stats = pool.stats().await.unwrap();
+        assert_eq!(
+            (
+                stats.submitted,
+                stats.completed,
+                stats.queued,
+                stats.in_flight
+            ),
+            (u64::from(TASKS), u64::from(TASKS), 0, 0)
+        );
+        let tasks_run: u64 = stats.workers.iter().map(|w| w.tasks_run).sum();
+        assert_eq!(tasks_run, u64::from(TASKS));
+        pool.drain().await.unwrap();
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_stop_under_load_accounts_for_every_task() {
+    let lab = Lab::new();
+    let pool = pool_on_two_arbiters();
+    within_60s(async {
+        let mut handles = Vec::new();
+        for label in 0..TASKS {
+            match pool.try_submit(lab.completes(label)) {
+                Ok(handle) => handles.push(handle),
+                Err(TrySubmitError::Full(_)) => actix_rt::task::yield_now().await,
+                Err(refused) => panic!("refused before the stop: {refused}"),
+            }
+            if label == TASKS / 2 {
+                break;
+            }
+        }
+        let report = pool.stop().await.unwrap();
+        let mut not_run = HashSet::new();
+        let mut completed = 0;
+        for handle in handles {
+            let id = handle.id();
+            match handle.await.unwrap().kind() {
+                OutcomeKind::Completed => completed += 1,
+                OutcomeKind::NotRun => {
+                    not_run.insert(id);
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        let reported: HashSet<_> = report.not_run.iter().copied().collect();
+        assert_eq!(reported, not_run);
+        let stats = pool.stats().await.unwrap();
+        assert!(stats.balances(), "{stats:?}");
+        assert_eq!(stats.completed, completed);
+        assert_eq!(stats.not_run, not_run.len() as u64);
+        assert_eq!((stats.queued, stats.in_flight), (0, 0));
+    })
+    .await;
+}
