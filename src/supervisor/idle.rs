@@ -58,6 +58,14 @@ impl IdleSet {
         if self.count == 0 {
             return None;
         }
+        if let [bits] = self.words[..] {
+            // Up to 64 slots, the common case: the first idle slot at or
+            // after the cursor, else the first one from the start.
+            let after_cursor = bits & (!0u64 << self.cursor);
+            let pick = if after_cursor != 0 { after_cursor } else { bits };
+            let slot = pick.trailing_zeros() as usize;
+            return Some(self.take(slot));
+        }
         let start_word = self.cursor / 64;
         let n = self.words.len();
         // The start word is looked at twice: first from the cursor's bit upwards,
@@ -70,12 +78,18 @@ impl IdleSet {
             }
             if bits != 0 {
                 let slot = w * 64 + bits.trailing_zeros() as usize;
-                self.remove(slot);
-                self.cursor = (slot + 1) % self.slots;
-                return Some(slot);
+                return Some(self.take(slot));
             }
         }
         None
+    }
+
+    /// Takes an idle slot, and moves the cursor past it.
+    fn take(&mut self, slot: usize) -> usize {
+        self.words[slot / 64] &= !(1 << (slot % 64));
+        self.count -= 1;
+        self.cursor = (slot + 1) % self.slots;
+        slot
     }
 }
 
@@ -131,6 +145,36 @@ mod tests {
         set.insert(5);
         assert_eq!(set.take_next(), Some(5));
         assert_eq!(set.len(), 0);
+    }
+
+    #[test]
+    fn takes_the_same_slots_as_a_walk_over_every_slot() {
+        // A plain model: look at every slot from the cursor on.
+        fn walk(idle: &[bool], cursor: usize) -> Option<usize> {
+            (0..idle.len())
+                .map(|step| (cursor + step) % idle.len())
+                .find(|&slot| idle[slot])
+        }
+        for slots in [1, 5, 64, 65, 130] {
+            let mut set = IdleSet::new(slots);
+            let mut model = vec![false; slots];
+            let mut cursor = 0;
+            let mut rng = fastrand::Rng::with_seed(slots as u64);
+            for _ in 0..2_000 {
+                let slot = rng.usize(..slots);
+                if rng.bool() {
+                    set.insert(slot);
+                    model[slot] = true;
+                } else {
+                    let expected = walk(&model, cursor);
+                    assert_eq!(set.take_next(), expected, "{slots} slots");
+                    if let Some(taken) = expected {
+                        model[taken] = false;
+                        cursor = (taken + 1) % slots;
+                    }
+                }
+            }
+        }
     }
 
     #[test]

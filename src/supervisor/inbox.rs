@@ -161,34 +161,48 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
         if !waker.as_ref().is_some_and(|w| w.will_wake(task.waker())) {
             *waker = Some(task.waker().clone());
         }
-        for _ in 0..BATCH {
-            let report = supervisor.inbound.reports.poll_recv(task);
-            if let Poll::Ready(Some(message)) = report {
-                supervisor.receive(message, ctx);
-                continue;
+        let mut budget = BATCH;
+        // Reports first: each may free a worker for a job.
+        let closed = loop {
+            if budget == 0 {
+                return come_back_later(task);
             }
-            // Not looked at (so not woken for) while no worker could take a
-            // job: a worker that frees up sends a report, which wakes this.
-            let job = if supervisor.takes_jobs() {
-                supervisor.inbound.backlog.poll_take(task)
-            } else {
-                Poll::Pending
-            };
-            match (report, job) {
-                (_, Poll::Ready(job)) => {
+            match supervisor.inbound.reports.poll_recv(task) {
+                Poll::Ready(Some(message)) => supervisor.receive(message, ctx),
+                // Closed once the pool has stopped and every worker is gone;
+                // by then the gate has seen every admitted job in.
+                Poll::Ready(None) => break true,
+                Poll::Pending => break false,
+            }
+            budget -= 1;
+        };
+        // Not looked at (so not woken for) while no worker could take a job:
+        // a worker that frees up sends a report, which wakes this.
+        while supervisor.takes_jobs() {
+            if budget == 0 {
+                return come_back_later(task);
+            }
+            match supervisor.inbound.backlog.poll_take(task) {
+                Poll::Ready(job) => {
                     supervisor.inbound.count_taken();
                     supervisor.accept(job);
                 }
-                // Closed once the pool has stopped and every worker is gone;
-                // by then the gate has seen every admitted job in.
-                (Poll::Ready(None), Poll::Pending) => return Poll::Ready(()),
-                _ => return Poll::Pending,
+                Poll::Pending => break,
             }
+            budget -= 1;
         }
-        // More is waiting: come back after the mailbox and timers had a turn.
-        task.waker().wake_by_ref();
-        Poll::Pending
+        if closed {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
+}
+
+/// More is waiting: come back after the mailbox and timers had a turn.
+fn come_back_later(task: &mut Context<'_>) -> Poll<()> {
+    task.waker().wake_by_ref();
+    Poll::Pending
 }
 
 impl<T: Task> Supervisor<T> {
