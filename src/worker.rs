@@ -144,6 +144,7 @@ async fn serve<T: Task>(
                 next: next.as_ref().map(Job::id),
             });
             let Some(next) = next else { break };
+            seat.inbox.backlog().release(&next);
             job = next;
             // Tasks that never wait would otherwise keep this worker's thread
             // to itself for as long as the backlog lasts.

@@ -5,9 +5,13 @@
 mod common;
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use actix_workerpool::{OutcomeKind, Pool, TrySubmitError};
+use actix_workerpool::{OutcomeKind, Pool, TaskStatus, TrySubmitError};
 use common::{Lab, Probe};
 
 const TASKS: u32 = 4_000;
@@ -111,4 +115,48 @@ async fn a_stop_under_load_accounts_for_every_task() {
         assert_eq!((stats.queued, stats.in_flight), (0, 0));
     })
     .await;
+}
+
+/// A waker that, when woken, says so and then holds its thread for a while.
+struct SlowWaker(Arc<AtomicBool>);
+
+impl Wake for SlowWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[actix_rt::test]
+async fn a_task_a_worker_on_another_thread_took_reads_as_running() {
+    let mut lab = Lab::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .arbiters(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let (held, release) = lab.occupy(&pool, 0).await;
+    // Waits in the backlog, and fills the queue.
+    let waiting = pool.try_submit(lab.completes(1)).unwrap();
+    // A submit parked for room; the permit `waiting` gives back when the
+    // worker takes it wakes this, on the worker's thread, and holds it there.
+    let woken = Arc::new(AtomicBool::new(false));
+    let waker = Waker::from(Arc::new(SlowWaker(woken.clone())));
+    let mut parked = Box::pin(pool.submit(lab.completes(2)));
+    let poll = parked.as_mut().poll(&mut Context::from_waker(&waker));
+    assert!(poll.is_pending());
+
+    release.release();
+    within_60s(async {
+        while !woken.load(Ordering::SeqCst) {
+            actix_rt::task::yield_now().await;
+        }
+    })
+    .await;
+    let status = pool.status(waiting.id()).await.unwrap();
+    assert_eq!(status, TaskStatus::Running { worker: 0 });
+    held.await.unwrap();
+    waiting.await.unwrap();
+    drop(parked);
 }

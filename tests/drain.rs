@@ -91,3 +91,25 @@ async fn dropping_the_last_handle_drains_the_pool() {
         "queued work still runs"
     );
 }
+
+#[actix_rt::test]
+async fn a_drain_ends_when_its_last_task_panics_while_another_worker_idles() {
+    // Paused: should the drain hang, the timeout below fires at once.
+    tokio::time::pause();
+    let lab = Lab::new();
+    let pool = Pool::builder().workers(2).build().unwrap();
+    // Both workers are up and idle.
+    pool.stats().await.unwrap();
+    let handle = pool.try_submit(lab.panics(0)).unwrap();
+    let addr = pool.addr();
+    // The last handle goes while the task still waits: a drain.
+    drop(pool);
+    assert_eq!(handle.await.unwrap().kind(), OutcomeKind::Panicked);
+    let stopped = actix_rt::time::timeout(
+        std::time::Duration::from_secs(30),
+        addr.send(actix_workerpool::messages::WhenStopped),
+    )
+    .await;
+    let report = stopped.expect("the drain should end").unwrap();
+    assert_eq!(report.reason, StopReason::Drained);
+}

@@ -79,3 +79,22 @@ async fn per_worker_counts_show_the_even_spread() {
     let per_worker: Vec<u64> = stats.workers.iter().map(|w| w.tasks_run).collect();
     assert_eq!(per_worker, [3, 3, 3, 3]);
 }
+
+#[actix_rt::test]
+async fn an_idle_worker_goes_before_one_that_just_finished() {
+    let mut lab = Lab::new();
+    let pool = Pool::builder().workers(2).build().unwrap();
+    // Worker 0 finishes its task just as six more arrive; worker 1 is idle.
+    let (held, release) = lab.occupy(&pool, 100).await;
+    release.release();
+    let handles: Vec<_> = (0..6)
+        .map(|label| pool.try_submit(lab.completes(label)).unwrap())
+        .collect();
+    let mut ran_on = Vec::new();
+    for handle in handles {
+        ran_on.push(handle.await.unwrap().output().unwrap().1);
+    }
+    held.await.unwrap();
+    assert_eq!(ran_on[0], 1, "tasks ran on {ran_on:?}");
+    assert!(ran_on.contains(&0), "tasks ran on {ran_on:?}");
+}

@@ -9,12 +9,13 @@
 //! bookkeeper: it learns of every job a worker took from that worker's report,
 //! and until then counts the job as queued.
 //!
-//! Workers take jobs only while the supervisor lets them: not while it holds
-//! older jobs of its own (due retries, which go first), and not once the pool
-//! is stopping.
+//! Workers take jobs only while the supervisor lets them: not while a worker
+//! is idle (that worker goes first, in round-robin order), not while the
+//! supervisor holds older jobs of its own (due retries, which go first), and
+//! not once the pool is stopping.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 use std::task::{Context, Poll};
 
 use crossbeam_queue::SegQueue;
@@ -23,6 +24,18 @@ use futures::task::AtomicWaker;
 use crate::gate::Gate;
 use crate::job::Job;
 use crate::task::Task;
+
+/// A reason for workers to leave the backlog to the supervisor.
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+pub(super) enum Bar {
+    /// A worker is idle: it takes the next job, from the supervisor.
+    Idle = 1,
+    /// The supervisor's own queue holds older jobs.
+    Held = 2,
+    /// The pool is stopping: workers finish the task in hand and take no other.
+    Stopping = 4,
+}
 
 pub(crate) struct Backlog<T: Task> {
     /// A lock-free queue that grows a block at a time: a waiting job costs its
@@ -34,10 +47,8 @@ pub(crate) struct Backlog<T: Task> {
     pushed: AtomicU64,
     /// The supervisor, when it waits for a job for an idle worker.
     waker: AtomicWaker,
-    /// Whether workers may take jobs themselves.
-    open: AtomicBool,
-    /// The supervisor holds older jobs than these; workers leave these be.
-    held: AtomicBool,
+    /// Why workers may not take jobs themselves now: any of [`Bar`]'s bits.
+    bars: AtomicU8,
     /// The supervisor is gone: a job added now would never be read.
     closed: AtomicBool,
     gate: Arc<Gate>,
@@ -49,8 +60,7 @@ impl<T: Task> Backlog<T> {
             jobs: SegQueue::new(),
             pushed: AtomicU64::new(0),
             waker: AtomicWaker::new(),
-            open: AtomicBool::new(true),
-            held: AtomicBool::new(false),
+            bars: AtomicU8::new(0),
             closed: AtomicBool::new(false),
             gate,
         }
@@ -72,15 +82,20 @@ impl<T: Task> Backlog<T> {
     }
 
     /// For a worker that has just finished a task: the next job, if workers
-    /// may take jobs now. The job's permit is given back here, as the
-    /// supervisor does when it hands a job to a worker.
+    /// may take jobs now. Its permit is still held: the worker gives it back
+    /// with [`Backlog::release`] once it has told the supervisor.
     pub(crate) fn pull(&self) -> Option<Job<T>> {
-        if !self.open.load(Ordering::Acquire) || self.held.load(Ordering::Acquire) {
+        if self.bars.load(Ordering::Acquire) != 0 {
             return None;
         }
-        let job = self.take()?;
-        self.gate.release_for(&job);
-        Some(job)
+        self.take()
+    }
+
+    /// Gives back the permit of a job a worker took, as the supervisor does
+    /// when it hands a job to a worker. It may wake a submitter waiting for
+    /// room, which then finds the job already booked as running.
+    pub(crate) fn release(&self, job: &Job<T>) {
+        self.gate.release_for(job);
     }
 
     /// For the supervisor: the next job, its permit still held.
@@ -115,20 +130,19 @@ impl<T: Task> Backlog<T> {
         self.pushed.load(Ordering::Acquire)
     }
 
-    /// Lets workers take jobs, or stops them (a pool that stops).
-    pub(super) fn set_open(&self, open: bool) {
-        self.open.store(open, Ordering::Release);
-    }
-
-    /// Whether the supervisor holds jobs of its own that go first.
-    pub(super) fn set_held(&self, held: bool) {
-        self.held.store(held, Ordering::Release);
+    /// Raises or lowers one reason for workers to leave the backlog alone.
+    pub(super) fn bar(&self, bar: Bar, raised: bool) {
+        if raised {
+            self.bars.fetch_or(bar as u8, Ordering::Release);
+        } else {
+            self.bars.fetch_and(!(bar as u8), Ordering::Release);
+        }
     }
 
     /// The supervisor is gone: every job still here, and any added later,
     /// is dropped, which hands its task back unrun.
     pub(super) fn close(&self) {
-        self.open.store(false, Ordering::Release);
+        self.bar(Bar::Stopping, true);
         self.closed.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         self.clear();

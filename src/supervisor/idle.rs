@@ -62,7 +62,11 @@ impl IdleSet {
             // Up to 64 slots, the common case: the first idle slot at or
             // after the cursor, else the first one from the start.
             let after_cursor = bits & (!0u64 << self.cursor);
-            let pick = if after_cursor != 0 { after_cursor } else { bits };
+            let pick = if after_cursor != 0 {
+                after_cursor
+            } else {
+                bits
+            };
             let slot = pick.trailing_zeros() as usize;
             return Some(self.take(slot));
         }

@@ -153,7 +153,7 @@ impl<T: Task> Supervisor<T> {
             config.workers, config.queue_capacity
         );
         let mut supervisor = Supervisor {
-            slots: Slots::new(config.workers),
+            slots: Slots::new(config.workers, inbox.backlog().clone()),
             placement: Placement::new(config.arbiters),
             config,
             gate,
@@ -211,15 +211,14 @@ impl<T: Task> Supervisor<T> {
         match self.phase {
             Phase::Running | Phase::Draining => {
                 // Straight to an idle worker, if nothing older waits here.
-                let job = if self.queue.is_empty() {
-                    match self.dispatch(job) {
-                        Ok(()) => return,
-                        Err(job) => job,
-                    }
+                let waiting = if self.queue.is_empty() {
+                    self.dispatch(job).err()
                 } else {
-                    job
+                    Some(job)
                 };
-                self.queue.push(job);
+                if let Some(job) = waiting {
+                    self.queue.push(job);
+                }
                 self.pump();
             }
             // Admitted just before the gate closed: hand it straight back.

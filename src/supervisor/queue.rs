@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::backlog::Backlog;
+use super::backlog::{Backlog, Bar};
 use crate::job::Job;
 use crate::task::{Task, TaskId};
 
@@ -45,14 +45,14 @@ impl<T: Task> TaskQueue<T> {
     pub(crate) fn pop(&mut self) -> Option<Job<T>> {
         let job = self.jobs.pop_front()?;
         if self.jobs.is_empty() {
-            self.backlog.set_held(false);
+            self.backlog.bar(Bar::Held, false);
         }
         Some(job)
     }
 
     fn hold(&mut self) {
         if self.jobs.is_empty() {
-            self.backlog.set_held(true);
+            self.backlog.bar(Bar::Held, true);
         }
     }
 

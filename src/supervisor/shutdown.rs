@@ -7,6 +7,7 @@ use log::{error, info};
 
 use actix::ResponseFuture;
 
+use super::backlog::Bar;
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
 use crate::messages::StopReport;
@@ -26,7 +27,7 @@ impl<T: Task> Supervisor<T> {
         );
         self.gate.close();
         // Workers finish the task in hand and take no other.
-        self.inbound.backlog().set_open(false);
+        self.inbound.backlog().bar(Bar::Stopping, true);
         self.phase = Phase::Stopping;
         self.reason = Some(reason.clone());
         self.subscribers.emit(|| PoolEvent::SupervisorStopping {

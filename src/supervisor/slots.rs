@@ -1,6 +1,11 @@
 //! The worker slots: what each one holds, kept in step with the idle set and
-//! the count of live slots. A slot's state changes only through `Slots::set`.
+//! the count of live slots. A slot's state changes only through
+//! `Slots::update` (or `take_idle`), which also tells the backlog whether any
+//! worker is idle: busy workers take jobs from it only while none is.
 
+use std::sync::Arc;
+
+use super::backlog::{Backlog, Bar};
 use super::idle::IdleSet;
 use crate::task::{Task, TaskId};
 use crate::worker::WorkerLink;
@@ -34,11 +39,12 @@ pub(super) struct Slots<T: Task> {
     slots: Vec<Slot<T>>,
     idle: IdleSet,
     live: usize,
+    backlog: Arc<Backlog<T>>,
 }
 
 impl<T: Task> Slots<T> {
     /// `n` slots, all `Gone` until a worker is started in each.
-    pub(super) fn new(n: usize) -> Self {
+    pub(super) fn new(n: usize, backlog: Arc<Backlog<T>>) -> Self {
         let slots = (0..n)
             .map(|_| Slot {
                 state: SlotState::Gone,
@@ -52,6 +58,7 @@ impl<T: Task> Slots<T> {
             slots,
             idle: IdleSet::new(n),
             live: 0,
+            backlog,
         }
     }
 
@@ -83,6 +90,7 @@ impl<T: Task> Slots<T> {
         let old = std::mem::replace(&mut entry.state, SlotState::Gone);
         let was_gone = matches!(old, SlotState::Gone);
         entry.state = next(old);
+        let none_idle_before = self.idle.is_empty();
         if matches!(entry.state, SlotState::Idle(_)) {
             self.idle.insert(slot);
         } else {
@@ -93,6 +101,7 @@ impl<T: Task> Slots<T> {
             (false, true) => self.live -= 1,
             _ => {}
         }
+        self.tell_backlog(none_idle_before);
     }
 
     pub(super) fn set(&mut self, slot: usize, state: SlotState<T>) {
@@ -116,6 +125,7 @@ impl<T: Task> Slots<T> {
     /// worker.
     pub(super) fn take_idle(&mut self, task: TaskId) -> Option<(usize, &WorkerLink<T>)> {
         let slot = self.idle.take_next()?;
+        self.tell_backlog(false);
         let entry = &mut self.slots[slot];
         entry.state = match std::mem::replace(&mut entry.state, SlotState::Gone) {
             SlotState::Idle(worker) => SlotState::Busy(worker, task),
@@ -126,6 +136,18 @@ impl<T: Task> Slots<T> {
         match &entry.state {
             SlotState::Busy(worker, _) => Some((slot, worker)),
             _ => None,
+        }
+    }
+}
+
+impl<T: Task> Slots<T> {
+    /// Raises or lowers the backlog's idle bar if the idle set turned empty,
+    /// or stopped being so. Only on those changes: the bar is shared with
+    /// workers on other threads.
+    fn tell_backlog(&self, none_idle_before: bool) {
+        let none_idle = self.idle.is_empty();
+        if none_idle != none_idle_before {
+            self.backlog.bar(Bar::Idle, !none_idle);
         }
     }
 }

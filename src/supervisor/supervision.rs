@@ -177,15 +177,13 @@ impl<T: Task> Supervisor<T> {
             Some(_) => {}
             None => {
                 self.slots.get_mut(slot).consecutive_restarts = 0;
-                if next.is_none() {
-                    self.pump();
-                }
+                self.pump();
             }
         }
     }
 
-    /// Books a job that a worker took from the backlog (its permit given
-    /// back already), as `pump` books one it hands out.
+    /// Books a job that a worker took from the backlog, as `dispatch` books
+    /// one it hands out.
     fn took_from_backlog(&mut self, slot: usize, id: TaskId) {
         self.inbound.count_taken();
         self.counts.submitted += 1;
