@@ -4,12 +4,13 @@
 //! its report.
 //!
 //! A worker is a task on its arbiter rather than an actix actor, and its
-//! orders come through a channel of its own rather than as actix messages: it
-//! is woken once per task it is sent, and an actor would pay on each wake for
-//! a look at its (unused) mailbox and for its context's bookkeeping, and two
-//! allocations per message. Its loop runs each task's future in place, unboxed. What made
-//! it an actor, a life of its own on an arbiter, it keeps: it is spawned there,
-//! and when it ends, however it ends, its seat tells the supervisor.
+//! orders come through a line of its own ([`line`](mod@line)) rather than as actix
+//! messages: it is woken once per task it is sent, and an actor would pay on
+//! each wake for a look at its (unused) mailbox and for its context's
+//! bookkeeping, and two allocations per message. Its loop runs each task's
+//! future in place, unboxed. What made it an actor, a life of its own on an
+//! arbiter, it keeps: it is spawned there, and when it ends, however it ends,
+//! its seat tells the supervisor.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -17,12 +18,13 @@ use std::time::Duration;
 
 use actix_rt::ArbiterHandle;
 use futures::FutureExt;
-use tokio::sync::mpsc;
 
 use crate::config::StateFactory;
 use crate::job::Job;
 use crate::supervisor::{Inbound, Inbox};
 use crate::task::{Task, TaskContext};
+
+mod line;
 
 /// What a supervisor tells its worker.
 enum Order<T: Task> {
@@ -34,18 +36,18 @@ enum Order<T: Task> {
 }
 
 /// The supervisor's end of the line to one worker.
-pub(crate) struct WorkerLink<T: Task>(mpsc::UnboundedSender<Order<T>>);
+pub(crate) struct WorkerLink<T: Task>(line::Sender<Order<T>>);
 
 impl<T: Task> WorkerLink<T> {
-    /// Gives the worker a job. If the worker is gone, the job drops here and
-    /// hands its task back; the worker's exit, already on its way to the
-    /// supervisor, accounts for it.
+    /// Gives the worker a job. If the worker is gone, the job waits unread
+    /// and drops with the line, handing its task back, once the supervisor
+    /// lets go of the link on the worker's exit report, which accounts for it.
     pub(crate) fn run(&self, job: Job<T>) {
-        let _ = self.0.send(Order::Run(job));
+        self.0.send(Order::Run(job));
     }
 
     pub(crate) fn quit(&self) {
-        let _ = self.0.send(Order::Quit);
+        self.0.send(Order::Quit);
     }
 }
 
@@ -80,7 +82,7 @@ impl<T: Task> Drop for Seat<T> {
 /// Starts a worker for `seat` on `arbiter`, or on the current arbiter, and
 /// returns the line to it.
 pub(crate) fn start<T: Task>(seat: Seat<T>, arbiter: Option<ArbiterHandle>) -> WorkerLink<T> {
-    let (link, orders) = mpsc::unbounded_channel();
+    let (link, orders) = line::line();
     match arbiter {
         // The worker's future holds its state and its task's future, which
         // need not be `Send`: it is made on the arbiter's own thread.
@@ -98,7 +100,7 @@ pub(crate) fn start<T: Task>(seat: Seat<T>, arbiter: Option<ArbiterHandle>) -> W
 
 /// A worker's life: makes its state (a factory that fails or panics is
 /// reported, and the worker ends), says it is ready, then serves orders.
-async fn work<T: Task>(seat: Seat<T>, orders: mpsc::UnboundedReceiver<Order<T>>) {
+async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
     let Seat {
         slot, generation, ..
     } = seat;
@@ -126,7 +128,7 @@ async fn work<T: Task>(seat: Seat<T>, orders: mpsc::UnboundedReceiver<Order<T>>)
 /// its orders only when it has nothing in hand.
 async fn serve<T: Task>(
     seat: &Seat<T>,
-    mut orders: mpsc::UnboundedReceiver<Order<T>>,
+    mut orders: line::Receiver<Order<T>>,
     mut cx: TaskContext<T::State>,
 ) {
     while let Some(Order::Run(mut job)) = orders.recv().await {
