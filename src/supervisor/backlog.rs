@@ -15,12 +15,10 @@
 //! not once the pool is stopping.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use crossbeam_queue::SegQueue;
-use futures::task::AtomicWaker;
-
+use super::lane::Lane;
 use crate::gate::Gate;
 use crate::job::Job;
 use crate::task::Task;
@@ -38,47 +36,34 @@ pub(super) enum Bar {
 }
 
 pub(crate) struct Backlog<T: Task> {
-    /// A lock-free queue that grows a block at a time: a waiting job costs its
-    /// own size and a word, and nothing is reserved for the pool's capacity.
-    jobs: SegQueue<Job<T>>,
+    /// Grows a block at a time: a waiting job costs its own size and a word,
+    /// and nothing is reserved for the pool's capacity.
+    jobs: Lane<Job<T>>,
     /// Jobs ever added. With the supervisor's count of those it knows have
     /// left, this gives the jobs still waiting, including one that a worker
     /// took and whose report is still on its way.
     pushed: AtomicU64,
-    /// The supervisor, when it waits for a job for an idle worker.
-    waker: AtomicWaker,
     /// Why workers may not take jobs themselves now: any of [`Bar`]'s bits.
     bars: AtomicU8,
-    /// The supervisor is gone: a job added now would never be read.
-    closed: AtomicBool,
     gate: Arc<Gate>,
 }
 
 impl<T: Task> Backlog<T> {
     pub(crate) fn new(gate: Arc<Gate>) -> Self {
         Backlog {
-            jobs: SegQueue::new(),
+            jobs: Lane::new(),
             pushed: AtomicU64::new(0),
-            waker: AtomicWaker::new(),
             bars: AtomicU8::new(0),
-            closed: AtomicBool::new(false),
             gate,
         }
     }
 
     /// Adds an accepted job, whose permit is held, and wakes the supervisor
-    /// if it is waiting for one.
+    /// if it is waiting for one. If the supervisor is gone, the job drops
+    /// here and hands its task back.
     pub(crate) fn push(&self, job: Job<T>) {
         self.pushed.fetch_add(1, Ordering::Relaxed);
         self.jobs.push(job);
-        // Pairs with the fence in `close`: either this sees the backlog
-        // closed, or `close` sees the job.
-        fence(Ordering::SeqCst);
-        if self.closed.load(Ordering::Relaxed) {
-            self.clear();
-            return;
-        }
-        self.waker.wake();
     }
 
     /// For a worker that has just finished a task: the next job, if workers
@@ -100,25 +85,12 @@ impl<T: Task> Backlog<T> {
 
     /// For the supervisor: the next job, its permit still held.
     pub(super) fn take(&self) -> Option<Job<T>> {
-        // Two loads: much cheaper than a `pop` that finds nothing, which is
-        // what most looks at an idle pool's backlog find.
-        if self.jobs.is_empty() {
-            return None;
-        }
         self.jobs.pop()
     }
 
     /// For the supervisor: the next job, or a wake-up when one is added.
     pub(super) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Job<T>> {
-        if let Some(job) = self.take() {
-            return Poll::Ready(job);
-        }
-        self.waker.register(cx.waker());
-        // Added between the first look and the registration: no wake came.
-        match self.take() {
-            Some(job) => Poll::Ready(job),
-            None => Poll::Pending,
-        }
+        self.jobs.poll_pop(cx)
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -143,14 +115,6 @@ impl<T: Task> Backlog<T> {
     /// is dropped, which hands its task back unrun.
     pub(super) fn close(&self) {
         self.bar(Bar::Stopping, true);
-        self.closed.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        self.clear();
-    }
-
-    fn clear(&self) {
-        while let Some(job) = self.jobs.pop() {
-            drop(job);
-        }
+        self.jobs.close();
     }
 }

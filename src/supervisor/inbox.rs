@@ -2,9 +2,9 @@
 //! [`Backlog`]), and what workers report.
 //!
 //! An actix message costs two allocations (its envelope and its queue node);
-//! the reports channel keeps its messages in blocks that it reuses, and the
-//! backlog grows a block at a time, so a task's trip through the pool
-//! allocates next to nothing here. The supervisor owns the receiving end and
+//! the backlog and the reports are [`Lane`]s, which grow and free a block of
+//! places at a time, so a task's trip through the pool allocates next to
+//! nothing here. The supervisor owns the receiving end and
 //! reads it in its own context, so it is still the one place that handles
 //! what arrives.
 //!
@@ -24,13 +24,14 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use actix::ActorFuture;
-use tokio::sync::mpsc;
 
 use super::Supervisor;
 pub(crate) use super::backlog::Backlog;
+use super::lane::Lane;
 use crate::gate::Gate;
 use crate::job::Job;
 use crate::task::{Task, TaskId};
@@ -62,17 +63,34 @@ pub(crate) enum Inbound<T: Task> {
     Exited { slot: usize, generation: u32 },
 }
 
+/// What workers report, on a lane that counts its senders: once every
+/// sender is gone, and every report read, it has ended.
+struct Reports<T: Task> {
+    lane: Lane<Inbound<T>>,
+    senders: AtomicUsize,
+}
+
 /// The sending end of a supervisor's inbox.
 pub(crate) struct Inbox<T: Task> {
     backlog: Arc<Backlog<T>>,
-    reports: mpsc::UnboundedSender<Inbound<T>>,
+    reports: Arc<Reports<T>>,
 }
 
 impl<T: Task> Clone for Inbox<T> {
     fn clone(&self) -> Self {
+        self.reports.senders.fetch_add(1, Ordering::Relaxed);
         Inbox {
             backlog: self.backlog.clone(),
             reports: self.reports.clone(),
+        }
+    }
+}
+
+impl<T: Task> Drop for Inbox<T> {
+    fn drop(&mut self) {
+        if self.reports.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The supervisor learns that its reports have ended.
+            self.reports.lane.wake();
         }
     }
 }
@@ -81,10 +99,13 @@ impl<T: Task> Inbox<T> {
     /// A new inbox, and the end its supervisor reads.
     pub(crate) fn new(gate: Arc<Gate>) -> (Self, InboxReader<T>) {
         let backlog = Arc::new(Backlog::new(gate));
-        let (reports, reports_rx) = mpsc::unbounded_channel();
+        let reports = Arc::new(Reports {
+            lane: Lane::new(),
+            senders: AtomicUsize::new(1),
+        });
         let reader = InboxReader {
             backlog: backlog.clone(),
-            reports: reports_rx,
+            reports: reports.clone(),
             waker: None,
             taken: 0,
         };
@@ -99,15 +120,15 @@ impl<T: Task> Inbox<T> {
     /// Sends a worker's report. If the supervisor is gone there is nobody to
     /// tell; a job inside hands its task back as it drops.
     pub(crate) fn report(&self, message: Inbound<T>) {
-        let _ = self.reports.send(message);
+        self.reports.lane.push(message);
     }
 }
 
-/// The supervisor's end of its inbox. Each channel reports itself closed once
-/// every [`Inbox`] is dropped.
+/// The supervisor's end of its inbox. The reports end once every [`Inbox`]
+/// is dropped.
 pub(crate) struct InboxReader<T: Task> {
     backlog: Arc<Backlog<T>>,
-    reports: mpsc::UnboundedReceiver<Inbound<T>>,
+    reports: Arc<Reports<T>>,
     /// Wakes [`ReadInbox`], after a worker freed up outside it.
     waker: Option<Waker>,
     /// Jobs known to have left the backlog: taken by the supervisor, or by a
@@ -130,6 +151,19 @@ impl<T: Task> InboxReader<T> {
         (self.backlog.pushed() - self.taken) as usize
     }
 
+    /// The next report, or a wake-up when one comes; `None` once the reports
+    /// have ended.
+    fn poll_report(&self, cx: &mut Context<'_>) -> Poll<Option<Inbound<T>>> {
+        if let Poll::Ready(message) = self.reports.lane.poll_pop(cx) {
+            return Poll::Ready(Some(message));
+        }
+        if self.reports.senders.load(Ordering::Acquire) > 0 {
+            return Poll::Pending;
+        }
+        // The last sender left after its last report: read that first.
+        Poll::Ready(self.reports.lane.pop())
+    }
+
     /// Counts a job taken from the backlog, by the supervisor or a worker.
     pub(super) fn count_taken(&mut self) {
         self.taken += 1;
@@ -141,6 +175,7 @@ impl<T: Task> InboxReader<T> {
 impl<T: Task> Drop for InboxReader<T> {
     fn drop(&mut self) {
         self.backlog.close();
+        self.reports.lane.close();
     }
 }
 
@@ -167,7 +202,7 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
             if budget == 0 {
                 return come_back_later(task);
             }
-            match supervisor.inbound.reports.poll_recv(task) {
+            match supervisor.inbound.poll_report(task) {
                 Poll::Ready(Some(message)) => supervisor.receive(message, ctx),
                 // Closed once the pool has stopped and every worker is gone;
                 // by then the gate has seen every admitted job in.
@@ -210,10 +245,10 @@ impl<T: Task> Supervisor<T> {
     /// that must see them (a stats request).
     pub(super) fn catch_up_reports(&mut self, ctx: &mut actix::Context<Self>) {
         // Only what is there now: workers on other arbiters may keep sending.
-        for _ in 0..self.inbound.reports.len() {
-            match self.inbound.reports.try_recv() {
-                Ok(message) => self.receive(message, ctx),
-                Err(_) => break,
+        for _ in 0..self.inbound.reports.lane.len() {
+            match self.inbound.reports.lane.pop() {
+                Some(message) => self.receive(message, ctx),
+                None => break,
             }
         }
         // A report read here may have freed a worker while `ReadInbox` was

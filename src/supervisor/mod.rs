@@ -42,6 +42,7 @@ mod events;
 mod handlers;
 mod idle;
 mod inbox;
+mod lane;
 mod placement;
 mod queue;
 mod restarts;
