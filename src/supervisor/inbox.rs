@@ -4,9 +4,8 @@
 //! An actix message costs two allocations (its envelope and its queue node);
 //! the backlog and the reports are [`Lane`]s, which grow and free a block of
 //! places at a time, so a task's trip through the pool allocates next to
-//! nothing here. The supervisor owns the receiving end and
-//! reads it in its own context, so it is still the one place that handles
-//! what arrives.
+//! nothing here. The supervisor reads both in its own context, so it is
+//! still the one place that handles what arrives.
 //!
 //! Reports are read as they come. Workers send them all through one channel,
 //! so that a worker's exit can never overtake the result it sent before it.

@@ -30,12 +30,14 @@
 //!
 //! # Shutdown
 //!
-//! [`Stop`](crate::messages::Stop) is the quit channel: the queue is handed back at once (each task to
-//! its handle as `NotRun`), and every worker gets `Quit`, which it reads only
-//! after the task in hand. [`Drain`](crate::messages::Drain) closes admission and lets the queue run dry
-//! before the workers quit. Either answers once every worker has exited. After
-//! that the supervisor stays up, refusing tasks (with the task inside the
-//! error), until the last address to it is dropped.
+//! [`Stop`](crate::messages::Stop) is the quit channel: the queue is handed
+//! back at once (each task to its handle as `NotRun`), and every worker gets
+//! `Quit`, which it reads only after the task in hand; busy workers take no
+//! more tasks from the backlog. [`Drain`](crate::messages::Drain) closes
+//! admission and lets the queue run dry before the workers quit. Either
+//! answers once every worker has exited. After that the supervisor stays up,
+//! refusing tasks (with the task inside the error), until the last address to
+//! it is dropped.
 
 mod backlog;
 mod events;
