@@ -138,9 +138,7 @@ impl<T: Task> Slots<T> {
             _ => None,
         }
     }
-}
 
-impl<T: Task> Slots<T> {
     /// Raises or lowers the backlog's idle bar if the idle set turned empty,
     /// or stopped being so. Only on those changes: the bar is shared with
     /// workers on other threads.
