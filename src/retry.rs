@@ -137,20 +137,42 @@ impl RetryPolicy {
 
     /// The delay before the attempt that follows failure number `failures`
     /// (counting from 1), without jitter: `base * factor^(failures - 1)`,
-    /// capped, saturating instead of overflowing.
+    /// capped at `max_delay`.
+    ///
+    /// Never panics, for any `failures` and any policy the builder accepts:
+    /// growth that would pass the cap, or overflow `f64` or [`Duration`],
+    /// saturates at `max_delay`. A zero base delay stays zero at every count.
+    /// The result is `base_delay` itself after 0 or 1 failures, never less
+    /// after more, and never shrinks as `failures` grows.
     pub fn backoff(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1);
-        let grown =
-            self.base_delay.as_secs_f64() * self.factor.powi(exponent.min(i32::MAX as u32) as i32);
-        if !grown.is_finite() || grown >= self.max_delay.as_secs_f64() {
-            self.max_delay
-        } else {
-            Duration::from_secs_f64(grown).min(self.max_delay)
+        let (base, cap) = (self.base_delay, self.max_delay);
+        // `0 * factor^n` is zero, but in floating point it is `0 * inf = NaN`
+        // once `factor^n` overflows.
+        if base.is_zero() {
+            return base;
         }
+        let growth = growth(self.factor, failures.saturating_sub(1));
+        // `growth` is at least 1. At exactly 1, returning `base` itself keeps
+        // the nanoseconds that a round trip through `f64` seconds would round off.
+        if growth <= 1.0 {
+            return base;
+        }
+        // `max(base)` stops that same rounding from dipping below the base
+        // delay, which an earlier count returned unrounded. `try_from` fails
+        // only for a product too big for any `Duration` (infinity included),
+        // so past every cap.
+        Duration::try_from_secs_f64(base.as_secs_f64() * growth)
+            .map_or(cap, |grown| grown.max(base).min(cap))
     }
 
     /// [`backoff`](Self::backoff) randomised by the jitter, with `unit` a
-    /// random number in `[0, 1)`.
+    /// random number in `[0, 1)`: [`Jitter::Full`] gives `backoff * unit`,
+    /// [`Jitter::Equal`] `backoff / 2` plus `backoff / 2 * unit`.
+    ///
+    /// Never panics, for any `failures`, any `unit` and any policy the builder
+    /// accepts. `unit` is clamped into `[0, 1]`, and NaN and the infinities
+    /// count as 0. The result stays in the jitter's range (so never above
+    /// `max_delay`), even where `f64` rounding would go past it.
     pub fn delay(&self, failures: u32, unit: f64) -> Duration {
         let full = self.backoff(failures);
         let unit = if unit.is_finite() {
@@ -160,10 +182,46 @@ impl RetryPolicy {
         };
         match self.jitter {
             Jitter::None => full,
-            Jitter::Full => full.mul_f64(unit),
-            Jitter::Equal => full / 2 + (full / 2).mul_f64(unit),
+            Jitter::Full => scale(full, unit, full),
+            Jitter::Equal => {
+                // Capping the random part at `half` keeps the sum at most
+                // `full`, so the addition cannot overflow.
+                let half = full / 2;
+                half + scale(half, unit, half)
+            }
         }
     }
+}
+
+/// `factor^exponent` by squaring from the lowest bit, the way `powi`'s
+/// runtime usually computes it, but written out because `powi` promises no
+/// particular rounding, and this order is what keeps the result from
+/// shrinking as `exponent` grows. With `factor >= 1`, `exponent` and
+/// `exponent + 1` share every multiplication above their lowest differing
+/// bit, and below it the product of the lower squares never passes the next
+/// square (rounding is monotone). Overflow gives infinity, never NaN, since
+/// every operand is at least 1.
+fn growth(factor: f64, exponent: u32) -> f64 {
+    let (mut square, mut product, mut rest) = (factor, 1.0, exponent);
+    loop {
+        if rest & 1 == 1 {
+            product *= square;
+        }
+        rest >>= 1;
+        if rest == 0 {
+            return product;
+        }
+        square *= square;
+    }
+}
+
+/// `duration * unit` for `unit` in `[0, 1]`, at most `limit`.
+/// `Duration::mul_f64` panics here: `Duration::MAX` in `f64` seconds rounds up
+/// to 2^64, past `Duration::MAX`. Rounding can also overshoot `duration` by a
+/// few nanoseconds, which the `limit` cuts off.
+fn scale(duration: Duration, unit: f64, limit: Duration) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * unit)
+        .map_or(limit, |scaled| scaled.min(limit))
 }
 
 impl Default for RetryPolicy {
@@ -329,6 +387,231 @@ mod tests {
             let equal_jitter = policy(Jitter::Equal).delay(failures, unit);
             prop_assert!(full_jitter <= full);
             prop_assert!(equal_jitter >= full / 2 && equal_jitter <= full);
+        }
+    }
+
+    const JITTERS: [Jitter; 3] = [Jitter::None, Jitter::Full, Jitter::Equal];
+
+    fn build(
+        base: Duration,
+        max: Duration,
+        factor: f64,
+        jitter: Jitter,
+    ) -> Result<RetryPolicy, RetryPolicyError> {
+        RetryPolicy::builder()
+            .base_delay(base)
+            .max_delay(max)
+            .factor(factor)
+            .jitter(jitter)
+            .build()
+    }
+
+    #[test]
+    fn a_zero_base_delay_stays_zero_at_every_failure_count() {
+        for factor in [2.0, f64::MAX] {
+            for max in [Duration::from_secs(30), Duration::MAX] {
+                for jitter in JITTERS {
+                    let p = build(Duration::ZERO, max, factor, jitter).unwrap();
+                    for failures in [1, 2, 64, 1_000, u32::MAX] {
+                        assert_eq!(p.backoff(failures), Duration::ZERO, "{p} after {failures}");
+                        for unit in [0.0, 0.5, 1.0] {
+                            assert_eq!(
+                                p.delay(failures, unit),
+                                Duration::ZERO,
+                                "{p} after {failures}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_jitter_under_the_largest_cap_does_not_panic() {
+        for base in [Duration::from_secs(1), Duration::MAX] {
+            let p = build(base, Duration::MAX, 2.0, Jitter::Full).unwrap();
+            for failures in [1, 64, u32::MAX] {
+                let delay = p.delay(failures, 1.0);
+                assert!(delay <= Duration::MAX);
+                assert_eq!(delay, p.backoff(failures), "unit 1.0 gives the whole delay");
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_never_rounds_past_the_cap() {
+        // 42180217610756076 s is a tie between two `f64`s and rounds up.
+        let max = Duration::from_secs(42_180_217_610_756_076);
+        for jitter in JITTERS {
+            let p = build(Duration::from_secs(1), max, 2.0, jitter).unwrap();
+            assert_eq!(p.delay(u32::MAX, 1.0), max, "{p}");
+        }
+    }
+
+    #[test]
+    fn the_first_delay_is_the_base_delay_to_the_nanosecond() {
+        // Too many seconds for `f64` to hold the nanoseconds too.
+        let base = Duration::new(8_388_608, 6_489_395);
+        let p = build(base, Duration::MAX, 1.0, Jitter::None).unwrap();
+        for failures in [0, 1, 2, u32::MAX] {
+            assert_eq!(p.backoff(failures), base);
+        }
+    }
+
+    #[test]
+    fn a_factor_just_above_one_grows_the_delay_without_ever_shrinking_it() {
+        let p = build(
+            Duration::from_secs(1),
+            Duration::MAX,
+            1.0 + f64::EPSILON,
+            Jitter::None,
+        )
+        .unwrap();
+        // Around powers of two the product is rounded along different paths.
+        for k in 0..32 {
+            let edge = 1u32 << k;
+            for n in edge.saturating_sub(2)..=edge.saturating_add(2) {
+                assert!(p.backoff(n + 1) >= p.backoff(n), "after {n} failures");
+            }
+        }
+        assert!(p.backoff(u32::MAX) > p.backoff(1));
+    }
+
+    /// Edge values first, then anything, then the ordinary range.
+    fn any_duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::ZERO),
+            Just(Duration::MAX),
+            Just(Duration::from_nanos(1)),
+            Just(Duration::from_millis(100)),
+            (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            any::<u64>().prop_map(Duration::from_nanos),
+            (0u64..100_000).prop_map(Duration::from_millis),
+        ]
+    }
+
+    fn any_factor() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(1.0),
+            Just(1.0 + f64::EPSILON),
+            Just(2.0),
+            Just(f64::MAX),
+            1.0f64..1e300,
+            1.0f64..10.0,
+            1.0f64..1.000_001,
+        ]
+    }
+
+    fn any_unit() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-1.0),
+            Just(-0.0),
+            Just(f64::MIN_POSITIVE / 2.0),
+            Just(1.0),
+            Just(2.0),
+            any::<f64>(),
+            0.0f64..1.0,
+        ]
+    }
+
+    fn any_failures() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            Just(0u32),
+            Just(1),
+            Just(u32::MAX - 1),
+            Just(u32::MAX),
+            any::<u32>(),
+            0u32..100,
+            // Powers of two and their neighbours, where squaring changes path.
+            (0u32..32, 0u32..3).prop_map(|(k, d)| (1u32 << k).wrapping_sub(1).wrapping_add(d)),
+        ]
+    }
+
+    fn any_jitter() -> impl Strategy<Value = Jitter> {
+        prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)]
+    }
+
+    /// Any policy the builder accepts: base and cap are drawn independently,
+    /// and the tests skip the pairs it refuses.
+    fn any_settings() -> impl Strategy<Value = (Duration, Duration, f64, Jitter)> {
+        (any_duration(), any_duration(), any_factor(), any_jitter())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1024,
+            max_global_rejects: 8192,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn backoff_and_delay_never_panic_and_never_pass_the_cap(
+            (base, max, factor, jitter) in any_settings(),
+            failures in any_failures(),
+            unit in any_unit(),
+        ) {
+            let p = build(base, max, factor, jitter);
+            prop_assume!(p.is_ok());
+            let p = p.unwrap();
+            prop_assert!(p.backoff(failures) <= max);
+            prop_assert!(p.delay(failures, unit) <= max);
+        }
+
+        #[test]
+        fn a_zero_base_delay_gives_zero_whatever_the_rest(
+            (_, max, factor, jitter) in any_settings(),
+            failures in any_failures(),
+            unit in any_unit(),
+        ) {
+            let p = build(Duration::ZERO, max, factor, jitter).unwrap();
+            prop_assert_eq!(p.backoff(failures), Duration::ZERO);
+            prop_assert_eq!(p.delay(failures, unit), Duration::ZERO);
+        }
+
+        #[test]
+        fn backoff_never_shrinks_as_failures_grow(
+            (base, max, factor, jitter) in any_settings(),
+            failures in any_failures(),
+        ) {
+            prop_assume!(failures < u32::MAX);
+            let p = build(base, max, factor, jitter);
+            prop_assume!(p.is_ok());
+            let p = p.unwrap();
+            prop_assert!(p.backoff(failures + 1) >= p.backoff(failures));
+        }
+
+        #[test]
+        fn backoff_starts_at_the_base_delay_and_never_goes_below_it(
+            (base, max, factor, jitter) in any_settings(),
+            failures in any_failures(),
+        ) {
+            let p = build(base, max, factor, jitter);
+            prop_assume!(p.is_ok());
+            let p = p.unwrap();
+            prop_assert!(p.backoff(failures) >= base);
+            prop_assert_eq!(p.backoff(0), base);
+            prop_assert_eq!(p.backoff(1), base);
+        }
+
+        #[test]
+        fn each_jitter_keeps_the_delay_within_its_range(
+            (base, max, factor, _) in any_settings(),
+            failures in any_failures(),
+            unit in any_unit(),
+        ) {
+            prop_assume!(base <= max);
+            let with = |jitter| build(base, max, factor, jitter).unwrap();
+            let full = with(Jitter::None).backoff(failures);
+            prop_assert_eq!(with(Jitter::None).delay(failures, unit), full);
+            prop_assert!(with(Jitter::Full).delay(failures, unit) <= full);
+            // No rounding slack: the lower bound is the very `full / 2` the
+            // policy adds to.
+            let equal = with(Jitter::Equal).delay(failures, unit);
+            prop_assert!(equal >= full / 2 && equal <= full, "{:?} not in [{:?}, {:?}]", equal, full / 2, full);
         }
     }
 }
