@@ -185,12 +185,22 @@ impl<T: Task> PoolBuilder<T> {
     /// # Errors
     ///
     /// A [`BuildError`] naming the first setting refused (see the table above);
-    /// [`BuildError::NoArbiter`] outside a running actix `System`.
+    /// [`BuildError::NoArbiter`] outside a running actix `System`;
+    /// [`BuildError::ArbiterStopped`] if the arbiter given to
+    /// [`arbiter`](Self::arbiter) has stopped. Should that arbiter stop later,
+    /// the pool stops with it: its tasks come back as
+    /// [`NotRun`](crate::Outcome::NotRun) and later submissions are refused as
+    /// stopped.
     pub fn build(self) -> Result<Pool<T>, BuildError> {
         let arbiter = self.arbiter.clone();
         let config = self.validate()?;
-        if arbiter.is_none() && actix_rt::Arbiter::try_current().is_none() {
-            return Err(BuildError::NoArbiter);
+        match &arbiter {
+            None if actix_rt::Arbiter::try_current().is_none() => {
+                return Err(BuildError::NoArbiter);
+            }
+            // `spawn` fails only once the arbiter's event loop is gone.
+            Some(arbiter) if !arbiter.spawn(async {}) => return Err(BuildError::ArbiterStopped),
+            _ => {}
         }
         let gate = Arc::new(Gate::new(config.queue_capacity));
         let (addr, backlog) = Supervisor::start(config, gate.clone(), arbiter.as_ref());

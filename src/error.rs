@@ -86,6 +86,10 @@ pub enum BuildError {
     /// arbiter to start the pool's actors on.
     #[error("no actix arbiter is running on this thread; build the pool inside a System")]
     NoArbiter,
+    /// The arbiter given to [`PoolBuilder::arbiter`](crate::PoolBuilder::arbiter)
+    /// has stopped: nothing would ever run the pool.
+    #[error("the arbiter the pool was to start on has stopped")]
+    ArbiterStopped,
 }
 
 /// The pool's actors are gone (their `System` or arbiter stopped) and can no

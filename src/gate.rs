@@ -1,11 +1,14 @@
 //! Admission: the queue's capacity, shared by the pool handles and the supervisor.
 //!
-//! A task holds a permit from the moment it is accepted until the supervisor
-//! hands it to a worker (or back to its caller). Counting here, rather than in the
-//! supervisor alone, lets `try_submit` answer at once, without a round trip, and
-//! bounds the supervisor's mailbox as well as its queue: `do_send` ignores mailbox
-//! capacity.
+//! A task holds a [`Permit`] from the moment it is accepted until the
+//! supervisor books it as running on a worker (or the task leaves the pool
+//! unrun). Counting here, rather than in the supervisor alone, lets
+//! `try_submit` answer at once, without a round trip, and bounds the
+//! supervisor's mailbox as well as its queue: `do_send` ignores mailbox
+//! capacity. The permit is a value that gives its place back when dropped, so
+//! every path out of the queue releases it exactly once, by construction.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
@@ -47,7 +50,15 @@ impl Gate {
     }
 
     /// Takes a permit and an id, or says why not.
-    pub(crate) fn try_admit(&self) -> Result<TaskId, Refusal> {
+    pub(crate) fn try_admit(self: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
+        let id = self.try_take()?;
+        let permit = Permit(self.clone());
+        Ok((id, permit))
+    }
+
+    /// Takes a place and an id, or says why not; the place is the caller's to
+    /// wrap in a [`Permit`].
+    fn try_take(&self) -> Result<TaskId, Refusal> {
         let mut state = self.state.load(Ordering::SeqCst);
         loop {
             if state & CLOSED != 0 {
@@ -72,7 +83,7 @@ impl Gate {
     /// Waits for a permit; fails only once the gate is closed.
     ///
     /// Cancel safe: dropping the future gives nothing up and leaves no trace.
-    pub(crate) async fn admit(&self) -> Result<TaskId, Refusal> {
+    pub(crate) async fn admit(self: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
         loop {
             match self.try_admit() {
                 Err(Refusal::Full) => {}
@@ -91,19 +102,11 @@ impl Gate {
         }
     }
 
-    /// Gives a permit back: its task left the queue.
-    pub(crate) fn release(&self) {
+    /// Gives a place back; only a dropped [`Permit`] calls this.
+    fn release(&self) {
         self.state.fetch_sub(1, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.room.notify_one();
-        }
-    }
-
-    /// A job leaves the queue: if it has never run, it still holds the permit
-    /// it was admitted with (a retry re-enters the queue without one).
-    pub(crate) fn release_for<T: crate::task::Task>(&self, job: &crate::job::Job<T>) {
-        if job.attempts() == 0 {
-            self.release();
         }
     }
 
@@ -117,10 +120,26 @@ impl Gate {
         self.state.load(Ordering::SeqCst) & CLOSED != 0
     }
 
-    /// Accepted tasks that the supervisor has not yet placed (queued or still in
-    /// its mailbox).
+    /// Permits held: accepted tasks that the supervisor has not yet booked as
+    /// running (queued, or on their way to it).
     pub(crate) fn pending(&self) -> usize {
         self.state.load(Ordering::SeqCst) & !CLOSED
+    }
+}
+
+/// One place in a pool's queue, held by an accepted task that has not yet
+/// run. Dropping it gives the place back (and may wake a waiting submitter).
+pub(crate) struct Permit(Arc<Gate>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Permit")
     }
 }
 
@@ -146,58 +165,64 @@ mod tests {
     use super::*;
 
     /// An admission started in the background on a gate with no room.
-    fn waiting_admission(
-        gate: &std::sync::Arc<Gate>,
-    ) -> actix_rt::task::JoinHandle<Result<TaskId, Refusal>> {
+    fn waiting_admission(gate: &Arc<Gate>) -> actix_rt::task::JoinHandle<Result<TaskId, Refusal>> {
         let gate = gate.clone();
-        actix_rt::spawn(async move { gate.admit().await })
+        actix_rt::spawn(async move { gate.admit().await.map(|(id, _permit)| id) })
+    }
+
+    fn id_of(admitted: Result<(TaskId, Permit), Refusal>) -> Result<TaskId, Refusal> {
+        admitted.map(|(id, permit)| {
+            std::mem::forget(permit);
+            id
+        })
     }
 
     #[test]
     fn admits_up_to_capacity_then_refuses_full() {
-        let gate = Gate::new(2);
-        assert_eq!(gate.try_admit(), Ok(TaskId(0)));
-        assert_eq!(gate.try_admit(), Ok(TaskId(1)));
-        assert_eq!(gate.try_admit(), Err(Refusal::Full));
-        gate.release();
-        assert_eq!(gate.try_admit(), Ok(TaskId(2)));
+        let gate = Arc::new(Gate::new(2));
+        let first = gate.try_admit().unwrap();
+        assert_eq!(first.0, TaskId(0));
+        assert_eq!(id_of(gate.try_admit()), Ok(TaskId(1)));
+        assert_eq!(id_of(gate.try_admit()), Err(Refusal::Full));
+        drop(first);
+        assert_eq!(id_of(gate.try_admit()), Ok(TaskId(2)));
     }
 
     #[test]
     fn a_closed_gate_refuses_even_with_room() {
-        let gate = Gate::new(2);
+        let gate = Arc::new(Gate::new(2));
         gate.close();
-        assert_eq!(gate.try_admit(), Err(Refusal::Closed));
+        assert_eq!(id_of(gate.try_admit()), Err(Refusal::Closed));
     }
 
     #[actix_rt::test]
     async fn a_waiting_admission_proceeds_when_a_permit_is_released() {
-        let gate = std::sync::Arc::new(Gate::new(1));
-        gate.try_admit().unwrap();
+        let gate = Arc::new(Gate::new(1));
+        let (_, permit) = gate.try_admit().unwrap();
         let waiter = waiting_admission(&gate);
         actix_rt::task::yield_now().await;
         assert!(!waiter.is_finished());
-        gate.release();
+        drop(permit);
         assert_eq!(waiter.await.unwrap(), Ok(TaskId(1)));
     }
 
     #[test]
-    fn closing_keeps_the_count_and_release_still_lowers_it() {
-        let gate = Gate::new(3);
-        gate.try_admit().unwrap();
-        gate.try_admit().unwrap();
+    fn closing_keeps_the_count_and_a_dropped_permit_still_lowers_it() {
+        let gate = Arc::new(Gate::new(3));
+        let (_, first) = gate.try_admit().unwrap();
+        let (_, _second) = gate.try_admit().unwrap();
         gate.close();
         assert_eq!(gate.pending(), 2);
-        gate.release();
+        drop(first);
         assert_eq!(gate.pending(), 1);
         assert!(gate.is_closed());
-        assert_eq!(gate.try_admit(), Err(Refusal::Closed));
+        assert_eq!(id_of(gate.try_admit()), Err(Refusal::Closed));
     }
 
     #[actix_rt::test]
     async fn a_cancelled_admission_leaves_no_parked_waiter_behind() {
-        let gate = std::sync::Arc::new(Gate::new(1));
-        gate.try_admit().unwrap();
+        let gate = Arc::new(Gate::new(1));
+        let _held = gate.try_admit().unwrap();
         let waiter = waiting_admission(&gate);
         actix_rt::task::yield_now().await;
         assert_eq!(gate.waiters.load(Ordering::SeqCst), 1);
@@ -208,8 +233,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn closing_wakes_a_waiting_admission_with_a_refusal() {
-        let gate = std::sync::Arc::new(Gate::new(1));
-        gate.try_admit().unwrap();
+        let gate = Arc::new(Gate::new(1));
+        let _held = gate.try_admit().unwrap();
         let waiter = waiting_admission(&gate);
         actix_rt::task::yield_now().await;
         gate.close();

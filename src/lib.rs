@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod contain;
 mod error;
 mod gate;
 mod job;

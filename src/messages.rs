@@ -153,7 +153,8 @@ pub enum TaskStatus {
         /// The slot.
         worker: usize,
     },
-    /// Waiting out the delay before its next attempt.
+    /// Between two attempts: waiting out the delay before the next one, or
+    /// due and waiting for a worker.
     WaitingRetry {
         /// Attempts made so far.
         attempts: u32,

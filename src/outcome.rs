@@ -33,12 +33,17 @@ pub enum Outcome<T: Task> {
         /// How many attempts were made, the one that timed out included.
         attempts: u32,
     },
-    /// The pool stopped before the task ran to an end; the task comes back unrun.
+    /// The pool stopped before the task ran to an end; the task comes back
+    /// unrun (this time: a task handed back between two attempts has run before).
     NotRun {
-        /// The task, as it was submitted.
+        /// The task, as it was submitted (or as its last attempt left it).
         task: T,
         /// Why the pool let go of it.
         reason: StopReason,
+        /// How many attempts were made before the pool let go of it: 0 for a
+        /// task that never ran, more for one handed back while it waited for
+        /// a retry.
+        attempts: u32,
     },
 }
 
@@ -69,14 +74,14 @@ impl<T: Task> Outcome<T> {
         }
     }
 
-    /// How many attempts were made (0 for a task that did not run).
+    /// How many attempts were made (for `NotRun`, before the task was handed back).
     pub fn attempts(&self) -> u32 {
         match self {
             Outcome::Completed { attempts, .. }
             | Outcome::Failed { attempts, .. }
             | Outcome::Panicked { attempts, .. }
-            | Outcome::TimedOut { attempts } => *attempts,
-            Outcome::NotRun { .. } => 0,
+            | Outcome::TimedOut { attempts }
+            | Outcome::NotRun { attempts, .. } => *attempts,
         }
     }
 
@@ -119,9 +124,12 @@ impl<T: Task> fmt::Debug for Outcome<T> {
                 .debug_struct("TimedOut")
                 .field("attempts", attempts)
                 .finish(),
-            Outcome::NotRun { reason, .. } => f
+            Outcome::NotRun {
+                reason, attempts, ..
+            } => f
                 .debug_struct("NotRun")
                 .field("reason", reason)
+                .field("attempts", attempts)
                 .finish_non_exhaustive(),
         }
     }

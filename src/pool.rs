@@ -7,7 +7,7 @@ use actix::{Addr, Recipient};
 
 use crate::config::PoolBuilder;
 use crate::error::{PoolGone, SubmitError, TrySubmitError};
-use crate::gate::{Gate, Refusal};
+use crate::gate::{Gate, Permit, Refusal};
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
     Drain, GetStats, GetStatus, Stop, StopReport, Subscribe, TaskStatus, WhenStopped,
@@ -191,6 +191,7 @@ impl<T: Task> Pool<T> {
                 Err(task) => Outcome::NotRun {
                     task,
                     reason: StopReason::Stopped,
+                    attempts: 0,
                 },
             });
         }
@@ -282,30 +283,30 @@ impl<T: Task> Pool<T> {
 }
 
 pub(crate) fn try_submit_to<T: Task>(
-    gate: &Gate,
+    gate: &Arc<Gate>,
     backlog: &Backlog<T>,
     task: T,
 ) -> Result<TaskHandle<T>, TrySubmitError<T>> {
     match gate.try_admit() {
-        Ok(id) => Ok(send_job(backlog, id, task)),
+        Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
         Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
         Err(Refusal::Closed) => Err(TrySubmitError::Stopped(task)),
     }
 }
 
 pub(crate) async fn submit_to<T: Task>(
-    gate: &Gate,
+    gate: &Arc<Gate>,
     backlog: &Backlog<T>,
     task: T,
 ) -> Result<TaskHandle<T>, SubmitError<T>> {
     match gate.admit().await {
-        Ok(id) => Ok(send_job(backlog, id, task)),
+        Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
         Err(_) => Err(SubmitError(task)),
     }
 }
 
-fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, task: T) -> TaskHandle<T> {
-    let (job, handle) = Job::new(id, task);
+fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, permit: Permit, task: T) -> TaskHandle<T> {
+    let (job, handle) = Job::new(id, permit, task);
     backlog.push(job);
     handle
 }

@@ -25,11 +25,13 @@ pub struct Stats {
     pub timed_out: u64,
     /// Tasks handed back [`NotRun`](crate::Outcome::NotRun).
     pub not_run: u64,
-    /// Tasks waiting in the queue for a worker.
+    /// Tasks waiting in the queue for a worker for their first attempt: never
+    /// more than the queue's capacity.
     pub queued: usize,
-    /// Tasks running on a worker.
+    /// Tasks running on a worker: never more than the pool's workers.
     pub in_flight: usize,
-    /// Tasks waiting out the delay before their next attempt.
+    /// Tasks between two attempts: waiting out the delay before the next, or
+    /// due and waiting for a worker. They hold no place in the queue.
     pub waiting_retry: usize,
     /// Retries scheduled, all tasks together.
     pub retries: u64,

@@ -72,3 +72,34 @@ async fn a_task_sent_as_a_message_keeps_its_place_behind_earlier_submissions() {
     let order: Vec<u32> = lab.drain_started().iter().map(|s| s.label).collect();
     assert_eq!(order, [1, 2, 3]);
 }
+
+/// A `Submit` whose sender stops waiting (here: a timeout around the send)
+/// while the queue is full is not accepted later, when room frees up: the
+/// message path is cancel safe like `Pool::submit`.
+#[actix_rt::test]
+async fn a_submit_message_given_up_while_the_queue_is_full_is_never_accepted() {
+    let mut lab = Lab::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let addr = pool.addr();
+    let (_held, release) = lab.occupy(&pool, 0).await;
+    let queued = pool.try_submit(lab.completes(1)).unwrap();
+
+    let given_up = addr
+        .send(Submit(lab.completes(2)))
+        .timeout(std::time::Duration::from_millis(20))
+        .await;
+    assert!(given_up.is_err(), "the queue was full: the send timed out");
+
+    release.release();
+    queued.await.unwrap();
+    let report = pool.drain().await.unwrap();
+    assert!(report.not_run.is_empty());
+    let stats = pool.stats().await.unwrap();
+    assert_eq!(stats.submitted, 2, "the given-up task was never accepted");
+    let ran: Vec<u32> = lab.drain_started().iter().map(|s| s.label).collect();
+    assert_eq!(ran, [1]);
+}

@@ -137,10 +137,11 @@ async fn a_task_a_worker_on_another_thread_took_reads_as_running() {
         .build()
         .unwrap();
     let (held, release) = lab.occupy(&pool, 0).await;
-    // Waits in the backlog, and fills the queue.
-    let waiting = pool.try_submit(lab.completes(1)).unwrap();
-    // A submit parked for room; the permit `waiting` gives back when the
-    // worker takes it wakes this, on the worker's thread, and holds it there.
+    // Waits in the backlog, and fills the queue; then runs until released.
+    let (next, release_next) = lab.held(1);
+    let waiting = pool.try_submit(next).unwrap();
+    // A submit parked for room; the permit `waiting` gives back once the
+    // supervisor has booked it as running wakes this, and holds that thread.
     let woken = Arc::new(AtomicBool::new(false));
     let waker = Waker::from(Arc::new(SlowWaker(woken.clone())));
     let mut parked = Box::pin(pool.submit(lab.completes(2)));
@@ -156,7 +157,72 @@ async fn a_task_a_worker_on_another_thread_took_reads_as_running() {
     .await;
     let status = pool.status(waiting.id()).await.unwrap();
     assert_eq!(status, TaskStatus::Running { worker: 0 });
+    release_next.release();
     held.await.unwrap();
     waiting.await.unwrap();
     drop(parked);
+}
+
+/// Every snapshot is a consistent cut, even while submitters on two other
+/// threads race workers on two more: no more queued than the queue holds, no
+/// more running than there are workers, and the identity holds.
+#[actix_rt::test]
+async fn every_snapshot_is_a_consistent_cut_under_concurrent_submitters() {
+    const CAPACITY: usize = 8;
+    const WORKERS: usize = 4;
+    const PER_SUBMITTER: u32 = 3_000;
+    let lab = Lab::new();
+    let pool: Pool<Probe> = Pool::builder()
+        .workers(WORKERS)
+        .arbiters(2)
+        .queue_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    within_60s(async {
+        let mut submitters = Vec::new();
+        let mut threads = Vec::new();
+        for s in 0..2u32 {
+            let arbiter = actix_rt::Arbiter::new();
+            let (done, finished) = futures::channel::oneshot::channel();
+            let pool = pool.clone();
+            let probes: Vec<Probe> = (0..PER_SUBMITTER)
+                .map(|i| lab.completes(s * PER_SUBMITTER + i))
+                .collect();
+            arbiter.spawn(async move {
+                let mut handles = Vec::new();
+                for probe in probes {
+                    handles.push(pool.submit(probe).await.unwrap());
+                }
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+                let _ = done.send(());
+            });
+            submitters.push(finished);
+            threads.push(arbiter);
+        }
+        let all_done = futures::future::join_all(submitters);
+        let mut all_done = std::pin::pin!(all_done);
+        let mut snapshots = 0;
+        loop {
+            let stats = pool.stats().await.unwrap();
+            snapshots += 1;
+            assert!(stats.balances(), "{stats:?}");
+            assert!(stats.queued <= CAPACITY, "snapshot {snapshots}: {stats:?}");
+            assert!(
+                stats.in_flight <= WORKERS,
+                "snapshot {snapshots}: {stats:?}"
+            );
+            if futures::poll!(all_done.as_mut()).is_ready() {
+                break;
+            }
+        }
+        let stats = pool.stats().await.unwrap();
+        assert_eq!(stats.completed, u64::from(2 * PER_SUBMITTER), "{stats:?}");
+        for arbiter in threads {
+            arbiter.stop();
+        }
+        pool.drain().await.unwrap();
+    })
+    .await;
 }

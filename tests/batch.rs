@@ -68,6 +68,7 @@ async fn a_batch_on_a_stopped_pool_hands_every_task_back_in_order() {
             Outcome::NotRun {
                 task,
                 reason: StopReason::Stopped,
+                attempts: 0,
             } => task.label,
             other => panic!("expected NotRun, got {other:?}"),
         })

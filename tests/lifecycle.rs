@@ -105,3 +105,51 @@ async fn status_shows_a_task_waiting_for_its_retry() {
         Outcome::Failed { attempts: 2, .. }
     ));
 }
+
+/// A pool built on an arbiter that has already stopped would have nobody to
+/// run it: `build` says so rather than hand out a pool that swallows tasks.
+#[actix_rt::test]
+async fn building_on_an_arbiter_that_has_stopped_is_refused() {
+    let arbiter = Arbiter::new();
+    let handle = arbiter.handle();
+    arbiter.stop();
+    arbiter.join().unwrap();
+    let built = Pool::<WhereAmI>::builder().arbiter(handle).build();
+    assert_eq!(
+        built.unwrap_err(),
+        actix_workerpool::BuildError::ArbiterStopped
+    );
+}
+
+/// A pool whose arbiter stops under it refuses tasks with `Stopped`, and hands
+/// back what it held: it never swallows a task, reports `Full` forever, or
+/// leaves a submitter waiting.
+#[actix_rt::test]
+async fn a_pool_whose_arbiter_stopped_refuses_tasks_and_never_hangs() {
+    let arbiter = Arbiter::new();
+    let pool = Pool::<WhereAmI>::builder()
+        .workers(1)
+        .queue_capacity(2)
+        .arbiter(arbiter.handle())
+        .build()
+        .unwrap();
+    common::outcome_of(&pool, WhereAmI).await;
+    arbiter.stop();
+    arbiter.join().unwrap();
+
+    for _ in 0..4 {
+        match pool.try_submit(WhereAmI) {
+            Err(actix_workerpool::TrySubmitError::Stopped(_)) => {}
+            Ok(handle) => {
+                // Admitted while the supervisor was being dropped: handed back.
+                let outcome = handle.await.unwrap();
+                assert!(matches!(outcome, Outcome::NotRun { .. }), "{outcome:?}");
+            }
+            Err(other) => panic!("expected Stopped, got {other:?}"),
+        }
+    }
+    let refused = tokio::time::timeout(Duration::from_secs(10), pool.submit(WhereAmI))
+        .await
+        .expect("submit never hangs");
+    assert!(refused.is_err());
+}

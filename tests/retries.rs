@@ -302,7 +302,8 @@ async fn stop_during_a_retry_wait_hands_the_task_back() {
         Outcome::NotRun {
             task,
             reason: StopReason::Stopped,
-        } => assert_eq!(task.label, "a"),
+            attempts,
+        } => assert_eq!((task.label, attempts), ("a", 1)),
         other => panic!("expected NotRun, got {other:?}"),
     }
     let stats = pool.stats().await.unwrap();

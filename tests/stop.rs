@@ -19,9 +19,13 @@ async fn stop_lets_the_task_in_hand_finish_and_hands_back_the_queued_ones() {
     let stopping = common::stop_later(&pool);
     for handle in queued {
         match handle.await.unwrap() {
-            Outcome::NotRun { task, reason } => {
+            Outcome::NotRun {
+                task,
+                reason,
+                attempts,
+            } => {
                 assert!(task.label == 1 || task.label == 2);
-                assert_eq!(reason, StopReason::Stopped);
+                assert_eq!((reason, attempts), (StopReason::Stopped, 0));
             }
             other => panic!("expected NotRun, got {other:?}"),
         }

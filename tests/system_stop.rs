@@ -21,9 +21,15 @@ fn stopping_the_system_hands_every_unfinished_task_back() {
 
     for (label, handle) in [(0, running), (1, queued)] {
         match futures::executor::block_on(handle).unwrap() {
-            Outcome::NotRun { task, reason } => {
+            Outcome::NotRun {
+                task,
+                reason,
+                attempts,
+            } => {
                 assert_eq!(task.label, label);
                 assert_eq!(reason, StopReason::Dropped);
+                // The running one had begun its attempt.
+                assert_eq!(attempts, if label == 0 { 1 } else { 0 });
             }
             other => panic!("task {label}: expected NotRun, got {other:?}"),
         }

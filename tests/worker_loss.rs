@@ -44,9 +44,15 @@ async fn a_worker_whose_arbiter_stops_is_replaced_and_its_task_handed_back() {
 
     let lost = pool.submit(Act::StopMyArbiter).await.unwrap();
     match within_30s(lost).await.unwrap() {
-        Outcome::NotRun { task, reason } => {
+        Outcome::NotRun {
+            task,
+            reason,
+            attempts,
+        } => {
             assert!(matches!(task, Act::StopMyArbiter));
             assert_eq!(reason, StopReason::Dropped);
+            // It was running when its arbiter stopped.
+            assert_eq!(attempts, 1);
         }
         other => panic!("expected NotRun, got {other:?}"),
     }

@@ -93,10 +93,13 @@ impl<T: Task> Writer<T> {
         }
     }
 
-    /// Hands `outcome` to the reader, and wakes it.
+    /// Hands `outcome` to the reader, and wakes it. What the slot held before
+    /// (the task, unless it was taken out) is dropped only after that: its
+    /// `Drop` is user code, which may panic, and must not stop the outcome.
     pub(super) fn resolve(mut self, outcome: Outcome<T>) {
-        *self.slot_mut() = Slot::Outcome(outcome);
+        let previous = std::mem::replace(self.slot_mut(), Slot::Outcome(outcome));
         self.finish(RESOLVED);
+        drop(previous);
     }
 
     /// Gives the slot up to the reader for good.

@@ -15,7 +15,9 @@ use std::task::{Context, Poll};
 
 use actix::Recipient;
 
+use crate::contain::{contain, drop_contained};
 use crate::error::PoolGone;
+use crate::gate::Permit;
 use crate::messages::TaskReport;
 use crate::outcome::{Outcome, StopReason};
 use crate::task::{Task, TaskId};
@@ -23,6 +25,9 @@ use crate::task::{Task, TaskId};
 pub(crate) struct Job<T: Task> {
     id: TaskId,
     attempts: u32,
+    /// The task's place in the queue, until it is booked as running; a retry
+    /// waits without one.
+    permit: Option<Permit>,
     /// The task, then its outcome; `None` once resolved.
     cell: Option<cell::Writer<T>>,
     /// Where the outcome goes instead of the cell, for an actor that asked
@@ -31,12 +36,14 @@ pub(crate) struct Job<T: Task> {
 }
 
 impl<T: Task> Job<T> {
-    /// A new job and the handle its outcome will reach.
-    pub(crate) fn new(id: TaskId, task: T) -> (Self, TaskHandle<T>) {
+    /// A new job, holding the place it was admitted with, and the handle its
+    /// outcome will reach.
+    pub(crate) fn new(id: TaskId, permit: Permit, task: T) -> (Self, TaskHandle<T>) {
         let (writer, reader) = cell::new(task);
         let job = Job {
             id,
             attempts: 0,
+            permit: Some(permit),
             cell: Some(writer),
             report_to: None,
         };
@@ -44,14 +51,32 @@ impl<T: Task> Job<T> {
     }
 
     /// A new job whose outcome goes to `report_to` as a [`TaskReport`].
-    pub(crate) fn reporting(id: TaskId, task: T, report_to: Recipient<TaskReport<T>>) -> Self {
+    pub(crate) fn reporting(
+        id: TaskId,
+        permit: Permit,
+        task: T,
+        report_to: Recipient<TaskReport<T>>,
+    ) -> Self {
         let (writer, _) = cell::new(task);
         Job {
             id,
             attempts: 0,
+            permit: Some(permit),
             cell: Some(writer),
             report_to: Some(report_to),
         }
+    }
+
+    /// Takes the job's place in the queue out of it, to be dropped (giving
+    /// the place back) once the job is booked as running.
+    pub(crate) fn take_permit(&mut self) -> Option<Permit> {
+        self.permit.take()
+    }
+
+    /// Whether the job holds a place in the queue: it waits for its first
+    /// attempt, not for a retry.
+    pub(crate) fn holds_place(&self) -> bool {
+        self.permit.is_some()
     }
 
     pub(crate) fn id(&self) -> TaskId {
@@ -82,14 +107,7 @@ impl<T: Task> Job<T> {
 
     /// Runs a question to the task's own code, catching a panic in it.
     fn ask<R>(&self, question: impl FnOnce() -> R) -> Option<R> {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(question)) {
-            Ok(answer) => Some(answer),
-            Err(payload) => {
-                let message = crate::worker::panic_message(payload.as_ref());
-                log::error!("{}: the task's own code panicked: {message}", self.id);
-                None
-            }
-        }
+        contain("a task's own method", question)
     }
 
     /// Counts a new attempt and lends the task out for it.
@@ -109,18 +127,33 @@ impl<T: Task> Job<T> {
         self.send(outcome);
     }
 
+    /// Every outcome leaves through here, so that a panicking `Drop` of the
+    /// user's values (the task, once it has run; an outcome nobody waits for)
+    /// is contained, and comes only after the outcome is on its way.
     fn send(&mut self, outcome: Outcome<T>) {
-        let Some(cell) = self.cell.take() else {
+        let Some(mut cell) = self.cell.take() else {
             return;
         };
+        // A task that ran is not part of its outcome; it goes after the outcome.
+        let task = cell.take_task();
+        let id = self.id;
         match self.report_to.take() {
-            Some(recipient) => recipient.do_send(TaskReport::Finished {
-                id: self.id,
-                outcome,
-            }),
-            // A dropped handle means nobody wants the outcome; that is allowed.
-            None => cell.resolve(outcome),
+            // An actor that has stopped drops the report, and the outcome in it.
+            Some(recipient) => {
+                contain("Drop of an undelivered outcome", move || {
+                    recipient.do_send(TaskReport::Finished { id, outcome });
+                    drop(cell);
+                });
+            }
+            // A dropped handle means nobody wants the outcome; that is allowed,
+            // and the outcome is dropped here.
+            None => {
+                contain("Drop of an outcome nobody waits for", move || {
+                    cell.resolve(outcome)
+                });
+            }
         }
+        drop_contained("Drop of a task", task);
     }
 
     /// Takes the task out, to hand it back unrun.
@@ -128,20 +161,26 @@ impl<T: Task> Job<T> {
         self.cell.as_mut().and_then(cell::Writer::take_task)
     }
 
-    /// Hands the task back unrun.
+    /// Hands the task back unrun (this time: it may have been tried before).
     pub(crate) fn hand_back(mut self, reason: StopReason) {
+        self.give_back(reason);
+    }
+
+    fn give_back(&mut self, reason: StopReason) {
         if let Some(task) = self.take_task() {
-            self.send(Outcome::NotRun { task, reason });
+            let attempts = self.attempts;
+            self.send(Outcome::NotRun {
+                task,
+                reason,
+                attempts,
+            });
         }
     }
 }
 
 impl<T: Task> Drop for Job<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.take_task() {
-            let reason = StopReason::Dropped;
-            self.send(Outcome::NotRun { task, reason });
-        }
+        self.give_back(StopReason::Dropped);
     }
 }
 

@@ -67,20 +67,15 @@ impl<T: Task> Backlog<T> {
     }
 
     /// For a worker that has just finished a task: the next job, if workers
-    /// may take jobs now. Its permit is still held: the worker gives it back
-    /// with [`Backlog::release`] once it has told the supervisor.
+    /// may take jobs now. Its permit is still held: the worker hands it to the
+    /// supervisor in its report, and the supervisor drops it once it has
+    /// booked the job as running, so that the job counts as queued, and holds
+    /// its place, until then.
     pub(crate) fn pull(&self) -> Option<Job<T>> {
         if self.bars.load(Ordering::Acquire) != 0 {
             return None;
         }
         self.take()
-    }
-
-    /// Gives back the permit of a job a worker took, as the supervisor does
-    /// when it hands a job to a worker. It may wake a submitter waiting for
-    /// room, which then finds the job already booked as running.
-    pub(crate) fn release(&self, job: &Job<T>) {
-        self.gate.release_for(job);
     }
 
     /// For the supervisor: the next job, its permit still held.
@@ -111,9 +106,11 @@ impl<T: Task> Backlog<T> {
         }
     }
 
-    /// The supervisor is gone: every job still here, and any added later,
-    /// is dropped, which hands its task back unrun.
+    /// The supervisor is gone (or never started): no task is admitted any
+    /// more, and every job still here, and any added later, is dropped, which
+    /// hands its task back unrun and gives its place back.
     pub(super) fn close(&self) {
+        self.gate.close();
         self.bar(Bar::Stopping, true);
         self.jobs.close();
     }

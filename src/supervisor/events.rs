@@ -14,6 +14,10 @@ impl Subscribers {
         self.list.push(subscriber);
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// Sends an event to every live subscriber; the event is only made when
     /// there is one. `do_send` never waits on a slow subscriber.
     #[inline]

@@ -1,11 +1,16 @@
 //! The supervisor's message handlers: each hands over to a method that says
 //! what the message means.
 
+use std::sync::Arc;
+
+use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
+use futures::FutureExt;
 use log::debug;
 
-use super::{HandlesDropped, Inbound, Supervisor};
+use super::{Backlog, HandlesDropped, Inbound, Supervisor};
 use crate::error::{SubmitError, TrySubmitError};
+use crate::gate::Gate;
 use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
@@ -62,8 +67,8 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
 
     fn handle(&mut self, TrySubmit(task): TrySubmit<T>, _: &mut Self::Context) -> Self::Result {
         match self.gate.try_admit() {
-            Ok(id) => {
-                let (job, handle) = Job::new(id, task);
+            Ok((id, permit)) => {
+                let (job, handle) = Job::new(id, permit, task);
                 self.enqueue(job);
                 Ok(handle)
             }
@@ -74,12 +79,55 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
 }
 
 impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
-    type Result = ResponseFuture<Result<TaskHandle<T>, SubmitError<T>>>;
+    type Result = SubmitAnswer<T>;
 
     fn handle(&mut self, Submit(task): Submit<T>, _: &mut Self::Context) -> Self::Result {
-        let gate = self.gate.clone();
-        let backlog = self.inbound.backlog().clone();
-        Box::pin(async move { crate::pool::submit_to(&gate, &backlog, task).await })
+        SubmitAnswer {
+            gate: self.gate.clone(),
+            backlog: self.inbound.backlog().clone(),
+            task,
+        }
+    }
+}
+
+/// The answer to a [`Submit`]: it waits for room in the queue only while its
+/// sender still waits for the answer.
+///
+/// A `ResponseFuture` would run to its end even after the sender gave up (a
+/// timeout around `send`), and admit the task later, unseen. Here the wait for
+/// room races the sender's going away, and a task whose sender has gone is
+/// dropped unadmitted, as `Pool::submit` drops it when its future is.
+pub struct SubmitAnswer<T: Task> {
+    gate: Arc<Gate>,
+    backlog: Arc<Backlog<T>>,
+    task: T,
+}
+
+type SubmitResult<T> = Result<TaskHandle<T>, SubmitError<T>>;
+
+impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
+    fn handle(self, _: &mut Context<Supervisor<T>>, tx: Option<OneshotSender<SubmitResult<T>>>) {
+        // `do_send`: nobody listens, so nobody can give up; admit as `submit` would.
+        let Some(mut tx) = tx else {
+            actix_rt::spawn(async move {
+                let _ = crate::pool::submit_to(&self.gate, &self.backlog, self.task).await;
+            });
+            return;
+        };
+        let SubmitAnswer {
+            gate,
+            backlog,
+            task,
+        } = self;
+        actix_rt::spawn(async move {
+            // Admission is cancel safe: dropped when the sender goes, it has
+            // taken nothing, and the task drops with it.
+            let admitted = futures::select_biased! {
+                answer = crate::pool::submit_to(&gate, &backlog, task).fuse() => answer,
+                () = tx.closed().fuse() => return,
+            };
+            let _ = tx.send(admitted);
+        });
     }
 }
 
@@ -136,8 +184,8 @@ impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
     fn handle(&mut self, msg: SubmitAndReport<T>, _: &mut Self::Context) -> Self::Result {
         let SubmitAndReport { task, report_to } = msg;
         match self.gate.try_admit() {
-            Ok(id) => {
-                self.enqueue(Job::reporting(id, task, report_to));
+            Ok((id, permit)) => {
+                self.enqueue(Job::reporting(id, permit, task, report_to));
                 Some(id)
             }
             Err(refusal) => {

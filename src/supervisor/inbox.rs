@@ -31,7 +31,7 @@ use actix::ActorFuture;
 use super::Supervisor;
 pub(crate) use super::backlog::Backlog;
 use super::lane::Lane;
-use crate::gate::Gate;
+use crate::gate::{Gate, Permit};
 use crate::job::Job;
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
@@ -48,7 +48,7 @@ pub(crate) enum Inbound<T: Task> {
         slot: usize,
         job: Job<T>,
         result: Attempt<T>,
-        next: Option<TaskId>,
+        next: Option<Taken>,
     },
     /// A worker made its state and can take tasks.
     Ready { slot: usize, generation: u32 },
@@ -60,6 +60,14 @@ pub(crate) enum Inbound<T: Task> {
     },
     /// A worker is gone (it quit, or was dropped with its arbiter).
     Exited { slot: usize, generation: u32 },
+}
+
+/// A job a worker took from the backlog itself, as its report names it.
+pub(crate) struct Taken {
+    pub(crate) id: TaskId,
+    /// The job's place in the queue, given back once the supervisor has
+    /// booked the job as running.
+    pub(crate) permit: Option<Permit>,
 }
 
 /// What workers report, on a lane that counts its senders: once every

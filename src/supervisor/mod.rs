@@ -69,7 +69,7 @@ use crate::task::{Task, TaskId};
 use crate::worker::{self, Seat};
 
 use events::Subscribers;
-pub(crate) use inbox::{Backlog, Inbound, Inbox};
+pub(crate) use inbox::{Backlog, Inbound, Inbox, Taken};
 use inbox::{InboxReader, ReadInbox};
 use placement::Placement;
 use queue::TaskQueue;
@@ -226,7 +226,6 @@ impl<T: Task> Supervisor<T> {
             }
             // Admitted just before the gate closed: hand it straight back.
             Phase::Stopping | Phase::Stopped => {
-                self.gate.release_for(&job);
                 let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
                 self.hand_back(job, reason);
                 self.finish_if_all_gone();
@@ -256,15 +255,16 @@ impl<T: Task> Supervisor<T> {
 
     /// Gives the job to the next idle worker in round-robin order, or gives
     /// it back if none is idle.
-    fn dispatch(&mut self, job: Job<T>) -> Result<(), Job<T>> {
+    fn dispatch(&mut self, mut job: Job<T>) -> Result<(), Job<T>> {
         let id = job.id();
         let Some((slot, worker)) = self.slots.take_idle(id) else {
             return Err(job);
         };
-        self.gate.release_for(&job);
         self.counts.in_flight += 1;
         let attempt = job.attempts() + 1;
         debug!("{id} -> worker {slot} (attempt {attempt})");
+        // Booked as running: its place in the queue is free.
+        drop(job.take_permit());
         worker.run(job);
         self.subscribers.emit(|| PoolEvent::TaskStarted {
             task: id,
@@ -307,8 +307,12 @@ impl<T: Task> Supervisor<T> {
         if let Some(worker) = self.slots.running(id) {
             return TaskStatus::Running { worker };
         }
-        if self.queue.contains(id) {
-            return TaskStatus::Queued;
+        if let Some(job) = self.queue.find(id) {
+            // A due retry is still between attempts, as the stats count it.
+            return match job.attempts() {
+                0 => TaskStatus::Queued,
+                attempts => TaskStatus::WaitingRetry { attempts },
+            };
         }
         TaskStatus::Unknown
     }
@@ -323,9 +327,11 @@ impl<T: Task> Supervisor<T> {
             panicked: self.counts.panicked,
             timed_out: self.counts.timed_out,
             not_run: self.counts.not_run,
-            queued: self.queue.len() + in_inbox,
+            // Each of these holds a permit, so there are never more of them
+            // than the queue's capacity.
+            queued: self.queue.len() - self.queue.retries() + in_inbox,
             in_flight: self.counts.in_flight,
-            waiting_retry: self.waiting.len(),
+            waiting_retry: self.waiting.len() + self.queue.retries(),
             retries: self.counts.retries,
             restarts: self.counts.restarts,
             workers: self

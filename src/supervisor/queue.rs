@@ -19,6 +19,9 @@ use crate::task::{Task, TaskId};
 
 pub(crate) struct TaskQueue<T: Task> {
     jobs: VecDeque<Job<T>>,
+    /// How many of `jobs` are due retries: they hold no place in the queue,
+    /// and the stats count them with the retries, not with the queued tasks.
+    retries: usize,
     /// Told whenever this queue turns empty or stops being so.
     backlog: Arc<Backlog<T>>,
 }
@@ -27,41 +30,54 @@ impl<T: Task> TaskQueue<T> {
     pub(crate) fn new(backlog: Arc<Backlog<T>>) -> Self {
         TaskQueue {
             jobs: VecDeque::new(),
+            retries: 0,
             backlog,
         }
     }
 
     pub(crate) fn push(&mut self, job: Job<T>) {
-        self.hold();
+        self.hold(&job);
         self.jobs.push_back(job);
     }
 
     /// Puts a job ahead of the others: a retry, which has waited already.
     pub(crate) fn push_front(&mut self, job: Job<T>) {
-        self.hold();
+        self.hold(&job);
         self.jobs.push_front(job);
     }
 
     pub(crate) fn pop(&mut self) -> Option<Job<T>> {
         let job = self.jobs.pop_front()?;
+        if !job.holds_place() {
+            self.retries -= 1;
+        }
         if self.jobs.is_empty() {
             self.backlog.bar(Bar::Held, false);
         }
         Some(job)
     }
 
-    fn hold(&mut self) {
+    fn hold(&mut self, job: &Job<T>) {
+        if !job.holds_place() {
+            self.retries += 1;
+        }
         if self.jobs.is_empty() {
             self.backlog.bar(Bar::Held, true);
         }
     }
 
-    pub(crate) fn contains(&self, id: TaskId) -> bool {
-        self.jobs.iter().any(|job| job.id() == id)
+    /// The job with this id, if it waits here.
+    pub(crate) fn find(&self, id: TaskId) -> Option<&Job<T>> {
+        self.jobs.iter().find(|job| job.id() == id)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.jobs.len()
+    }
+
+    /// Due retries waiting here for a worker.
+    pub(crate) fn retries(&self) -> usize {
+        self.retries
     }
 
     pub(crate) fn is_empty(&self) -> bool {

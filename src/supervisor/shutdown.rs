@@ -34,7 +34,6 @@ impl<T: Task> Supervisor<T> {
             reason: reason.clone(),
         });
         while let Some(job) = self.queue.pop() {
-            self.gate.release_for(&job);
             self.hand_back(job, reason.clone());
         }
         for (_, job) in std::mem::take(&mut self.waiting) {
@@ -119,7 +118,6 @@ impl<T: Task> Supervisor<T> {
         // of rule 1.
         let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
         while let Some(job) = self.queue.pop() {
-            self.gate.release_for(&job);
             self.hand_back(job, reason.clone());
         }
         // A task admitted just before the gate closed may still be on its way

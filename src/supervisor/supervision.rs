@@ -6,6 +6,7 @@ use log::{debug, warn};
 
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
+use crate::contain::debug_text;
 use crate::job::Job;
 use crate::outcome::{Outcome, StopReason};
 use crate::retry::RetryPolicy;
@@ -13,13 +14,15 @@ use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
 
+use super::Taken;
+
 impl<T: Task> Supervisor<T> {
     pub(super) fn finish_attempt(
         &mut self,
         slot: usize,
         job: Job<T>,
         result: Attempt<T>,
-        next: Option<TaskId>,
+        next: Option<Taken>,
         ctx: &mut Context<Self>,
     ) {
         self.slots.get_mut(slot).tasks_run += 1;
@@ -110,12 +113,17 @@ impl<T: Task> Supervisor<T> {
             }
             Attempt::Returned(Err(error)) => {
                 self.counts.failed += 1;
-                warn!("{id} failed on worker {slot}: {error:?}");
+                // The error's `Debug` is user code: asked once, and contained.
+                let text = (log::log_enabled!(log::Level::Warn) || !self.subscribers.is_empty())
+                    .then(|| debug_text(&error));
+                if let Some(text) = &text {
+                    warn!("{id} failed on worker {slot}: {text}");
+                }
                 self.subscribers.emit(|| PoolEvent::TaskFailed {
                     task: id,
                     worker: slot,
                     attempts,
-                    error: format!("{error:?}"),
+                    error: text.unwrap_or_default(),
                 });
                 Outcome::Failed { error, attempts }
             }
@@ -150,10 +158,11 @@ impl<T: Task> Supervisor<T> {
         &mut self,
         slot: usize,
         panicked: Option<String>,
-        next: Option<TaskId>,
+        next: Option<Taken>,
         ctx: &mut Context<Self>,
     ) {
         let mut replace = false;
+        let next_id = next.as_ref().map(|taken| taken.id);
         self.slots.update(slot, |state| match state {
             // A worker whose task panicked takes no other (see `worker::serve`).
             SlotState::Busy(worker, _) if panicked.is_some() => {
@@ -161,16 +170,16 @@ impl<T: Task> Supervisor<T> {
                 replace = true;
                 SlotState::Gone
             }
-            SlotState::Busy(worker, _) => match next {
+            SlotState::Busy(worker, _) => match next_id {
                 Some(id) => SlotState::Busy(worker, id),
                 None => SlotState::Idle(worker),
             },
             // Told to quit while busy: it finishes what it holds, then exits.
-            SlotState::Quitting { .. } => SlotState::Quitting { task: next },
+            SlotState::Quitting { .. } => SlotState::Quitting { task: next_id },
             other => other,
         });
-        if let Some(id) = next {
-            self.took_from_backlog(slot, id);
+        if let Some(taken) = next {
+            self.took_from_backlog(slot, taken);
         }
         match panicked {
             Some(message) if replace => self.restart(slot, RestartReason::Panicked(message), ctx),
@@ -183,11 +192,12 @@ impl<T: Task> Supervisor<T> {
     }
 
     /// Books a job that a worker took from the backlog, as `dispatch` books
-    /// one it hands out.
-    fn took_from_backlog(&mut self, slot: usize, id: TaskId) {
+    /// one it hands out; then, and only then, its place in the queue is free.
+    fn took_from_backlog(&mut self, slot: usize, Taken { id, permit }: Taken) {
         self.inbound.count_taken();
         self.counts.submitted += 1;
         self.counts.in_flight += 1;
+        drop(permit);
         debug!("{id} -> worker {slot} (attempt 1, taken from the backlog)");
         self.subscribers.emit(|| PoolEvent::TaskStarted {
             task: id,
@@ -337,7 +347,7 @@ impl<T: Task> Supervisor<T> {
 fn describe<T: Task>(result: &Attempt<T>) -> String {
     match result {
         Attempt::Returned(Ok(_)) => "completed".to_owned(),
-        Attempt::Returned(Err(error)) => format!("{error:?}"),
+        Attempt::Returned(Err(error)) => debug_text(error),
         Attempt::Panicked(message) => format!("panicked: {message}"),
         Attempt::TimedOut => "timed out".to_owned(),
     }

@@ -75,7 +75,10 @@ impl<O> Receiver<O> {
                 return Poll::Ready(Some(order));
             }
             if self.0.closed.load(Ordering::Acquire) {
-                return Poll::Ready(None);
+                // Close, then read again: an order sent just before the
+                // close may have landed after the look above. Seeing the
+                // close (`Acquire`) makes every order sent before it visible.
+                return Poll::Ready(self.0.orders.pop());
             }
             Poll::Pending
         })

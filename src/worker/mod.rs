@@ -12,7 +12,6 @@
 //! arbiter, it keeps: it is spawned there, and when it ends, however it ends,
 //! its seat tells the supervisor.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -20,8 +19,9 @@ use actix_rt::ArbiterHandle;
 use futures::FutureExt;
 
 use crate::config::StateFactory;
+use crate::contain::{drop_contained, forget_payload, panic_message};
 use crate::job::Job;
-use crate::supervisor::{Inbound, Inbox};
+use crate::supervisor::{Inbound, Inbox, Taken};
 use crate::task::{Task, TaskContext};
 
 mod line;
@@ -108,11 +108,16 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
     let error = match made {
         Ok(Ok(state)) => {
             seat.inbox.report(Inbound::Ready { slot, generation });
-            serve(&seat, orders, TaskContext::new(slot, state)).await;
+            let cx = serve(&seat, orders, TaskContext::new(slot, state)).await;
+            drop_contained("Drop of a worker's state", cx);
             return;
         }
         Ok(Err(error)) => error,
-        Err(payload) => format!("panicked: {}", panic_message(payload.as_ref())),
+        Err(payload) => {
+            let error = format!("panicked: {}", panic_message(payload.as_ref()));
+            forget_payload(payload);
+            error
+        }
     };
     seat.inbox.report(Inbound::Failed {
         slot,
@@ -125,39 +130,45 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
 /// job, until `Quit` (or the supervisor drops the line). After each attempt
 /// the worker takes the next job from the backlog itself, if one waits and
 /// the supervisor lets it, and says so in the same report; it goes back to
-/// its orders only when it has nothing in hand.
+/// its orders only when it has nothing in hand. Gives the worker's state
+/// back at the end, for its owner to drop.
 async fn serve<T: Task>(
     seat: &Seat<T>,
     mut orders: line::Receiver<Order<T>>,
     mut cx: TaskContext<T::State>,
-) {
+) -> TaskContext<T::State> {
     while let Some(Order::Run(mut job)) = orders.recv().await {
         loop {
             let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
             // A worker whose task panicked is replaced: it takes nothing more.
-            let next = match result {
+            let mut next = match result {
                 Attempt::Panicked(_) => None,
                 _ => seat.inbox.backlog().pull(),
             };
+            let taken = next.as_mut().map(|next| Taken {
+                id: next.id(),
+                permit: next.take_permit(),
+            });
             seat.inbox.report(Inbound::Done {
                 slot: seat.slot,
                 job,
                 result,
-                next: next.as_ref().map(Job::id),
+                next: taken,
             });
             let Some(next) = next else { break };
-            seat.inbox.backlog().release(&next);
             job = next;
             // Tasks that never wait would otherwise keep this worker's thread
             // to itself for as long as the backlog lasts.
             tokio::task::consume_budget().await;
         }
     }
+    cx
 }
 
-/// Runs one attempt, turning a panic anywhere in the task (even in the call that
-/// makes its future) into `Attempt::Panicked`, and a deadline passed into
-/// `Attempt::TimedOut` (the task's future is dropped).
+/// Runs one attempt, turning a panic anywhere in the task (in `timeout`, in
+/// the call that makes its future, in the future, or in its `Drop`) into
+/// `Attempt::Panicked`, and a deadline passed into `Attempt::TimedOut` (the
+/// task's future is dropped).
 async fn run_attempt<T: Task>(
     job: &mut Job<T>,
     cx: &mut TaskContext<T::State>,
@@ -166,42 +177,25 @@ async fn run_attempt<T: Task>(
     let id = job.id();
     let (task, attempt) = job.start_attempt();
     cx.begin(id, attempt);
-    let timeout = match std::panic::catch_unwind(AssertUnwindSafe(|| task.timeout())) {
-        Ok(own) => own.or(pool_timeout),
-        Err(payload) => return Attempt::Panicked(panic_message(payload.as_ref())),
-    };
-    let run = AssertUnwindSafe(async { task.run(cx).await }).catch_unwind();
-    let caught = match timeout {
-        Some(limit) => match actix_rt::time::timeout(limit, run).await {
-            Ok(caught) => caught,
-            Err(_elapsed) => return Attempt::TimedOut,
-        },
-        None => run.await,
-    };
-    match caught {
-        Ok(result) => Attempt::Returned(result),
-        Err(payload) => Attempt::Panicked(panic_message(payload.as_ref())),
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a payload that is not a string".to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn panic_messages_are_read_from_str_and_string_payloads() {
-        assert_eq!(panic_message(&"boom"), "boom");
-        assert_eq!(panic_message(&String::from("bang")), "bang");
-        assert!(panic_message(&42u8).contains("not a string"));
+    // Everything inside runs user code, and the future is dropped inside too
+    // (when it ends or times out), so its `Drop` is caught as well.
+    let attempt = AssertUnwindSafe(async {
+        let timeout = task.timeout().or(pool_timeout);
+        let run = task.run(cx);
+        match timeout {
+            Some(limit) => match actix_rt::time::timeout(limit, run).await {
+                Ok(result) => Attempt::Returned(result),
+                Err(_elapsed) => Attempt::TimedOut,
+            },
+            None => Attempt::Returned(run.await),
+        }
+    });
+    match attempt.catch_unwind().await {
+        Ok(attempt) => attempt,
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            forget_payload(payload);
+            Attempt::Panicked(message)
+        }
     }
 }

@@ -189,7 +189,17 @@ impl Model {
                 !released,
                 "held task {label} timed out although it was released"
             ),
-            Outcome::NotRun { task, reason } => {
+            Outcome::NotRun {
+                task,
+                reason,
+                attempts,
+            } => {
+                // Retries are not modelled: a task handed back ran at most
+                // the attempt its worker was dropped in.
+                ensure!(
+                    attempts <= 1,
+                    "task {label} handed back after {attempts} attempts"
+                );
                 ensure!(
                     task.label == label
                         && task.kind == t.kind
