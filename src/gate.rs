@@ -51,14 +51,20 @@ impl Gate {
 
     /// Takes a permit and an id, or says why not.
     pub(crate) fn try_admit(self: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
-        let id = self.try_take()?;
-        let permit = Permit(self.clone());
+        let (id, first) = self.try_take()?;
+        if first {
+            // The permits out share one reference to the gate, taken by the
+            // first and given up by the last (see `Permit`).
+            // SAFETY: `self` is a live `Arc`, so its pointer is one.
+            unsafe { Arc::increment_strong_count(Arc::as_ptr(self)) };
+        }
+        let permit = Permit(std::ptr::NonNull::from(&**self));
         Ok((id, permit))
     }
 
     /// Takes a place and an id, or says why not; the place is the caller's to
-    /// wrap in a [`Permit`].
-    fn try_take(&self) -> Result<TaskId, Refusal> {
+    /// wrap in a [`Permit`]. `true` with the first place taken while none was.
+    fn try_take(&self) -> Result<(TaskId, bool), Refusal> {
         let mut state = self.state.load(Ordering::SeqCst);
         loop {
             if state & CLOSED != 0 {
@@ -77,7 +83,8 @@ impl Gate {
                 Err(actual) => state = actual,
             }
         }
-        Ok(TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)))
+        let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        Ok((id, state == 0))
     }
 
     /// Waits for a permit; fails only once the gate is closed.
@@ -102,12 +109,15 @@ impl Gate {
         }
     }
 
-    /// Gives a place back; only a dropped [`Permit`] calls this.
-    fn release(&self) {
-        self.state.fetch_sub(1, Ordering::SeqCst);
+    /// Gives a place back; only a dropped [`Permit`] calls this. `true` if it
+    /// was the last place taken.
+    #[inline]
+    fn release(&self) -> bool {
+        let before = self.state.fetch_sub(1, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.room.notify_one();
         }
+        before & !CLOSED == 1
     }
 
     /// Refuses every later admission and wakes every waiting submitter.
@@ -129,11 +139,33 @@ impl Gate {
 
 /// One place in a pool's queue, held by an accepted task that has not yet
 /// run. Dropping it gives the place back (and may wake a waiting submitter).
-pub(crate) struct Permit(Arc<Gate>);
+///
+/// A permit points at its gate without a reference count of its own: an
+/// `Arc` per permit would cost two atomic operations per task, on the path
+/// every task takes. Instead the permits out share one strong reference to
+/// the gate, taken when the count of places taken rises from zero and given
+/// up when it falls back to zero, so the gate outlives every permit. No two
+/// of those transitions can cross: a place is only taken through a live
+/// `Arc` (so the gate cannot be freed meanwhile), and the fall to zero is
+/// the release of the last permit out, which exists only after the rise
+/// that made it has taken its reference.
+pub(crate) struct Permit(std::ptr::NonNull<Gate>);
+
+// SAFETY: a permit only calls `Gate::release` (atomics and a `Notify`, all
+// `Sync`) through its pointer, from whichever thread drops it.
+unsafe impl Send for Permit {}
+unsafe impl Sync for Permit {}
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
-        self.0.release();
+        // SAFETY: the gate lives while any permit is out (see above).
+        let gate = unsafe { self.0.as_ref() };
+        if gate.release() {
+            // SAFETY: the last permit out gives up the reference the first
+            // one took, through the pointer of the `Arc` it came from.
+            unsafe { Arc::decrement_strong_count(self.0.as_ptr()) };
+        }
     }
 }
 

@@ -333,3 +333,68 @@ async fn giving_up_hands_back_and_reports_the_tasks_still_waiting_in_the_inbox()
     assert_eq!(stats.not_run, 2);
     assert!(stats.balances());
 }
+
+/// DESIGN rule 5 with the restart limit: once the supervisor decides to stop,
+/// no task starts. Here a worker's panic and another worker's report naming
+/// the task it took next from the backlog reach the supervisor together: that
+/// task began before the decision, and the events say so in that order.
+#[actix_rt::test]
+async fn no_task_starts_after_the_restart_limit_decides_to_stop() {
+    let mut lab = common::Lab::new();
+    let pool = Pool::builder()
+        .workers(2)
+        .restart_limit(0, Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut events = Events::subscribe(&pool).await;
+    let (panicking, release_panic) = lab.held_then_panics(0);
+    let panicking = pool.try_submit(panicking).unwrap();
+    lab.started().await;
+    let (other, release_other) = lab.occupy(&pool, 1).await;
+    // Waits in the backlog, for whichever worker finishes first.
+    let waiting = pool.try_submit(lab.completes(2)).unwrap();
+    let waiting_id = waiting.id();
+    release_panic.release();
+    release_other.release();
+
+    let report = pool.stopped().await.unwrap();
+    assert!(matches!(report.reason, StopReason::RestartLimit { .. }));
+    assert_eq!(panicking.await.unwrap().kind(), OutcomeKind::Panicked);
+    assert_eq!(other.await.unwrap().kind(), OutcomeKind::Completed);
+    let before_stop: Vec<PoolEvent> = {
+        let mut seen = Vec::new();
+        loop {
+            let event = events.next().await;
+            if matches!(event, PoolEvent::SupervisorStopping { .. }) {
+                break seen;
+            }
+            seen.push(event);
+        }
+    };
+    let started_before = before_stop
+        .iter()
+        .any(|e| matches!(e, PoolEvent::TaskStarted { task, .. } if *task == waiting_id));
+    let kind = waiting.await.unwrap().kind();
+    // Give the subscriber every event sent so far.
+    for _ in 0..10 {
+        actix_rt::task::yield_now().await;
+    }
+    let after_stop = events.so_far();
+    let late_starts: Vec<_> = after_stop
+        .iter()
+        .filter(|e| matches!(e, PoolEvent::TaskStarted { .. }))
+        .collect();
+    assert!(
+        late_starts.is_empty(),
+        "started after the stop: {late_starts:?}"
+    );
+    // Task 2 started before the decision and ran, or was handed back unrun.
+    let expected = if started_before {
+        OutcomeKind::Completed
+    } else {
+        OutcomeKind::NotRun
+    };
+    assert_eq!(kind, expected, "before the stop: {before_stop:?}");
+    let stats = pool.stats().await.unwrap();
+    assert!(stats.balances(), "{stats:?}");
+}

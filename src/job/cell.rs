@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 
+use crate::contain::drop_contained;
 use crate::outcome::Outcome;
 use crate::task::Task;
 
@@ -94,12 +95,24 @@ impl<T: Task> Writer<T> {
     }
 
     /// Hands `outcome` to the reader, and wakes it. What the slot held before
-    /// (the task, unless it was taken out) is dropped only after that: its
-    /// `Drop` is user code, which may panic, and must not stop the outcome.
+    /// (the task, unless it was taken out) is dropped only after that, and if
+    /// the reader is gone, so is the outcome: their `Drop` is user code, which
+    /// may panic, so it runs contained, once the outcome is out of the way.
     pub(super) fn resolve(mut self, outcome: Outcome<T>) {
         let previous = std::mem::replace(self.slot_mut(), Slot::Outcome(outcome));
         self.finish(RESOLVED);
-        drop(previous);
+        if let Slot::Task(task) = previous {
+            drop_contained("Drop of a task", task);
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the `Arc` is read
+        // out of it exactly once; its own `Drop` (which would mark the cell
+        // abandoned) must not run after `RESOLVED`.
+        let cell = unsafe { std::ptr::read(&this.0) };
+        // The last owner: the reader is gone, and the outcome drops here.
+        if let Some(cell) = Arc::into_inner(cell) {
+            drop_contained("Drop of an outcome nobody waits for", cell);
+        }
     }
 
     /// Gives the slot up to the reader for good.

@@ -134,26 +134,23 @@ impl<T: Task> Job<T> {
         let Some(mut cell) = self.cell.take() else {
             return;
         };
-        // A task that ran is not part of its outcome; it goes after the outcome.
-        let task = cell.take_task();
-        let id = self.id;
         match self.report_to.take() {
+            // A dropped handle means nobody wants the outcome; that is
+            // allowed. `resolve` drops what it must (the task, once it has
+            // run; an outcome nobody waits for), contained, after the
+            // outcome is out of the way.
+            None => cell.resolve(outcome),
             // An actor that has stopped drops the report, and the outcome in it.
             Some(recipient) => {
+                let task = cell.take_task();
+                let id = self.id;
                 contain("Drop of an undelivered outcome", move || {
                     recipient.do_send(TaskReport::Finished { id, outcome });
-                    drop(cell);
                 });
-            }
-            // A dropped handle means nobody wants the outcome; that is allowed,
-            // and the outcome is dropped here.
-            None => {
-                contain("Drop of an outcome nobody waits for", move || {
-                    cell.resolve(outcome)
-                });
+                drop(cell);
+                drop_contained("Drop of a task", task);
             }
         }
-        drop_contained("Drop of a task", task);
     }
 
     /// Takes the task out, to hand it back unrun.

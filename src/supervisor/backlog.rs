@@ -15,8 +15,10 @@
 //! not once the pool is stopping.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use futures::task::AtomicWaker;
 
 use super::lane::Lane;
 use crate::gate::Gate;
@@ -45,7 +47,29 @@ pub(crate) struct Backlog<T: Task> {
     pushed: AtomicU64,
     /// Why workers may not take jobs themselves now: any of [`Bar`]'s bits.
     bars: AtomicU8,
+    /// The supervisor, while a stop waits for takes under way to end.
+    takes_done: AtomicWaker,
     gate: Arc<Gate>,
+}
+
+/// A take from the backlog by a worker on another thread: its `taking` flag
+/// stays up until this is dropped, which the worker does once its report
+/// naming the job is sent.
+pub(crate) struct Take<'a> {
+    taking: &'a AtomicBool,
+    bars: &'a AtomicU8,
+    takes_done: &'a AtomicWaker,
+}
+
+impl Drop for Take<'_> {
+    fn drop(&mut self) {
+        // `SeqCst`, against the supervisor's look at the flag after raising
+        // the stop bar: if it saw the flag up, this sees the bar, and wakes it.
+        self.taking.store(false, Ordering::SeqCst);
+        if self.bars.load(Ordering::SeqCst) & Bar::Stopping as u8 != 0 {
+            self.takes_done.wake();
+        }
+    }
 }
 
 impl<T: Task> Backlog<T> {
@@ -54,6 +78,7 @@ impl<T: Task> Backlog<T> {
             jobs: Lane::new(),
             pushed: AtomicU64::new(0),
             bars: AtomicU8::new(0),
+            takes_done: AtomicWaker::new(),
             gate,
         }
     }
@@ -66,16 +91,50 @@ impl<T: Task> Backlog<T> {
         self.jobs.push(job);
     }
 
-    /// For a worker that has just finished a task: the next job, if workers
-    /// may take jobs now. Its permit is still held: the worker hands it to the
-    /// supervisor in its report, and the supervisor drops it once it has
-    /// booked the job as running, so that the job counts as queued, and holds
-    /// its place, until then.
-    pub(crate) fn pull(&self) -> Option<Job<T>> {
+    /// For a worker on the supervisor's own thread that has just finished a
+    /// task: the next job, if workers may take jobs now. Its permit is still
+    /// held: the worker hands it to the supervisor in its report, and the
+    /// supervisor drops it once it has booked the job as running, so that the
+    /// job counts as queued, and holds its place, until then.
+    ///
+    /// Such a worker takes and reports in one poll of its thread, which the
+    /// supervisor shares, so no stop can fall in between: a look at the bars
+    /// is enough.
+    #[inline]
+    pub(crate) fn pull_local(&self) -> Option<Job<T>> {
         if self.bars.load(Ordering::Acquire) != 0 {
             return None;
         }
         self.take()
+    }
+
+    /// [`pull_local`](Self::pull_local) for a worker on another thread,
+    /// which raises its own `taking` flag for the take, until it drops the
+    /// [`Take`] after its report is sent. A stop that raises its bar looks at
+    /// every worker's flag afterwards, and waits for those it finds up (see
+    /// `Slots::taking`); a take that begins after the bar sees it. A flag of
+    /// its own, rather than a count shared by all workers, keeps workers on
+    /// different threads off each other's cache lines.
+    pub(crate) fn pull_shared<'a>(&'a self, taking: &'a AtomicBool) -> Option<(Job<T>, Take<'a>)> {
+        // `SeqCst`, with the raising of the stop bar and the look at this
+        // flag after it: either this take sees the bar, or the stop sees
+        // the flag up.
+        taking.store(true, Ordering::SeqCst);
+        let take = Take {
+            taking,
+            bars: &self.bars,
+            takes_done: &self.takes_done,
+        };
+        if self.bars.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        Some((self.take()?, take))
+    }
+
+    /// For the supervisor, waiting for takes under way to end: `waker` is
+    /// woken when one ends under the stop bar.
+    pub(super) fn wake_when_takes_end(&self, waker: &Waker) {
+        self.takes_done.register(waker);
     }
 
     /// For the supervisor: the next job, its permit still held.
@@ -99,10 +158,11 @@ impl<T: Task> Backlog<T> {
 
     /// Raises or lowers one reason for workers to leave the backlog alone.
     pub(super) fn bar(&self, bar: Bar, raised: bool) {
+        // `SeqCst` for the stop bar's sake: see `pull_shared`.
         if raised {
-            self.bars.fetch_or(bar as u8, Ordering::Release);
+            self.bars.fetch_or(bar as u8, Ordering::SeqCst);
         } else {
-            self.bars.fetch_and(!(bar as u8), Ordering::Release);
+            self.bars.fetch_and(!(bar as u8), Ordering::SeqCst);
         }
     }
 

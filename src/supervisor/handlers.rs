@@ -138,6 +138,7 @@ impl<T: Task> Handler<Stop> for Supervisor<T> {
         self.catch_up(ctx);
         let answer = self.when_stopped();
         self.begin_stop(StopReason::Stopped);
+        self.settle_stop(ctx);
         answer
     }
 }

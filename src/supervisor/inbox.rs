@@ -175,6 +175,22 @@ impl<T: Task> InboxReader<T> {
     pub(super) fn count_taken(&mut self) {
         self.taken += 1;
     }
+
+    /// Wakes [`ReadInbox`], to look at the supervisor's state again (a stop
+    /// to decide).
+    pub(super) fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// Has [`ReadInbox`] woken when a worker's take from the backlog ends
+    /// under the stop bar.
+    pub(super) fn wake_when_takes_end(&self) {
+        if let Some(waker) = &self.waker {
+            self.backlog.wake_when_takes_end(waker);
+        }
+    }
 }
 
 /// A supervisor dropped without stopping (its `System` stopped) hands back
@@ -204,13 +220,19 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
             *waker = Some(task.waker().clone());
         }
         let mut budget = BATCH;
+        supervisor.settle_stop(ctx);
         // Reports first: each may free a worker for a job.
         let closed = loop {
             if budget == 0 {
                 return come_back_later(task);
             }
             match supervisor.inbound.poll_report(task) {
-                Poll::Ready(Some(message)) => supervisor.receive(message, ctx),
+                Poll::Ready(Some(message)) => {
+                    supervisor.receive(message, ctx);
+                    // A report that made the supervisor give up: decide now,
+                    // having read every report that is in.
+                    supervisor.settle_stop(ctx);
+                }
                 // Closed once the pool has stopped and every worker is gone;
                 // by then the gate has seen every admitted job in.
                 Poll::Ready(None) => break true,
@@ -254,7 +276,10 @@ impl<T: Task> Supervisor<T> {
         // Only what is there now: workers on other arbiters may keep sending.
         for _ in 0..self.inbound.reports.lane.len() {
             match self.inbound.reports.lane.pop() {
-                Some(message) => self.receive(message, ctx),
+                Some(message) => {
+                    self.receive(message, ctx);
+                    self.settle_stop(ctx);
+                }
                 None => break,
             }
         }
@@ -278,6 +303,16 @@ impl<T: Task> Supervisor<T> {
                 }
                 None => break,
             }
+        }
+    }
+
+    /// Handles every report in the inbox, until none is left: for a stop's
+    /// decision, once no worker can be in the middle of sending one that
+    /// names a task it took. Ends: under the stop bar, workers take nothing
+    /// new, so each sends at most what it has in hand.
+    pub(super) fn read_every_report(&mut self, ctx: &mut actix::Context<Self>) {
+        while let Some(message) = self.inbound.reports.lane.pop() {
+            self.receive(message, ctx);
         }
     }
 

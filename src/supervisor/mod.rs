@@ -82,12 +82,44 @@ use slots::{SlotState, Slots};
 #[rtype(result = "()")]
 pub(crate) struct HandlesDropped;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the supervisor is in its life. A stop goes through `Deciding`:
+/// admission is closed and workers take nothing more, but the decision (and
+/// its event) waits until every report sent before it has been read, so that
+/// no task is seen to start after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     Running,
+    /// Accepting nothing new, running what it holds; `Drained` once empty.
     Draining,
-    Stopping,
-    Stopped,
+    /// A stop was asked for (`Stop`, or the restart limit) and waits for the
+    /// reports already on their way; nothing is dispatched meanwhile.
+    Deciding(StopReason),
+    /// Stopping: queued tasks handed back, workers told to quit.
+    Stopping(StopReason),
+    Stopped(StopReason),
+}
+
+impl Phase {
+    /// Why the pool is stopping (or stopped), once it is.
+    fn reason(&self) -> Option<StopReason> {
+        match self {
+            Phase::Running => None,
+            Phase::Draining => Some(StopReason::Drained),
+            Phase::Deciding(reason) | Phase::Stopping(reason) | Phase::Stopped(reason) => {
+                Some(reason.clone())
+            }
+        }
+    }
+
+    /// Whether queued tasks go to workers.
+    fn dispatches(&self) -> bool {
+        matches!(self, Phase::Running | Phase::Draining)
+    }
+
+    /// Whether a stop has been decided: what is queued goes back.
+    fn hands_back(&self) -> bool {
+        matches!(self, Phase::Stopping(_) | Phase::Stopped(_))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -116,7 +148,6 @@ pub struct Supervisor<T: Task> {
     counts: Counts,
     phase: Phase,
     restart_window: RestartWindow,
-    reason: Option<StopReason>,
     not_run: Vec<TaskId>,
     stop_waiters: Vec<oneshot::Sender<StopReport>>,
     subscribers: Subscribers,
@@ -164,7 +195,6 @@ impl<T: Task> Supervisor<T> {
             counts: Counts::default(),
             phase: Phase::Running,
             restart_window: RestartWindow::default(),
-            reason: None,
             not_run: Vec::new(),
             stop_waiters: Vec::new(),
             subscribers: Subscribers::default(),
@@ -186,14 +216,16 @@ impl<T: Task> Supervisor<T> {
         };
         let entry = self.slots.get_mut(slot);
         entry.generation = entry.generation.wrapping_add(1);
+        let arbiter = self.placement.arbiter_for(slot);
         let seat = Seat {
             slot,
             generation: entry.generation,
             inbox,
+            local: arbiter.is_none(),
             state: self.config.state.clone(),
             timeout: self.config.task_timeout,
         };
-        let link = worker::start(seat, self.placement.arbiter_for(slot));
+        let link = worker::start(seat, arbiter);
         self.slots.set(slot, SlotState::Starting(link));
     }
 
@@ -211,8 +243,14 @@ impl<T: Task> Supervisor<T> {
     /// Takes on a job whose permit is held, read from the inbox.
     fn accept(&mut self, job: Job<T>) {
         self.counts.submitted += 1;
-        match self.phase {
-            Phase::Running | Phase::Draining => {
+        match &self.phase {
+            // Admitted just before the gate closed: hand it straight back.
+            Phase::Stopping(reason) | Phase::Stopped(reason) => {
+                let reason = reason.clone();
+                self.hand_back(job, reason);
+                self.finish_if_all_gone();
+            }
+            _ => {
                 // Straight to an idle worker, if nothing older waits here.
                 let waiting = if self.queue.is_empty() {
                     self.dispatch(job).err()
@@ -224,12 +262,6 @@ impl<T: Task> Supervisor<T> {
                 }
                 self.pump();
             }
-            // Admitted just before the gate closed: hand it straight back.
-            Phase::Stopping | Phase::Stopped => {
-                let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
-                self.hand_back(job, reason);
-                self.finish_if_all_gone();
-            }
         }
     }
 
@@ -237,7 +269,7 @@ impl<T: Task> Supervisor<T> {
     fn pump(&mut self) {
         // Checked first: with a backlog, no worker is idle, and this is all
         // that runs.
-        while self.slots.has_idle() {
+        while self.slots.has_idle() && self.phase.dispatches() {
             // Retries and jobs read early (for a status query, say) first:
             // they are older than what still waits in the backlog.
             let Some(job) = self.queue.pop().or_else(|| self.next_submitted()) else {
@@ -253,10 +285,20 @@ impl<T: Task> Supervisor<T> {
         }
     }
 
+    /// Why the pool let go of a task it holds: it is stopping.
+    fn stop_reason(&self) -> StopReason {
+        // Asked only once a stop is under way; `Stopped` keeps the answer
+        // well defined should that ever not hold.
+        self.phase.reason().unwrap_or(StopReason::Stopped)
+    }
+
     /// Gives the job to the next idle worker in round-robin order, or gives
     /// it back if none is idle.
     fn dispatch(&mut self, mut job: Job<T>) -> Result<(), Job<T>> {
         let id = job.id();
+        if !self.phase.dispatches() {
+            return Err(job);
+        }
         let Some((slot, worker)) = self.slots.take_idle(id) else {
             return Err(job);
         };
@@ -277,7 +319,7 @@ impl<T: Task> Supervisor<T> {
     /// Whether the supervisor reads jobs from its inbox now: when a worker can
     /// take one, or to hand them back.
     fn takes_jobs(&self) -> bool {
-        self.slots.has_idle() || matches!(self.phase, Phase::Stopping | Phase::Stopped)
+        self.slots.has_idle() || self.phase.hands_back()
     }
 
     fn hand_back(&mut self, job: Job<T>, reason: StopReason) {

@@ -1,6 +1,21 @@
 //! How a supervisor stops: on `Stop` (hand the queue back, let the tasks in
 //! hand finish), on `Drain` (run the queue dry first), or when it gives up after
 //! too many restarts (as `Stop`, with its own reason).
+//!
+//! # The stop decision
+//!
+//! Once a stop is asked for, no task may start. Workers take tasks from the
+//! backlog themselves and report it afterwards, so when the supervisor raises
+//! the stop bar, a worker may have taken a task a moment before and its report
+//! still be on its way. The supervisor therefore asks in two steps:
+//! [`begin_stop`](Supervisor::begin_stop) closes admission and raises the bar
+//! (workers take nothing more) and enters `Deciding`; then
+//! [`settle_stop`](Supervisor::settle_stop), run between messages, waits until
+//! no worker is in the middle of a take (each worker on another thread raises
+//! a flag while it takes), reads every report that is in, and only then decides: the
+//! `SupervisorStopping` event, the queue handed back, `Quit` to every worker. A
+//! task a worker took before the bar rose thus starts (and says so) before the
+//! decision, and any other waits in the queue and is handed back.
 
 use futures::channel::oneshot;
 use log::{error, info};
@@ -16,20 +31,55 @@ use crate::stats::{PoolEvent, RestartReason};
 use crate::task::Task;
 
 impl<T: Task> Supervisor<T> {
+    /// Asks for a stop: admission closes, workers take nothing more from the
+    /// backlog, nothing is dispatched; the decision itself waits for
+    /// [`settle_stop`](Self::settle_stop). Idempotent; a stop asked for
+    /// during a drain turns it into a stop.
     pub(super) fn begin_stop(&mut self, reason: StopReason) {
-        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+        if !self.phase.dispatches() {
             return;
         }
+        self.gate.close();
+        // Workers finish the task in hand and take no other.
+        self.inbound.backlog().bar(Bar::Stopping, true);
+        self.phase = Phase::Deciding(reason);
+        // The decision is made between messages, never in the middle of
+        // handling a report (a restart that gives up is one).
+        self.inbound.wake();
+    }
+
+    /// Makes the stop decision once every report sent before the stop bar
+    /// rose has been read (see the module docs). Run between messages; does
+    /// nothing unless a stop waits for its decision.
+    #[inline]
+    pub(super) fn settle_stop(&mut self, ctx: &mut actix::Context<Self>) {
+        if let Phase::Deciding(_) = self.phase {
+            self.try_decide_stop(ctx);
+        }
+    }
+
+    fn try_decide_stop(&mut self, ctx: &mut actix::Context<Self>) {
+        let Phase::Deciding(reason) = &self.phase else {
+            return;
+        };
+        let reason = reason.clone();
+        // Registered before the look, so that a take ending after it wakes
+        // the inbox reader, which comes back here.
+        self.inbound.wake_when_takes_end();
+        if self.slots.taking() {
+            return;
+        }
+        self.read_every_report(ctx);
+        self.decide_stop(reason);
+    }
+
+    fn decide_stop(&mut self, reason: StopReason) {
         info!(
             "worker pool stopping ({reason}): {} queued and {} waiting tasks handed back",
             self.queue.len(),
             self.waiting.len()
         );
-        self.gate.close();
-        // Workers finish the task in hand and take no other.
-        self.inbound.backlog().bar(Bar::Stopping, true);
-        self.phase = Phase::Stopping;
-        self.reason = Some(reason.clone());
+        self.phase = Phase::Stopping(reason.clone());
         self.subscribers.emit(|| PoolEvent::SupervisorStopping {
             reason: reason.clone(),
         });
@@ -55,7 +105,6 @@ impl<T: Task> Supervisor<T> {
         );
         self.gate.close();
         self.phase = Phase::Draining;
-        self.reason = Some(StopReason::Drained);
         self.subscribers.emit(|| PoolEvent::SupervisorStopping {
             reason: StopReason::Drained,
         });
@@ -110,13 +159,13 @@ impl<T: Task> Supervisor<T> {
     }
 
     pub(super) fn finish_if_all_gone(&mut self) {
-        if self.slots.live() > 0 || !matches!(self.phase, Phase::Draining | Phase::Stopping) {
+        if self.slots.live() > 0 || !matches!(self.phase, Phase::Draining | Phase::Stopping(_)) {
             return;
         }
         // With no worker left, whatever is still queued can only go back. The
         // gate makes this unreachable in a drain; it is kept as the last guard
         // of rule 1.
-        let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
+        let reason = self.stop_reason();
         while let Some(job) = self.queue.pop() {
             self.hand_back(job, reason.clone());
         }
@@ -126,7 +175,7 @@ impl<T: Task> Supervisor<T> {
         if self.gate.pending() > 0 {
             return;
         }
-        self.phase = Phase::Stopped;
+        self.phase = Phase::Stopped(reason);
         // No worker will start again: let the inbox end with the last handle.
         self.inbox = None;
         self.placement.stop();
@@ -143,14 +192,14 @@ impl<T: Task> Supervisor<T> {
 
     fn report(&self) -> StopReport {
         StopReport {
-            reason: self.reason.clone().unwrap_or(StopReason::Stopped),
+            reason: self.stop_reason(),
             not_run: self.not_run.clone(),
         }
     }
 
     /// An answer that comes once the pool has stopped.
     pub(super) fn when_stopped(&mut self) -> ResponseFuture<StopReport> {
-        if self.phase == Phase::Stopped {
+        if matches!(self.phase, Phase::Stopped(_)) {
             let report = self.report();
             return Box::pin(async move { report });
         }

@@ -117,6 +117,18 @@ impl<T: Task> Slots<T> {
         })
     }
 
+    /// Whether any worker is in the middle of a take from the backlog (see
+    /// `Backlog::pull_shared`). Only workers with a line can be: a slot
+    /// without one has no worker, or one that takes nothing more.
+    pub(super) fn taking(&self) -> bool {
+        self.slots.iter().any(|slot| match &slot.state {
+            SlotState::Starting(worker) | SlotState::Idle(worker) | SlotState::Busy(worker, _) => {
+                worker.is_taking()
+            }
+            _ => false,
+        })
+    }
+
     pub(super) fn has_idle(&self) -> bool {
         !self.idle.is_empty()
     }

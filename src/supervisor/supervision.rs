@@ -66,8 +66,8 @@ impl<T: Task> Supervisor<T> {
     /// Parks the job on a timer in the supervisor, off any worker, until its
     /// next attempt is due. A pool that is stopping hands it back instead.
     fn retry_later(&mut self, slot: usize, job: Job<T>, ctx: &mut Context<Self>) {
-        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
-            let reason = self.reason.clone().unwrap_or(StopReason::Stopped);
+        if self.phase.hands_back() {
+            let reason = self.stop_reason();
             self.hand_back(job, reason);
             return;
         }
@@ -264,7 +264,7 @@ impl<T: Task> Supervisor<T> {
     /// backoff, unless the pool is stopping or the restart limit is passed.
     pub(super) fn restart(&mut self, slot: usize, reason: RestartReason, ctx: &mut Context<Self>) {
         let nothing_left = self.phase == Phase::Draining && self.drained();
-        if nothing_left || matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+        if nothing_left || !self.phase.dispatches() {
             self.finish_if_all_gone();
             return;
         }
@@ -304,7 +304,7 @@ impl<T: Task> Supervisor<T> {
         let wanted = match self.phase {
             Phase::Running => true,
             Phase::Draining => !self.drained(),
-            Phase::Stopping | Phase::Stopped => false,
+            Phase::Deciding(_) | Phase::Stopping(_) | Phase::Stopped(_) => false,
         };
         if wanted {
             self.spawn_worker(slot);

@@ -21,6 +21,10 @@ struct Shared<O> {
     waker: AtomicWaker,
     /// The supervisor let go of its end: no order will come.
     closed: AtomicBool,
+    /// The worker is in the middle of a take from the backlog (see
+    /// `Backlog::pull_shared`): one flag per worker, so that workers on
+    /// different threads never write to the same cache line for it.
+    taking: AtomicBool,
 }
 
 /// The supervisor's end.
@@ -35,6 +39,7 @@ pub(super) fn line<O>() -> (Sender<O>, Receiver<O>) {
         orders: ArrayQueue::new(2),
         waker: AtomicWaker::new(),
         closed: AtomicBool::new(false),
+        taking: AtomicBool::new(false),
     });
     (Sender(shared.clone()), Receiver(shared))
 }
@@ -54,6 +59,13 @@ impl<O> Sender<O> {
     }
 }
 
+impl<O> Sender<O> {
+    /// The worker's take flag.
+    pub(super) fn taking(&self) -> &AtomicBool {
+        &self.0.taking
+    }
+}
+
 impl<O> Drop for Sender<O> {
     fn drop(&mut self) {
         self.0.closed.store(true, Ordering::Release);
@@ -62,6 +74,11 @@ impl<O> Drop for Sender<O> {
 }
 
 impl<O> Receiver<O> {
+    /// The worker's take flag.
+    pub(super) fn taking(&self) -> &AtomicBool {
+        &self.0.taking
+    }
+
     /// The next order, or `None` once the supervisor has let go of the line
     /// and every order sent is read.
     pub(super) async fn recv(&mut self) -> Option<O> {

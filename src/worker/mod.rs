@@ -49,6 +49,11 @@ impl<T: Task> WorkerLink<T> {
     pub(crate) fn quit(&self) {
         self.0.send(Order::Quit);
     }
+
+    /// Whether the worker is in the middle of a take from the backlog.
+    pub(crate) fn is_taking(&self) -> bool {
+        self.0.taking().load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// How one attempt ended, as the worker saw it.
@@ -63,6 +68,8 @@ pub(crate) struct Seat<T: Task> {
     pub(crate) slot: usize,
     pub(crate) generation: u32,
     pub(crate) inbox: Inbox<T>,
+    /// Whether the worker runs on its supervisor's thread.
+    pub(crate) local: bool,
     pub(crate) state: StateFactory<T::State>,
     pub(crate) timeout: Option<Duration>,
 }
@@ -104,8 +111,7 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
     let Seat {
         slot, generation, ..
     } = seat;
-    let made = std::panic::catch_unwind(AssertUnwindSafe(|| (seat.state)(slot)));
-    let error = match made {
+    let error = match contain_panic(|| (seat.state)(slot)) {
         Ok(Ok(state)) => {
             seat.inbox.report(Inbound::Ready { slot, generation });
             let cx = serve(&seat, orders, TaskContext::new(slot, state)).await;
@@ -113,11 +119,7 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
             return;
         }
         Ok(Err(error)) => error,
-        Err(payload) => {
-            let error = format!("panicked: {}", panic_message(payload.as_ref()));
-            forget_payload(payload);
-            error
-        }
+        Err(message) => format!("panicked: {message}"),
     };
     seat.inbox.report(Inbound::Failed {
         slot,
@@ -141,9 +143,11 @@ async fn serve<T: Task>(
         loop {
             let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
             // A worker whose task panicked is replaced: it takes nothing more.
-            let mut next = match result {
-                Attempt::Panicked(_) => None,
-                _ => seat.inbox.backlog().pull(),
+            let backlog = seat.inbox.backlog();
+            let (mut next, take) = match result {
+                Attempt::Panicked(_) => (None, None),
+                _ if seat.local => (backlog.pull_local(), None),
+                _ => backlog.pull_shared(orders.taking()).unzip(),
             };
             let taken = next.as_mut().map(|next| Taken {
                 id: next.id(),
@@ -155,6 +159,8 @@ async fn serve<T: Task>(
                 result,
                 next: taken,
             });
+            // The take is over once its report is sent (see `Backlog::pull`).
+            drop(take);
             let Some(next) = next else { break };
             job = next;
             // Tasks that never wait would otherwise keep this worker's thread
@@ -163,6 +169,15 @@ async fn serve<T: Task>(
         }
     }
     cx
+}
+
+/// Runs `f`, user code, and gives the panic's message if it panics.
+fn contain_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = panic_message(payload.as_ref());
+        forget_payload(payload);
+        message
+    })
 }
 
 /// Runs one attempt, turning a panic anywhere in the task (in `timeout`, in
@@ -177,20 +192,30 @@ async fn run_attempt<T: Task>(
     let id = job.id();
     let (task, attempt) = job.start_attempt();
     cx.begin(id, attempt);
-    // Everything inside runs user code, and the future is dropped inside too
-    // (when it ends or times out), so its `Drop` is caught as well.
-    let attempt = AssertUnwindSafe(async {
-        let timeout = task.timeout().or(pool_timeout);
-        let run = task.run(cx);
-        match timeout {
-            Some(limit) => match actix_rt::time::timeout(limit, run).await {
-                Ok(result) => Attempt::Returned(result),
-                Err(_elapsed) => Attempt::TimedOut,
-            },
-            None => Attempt::Returned(run.await),
+    let timeout = match contain_panic(|| task.timeout()) {
+        Ok(own) => own.or(pool_timeout),
+        Err(message) => return Attempt::Panicked(message),
+    };
+    // The task's future is made, polled and dropped (when it ends or times
+    // out) inside `catch_unwind`, so a panic in its `Drop` is caught too.
+    let caught = match timeout {
+        // `async`, so that a panic in the call that makes the future is caught.
+        None => AssertUnwindSafe(async { task.run(cx).await })
+            .catch_unwind()
+            .await
+            .map(Attempt::Returned),
+        Some(limit) => {
+            AssertUnwindSafe(async {
+                match actix_rt::time::timeout(limit, task.run(cx)).await {
+                    Ok(result) => Attempt::Returned(result),
+                    Err(_elapsed) => Attempt::TimedOut,
+                }
+            })
+            .catch_unwind()
+            .await
         }
-    });
-    match attempt.catch_unwind().await {
+    };
+    match caught {
         Ok(attempt) => attempt,
         Err(payload) => {
             let message = panic_message(payload.as_ref());

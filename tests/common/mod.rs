@@ -13,6 +13,8 @@ pub enum Script {
     Panic,
     /// Runs until the matching [`Release`] is used (or dropped).
     Hold(oneshot::Receiver<()>),
+    /// Runs until released, then panics.
+    HoldThenPanic(oneshot::Receiver<()>),
 }
 
 /// Where and how a probe started.
@@ -58,6 +60,10 @@ impl Task for Probe {
                 let _ = release.await;
                 Ok((self.label, cx.worker()))
             }
+            Script::HoldThenPanic(release) => {
+                let _ = release.await;
+                panic!("probe {} panicked", self.label)
+            }
         }
     }
 }
@@ -98,6 +104,12 @@ impl Lab {
     pub fn held(&self, label: u32) -> (Probe, Release) {
         let (tx, rx) = oneshot::channel();
         (self.probe(label, Script::Hold(rx)), Release(tx))
+    }
+
+    /// A probe that runs until released, then panics.
+    pub fn held_then_panics(&self, label: u32) -> (Probe, Release) {
+        let (tx, rx) = oneshot::channel();
+        (self.probe(label, Script::HoldThenPanic(rx)), Release(tx))
     }
 
     /// Submits a probe that runs until released and waits until it has

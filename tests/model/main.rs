@@ -59,7 +59,7 @@ async fn run_case(case: Case) -> Check {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
         max_shrink_iters: 2000,
         failure_persistence: None,
         ..ProptestConfig::default()
