@@ -15,7 +15,12 @@
 //! | `GET /stats` | 200, the pool's counters |
 //!
 //! Malformed input gets a 400 with a JSON error. Ctrl-C stops the server, and
-//! the pool drains (every accepted job finishes) before the process exits.
+//! the pool drains before the process exits: every accepted job finishes, or,
+//! should some run longer than [`DRAIN_DEADLINE`], is cut off and handed back
+//! (`"aborted"`), so that the whole shutdown fits a service manager's stop
+//! timeout of 30 s (systemd's `TimeoutStopSec`, Kubernetes'
+//! `terminationGracePeriodSeconds`): at most [`SERVER_SHUTDOWN`] for open
+//! connections, then at most [`DRAIN_DEADLINE`] for the jobs.
 //!
 //! What the crate keeps (where a job is: [`Pool::status`]) and what the app
 //! keeps (the result of a finished job, in [`Results`]) are split on purpose:
@@ -91,6 +96,8 @@ impl Results {
                 json!({"state": "panicked", "attempts": attempts, "error": message})
             }
             Outcome::TimedOut { attempts } => json!({"state": "timed_out", "attempts": attempts}),
+            // A real service would store the job to run it again later.
+            Outcome::Aborted { attempts, .. } => json!({"state": "aborted", "attempts": attempts}),
             Outcome::NotRun { reason, .. } => {
                 json!({"state": "not_run", "reason": reason.to_string()})
             }
@@ -198,20 +205,37 @@ pub fn server(listener: TcpListener, pool: Pool<Job>) -> io::Result<Server> {
             .configure(routes)
     })
     .workers(2)
+    .shutdown_timeout(SERVER_SHUTDOWN.as_secs())
     .listen(listener)?
     .run())
 }
 
+/// How long the server waits for open connections once it is told to stop.
+pub const SERVER_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// How long the pool may drain once the server has stopped: with
+/// [`SERVER_SHUTDOWN`], the shutdown fits in 30 s with room to spare.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
+
 /// Serves until the server stops (Ctrl-C, or its handle), then drains the
-/// pool: every accepted job finishes before this returns.
-pub async fn serve_then_drain(server: Server, pool: Pool<Job>) -> io::Result<StopReport> {
+/// pool for at most `deadline`: every accepted job finishes, or is cut off
+/// and handed back once the deadline passes.
+pub async fn serve_then_drain(
+    server: Server,
+    pool: Pool<Job>,
+    deadline: Duration,
+) -> io::Result<StopReport> {
     server.await?;
-    info!("server stopped; draining the job pool");
-    let report = pool.drain().await.map_err(io::Error::other)?;
-    let stats = pool.stats().await.map_err(io::Error::other)?;
+    info!("server stopped; draining the job pool for at most {deadline:?}");
+    let report = pool
+        .drain_within(deadline)
+        .await
+        .map_err(io::Error::other)?;
     info!(
-        "job pool drained: {} completed, {} failed, {} handed back",
-        stats.completed, stats.failed, stats.not_run
+        "job pool drained: {} finished, {} handed back, {} cut off",
+        report.finished.len(),
+        report.not_run.len(),
+        report.aborted.len()
     );
     Ok(report)
 }
@@ -239,6 +263,6 @@ async fn main() -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:8080")?;
     info!("listening on http://{}", listener.local_addr()?);
     let pool = pool();
-    serve_then_drain(server(listener, pool.clone())?, pool).await?;
+    serve_then_drain(server(listener, pool.clone())?, pool, DRAIN_DEADLINE).await?;
     Ok(())
 }

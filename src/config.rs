@@ -25,6 +25,8 @@ pub(crate) struct Config<T: Task> {
     pub(crate) restarts: RestartPolicy,
     pub(crate) arbiters: Option<usize>,
     pub(crate) retry: RetryPolicy,
+    pub(crate) stuck_grace: Duration,
+    pub(crate) shutdown_timeout: Option<Duration>,
 }
 
 /// Builds a [`Pool`]: made by [`Pool::builder`] or [`Pool::builder_with_state`].
@@ -39,6 +41,8 @@ pub(crate) struct Config<T: Task> {
 /// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0 |
 /// | [`arbiter`](Self::arbiter) | the current arbiter | |
 /// | [`retry`](Self::retry) | one attempt, no retries | (checked by [`RetryPolicy::builder`]) |
+/// | [`stuck_grace`](Self::stuck_grace) | 1 s | zero |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | none: a stop waits for the tasks in hand | zero |
 ///
 /// # Examples
 ///
@@ -70,6 +74,8 @@ pub struct PoolBuilder<T: Task> {
     arbiters: Option<usize>,
     retry: RetryPolicy,
     arbiter: Option<ArbiterHandle>,
+    stuck_grace: Duration,
+    shutdown_timeout: Option<Duration>,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -83,7 +89,33 @@ impl<T: Task> PoolBuilder<T> {
             arbiters: None,
             retry: RetryPolicy::never(),
             arbiter: None,
+            stuck_grace: Duration::from_secs(1),
+            shutdown_timeout: None,
         }
+    }
+
+    /// How long past an attempt's deadline its worker may stay silent before
+    /// the supervisor counts it stuck (its thread blocked), ends the attempt
+    /// itself and puts a fresh worker in the slot. See
+    /// [`PoolEvent::WorkerStuck`](crate::PoolEvent::WorkerStuck).
+    ///
+    /// Only attempts with a timeout have a deadline. Workers on the
+    /// supervisor's own arbiter share its thread, so a task that blocks it
+    /// blocks the supervisor too: give tasks that may block dedicated arbiters
+    /// ([`arbiters`](Self::arbiters)).
+    pub fn stuck_grace(mut self, grace: Duration) -> Self {
+        self.stuck_grace = grace;
+        self
+    }
+
+    /// A deadline for every stop and drain of the pool, the one that dropping
+    /// the last handle starts included: past it, what is running is cut off
+    /// and handed back as [`Aborted`](crate::Outcome::Aborted), what is
+    /// queued as [`NotRun`](crate::Outcome::NotRun), and the stop answers.
+    /// [`Pool::stop_within`] and [`Pool::drain_within`] give one per call.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
     }
 
     /// How many workers run tasks at once (each holds at most one task).
@@ -220,6 +252,12 @@ impl<T: Task> PoolBuilder<T> {
         if self.arbiters == Some(0) {
             return Err(BuildError::ZeroArbiters);
         }
+        if self.stuck_grace.is_zero() {
+            return Err(BuildError::ZeroStuckGrace);
+        }
+        if self.shutdown_timeout == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroShutdownTimeout);
+        }
         let restarts = self.restarts;
         if restarts.within.is_zero() {
             return Err(BuildError::ZeroRestartWindow);
@@ -238,6 +276,8 @@ impl<T: Task> PoolBuilder<T> {
             restarts,
             arbiters: self.arbiters,
             retry: self.retry,
+            stuck_grace: self.stuck_grace,
+            shutdown_timeout: self.shutdown_timeout,
         })
     }
 }
@@ -251,6 +291,8 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
             .field("restarts", &self.restarts)
             .field("arbiters", &self.arbiters)
             .field("retry", &self.retry)
+            .field("stuck_grace", &self.stuck_grace)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -10,15 +10,22 @@
 //! | user code | called from | if it panics |
 //! |---|---|---|
 //! | `Task::run`, and the future it returns (polled and dropped) | worker | the attempt ends [`Panicked`](crate::Outcome::Panicked); the worker is replaced |
-//! | `Task::timeout` | worker | as a panic in `run` |
-//! | `Task::is_retryable` | supervisor ([`Job::is_retryable`](crate::job)) | counts as "no" |
-//! | `Task::retry_policy` | supervisor | counts as no policy of its own |
+//! | `Task::timeout` | supervisor (a task it hands out), worker (a task it takes itself) | as a panic in `run` |
+//! | `Task::is_retryable` | supervisor (`Job::is_retryable`) | counts as "no" |
+//! | `Task::retry_policy` | supervisor; worker (a task with a timeout it takes itself) | counts as no policy of its own |
 //! | `Debug` of a task's error | supervisor (log lines, `TaskFailed` events) | the text says it panicked |
 //! | `Drop` of a task, its output or its error | supervisor, as a task's outcome goes out ([`Job`](crate::job)) | logged; the outcome still reaches the handle |
 //! | `Drop` of what a closed lane still held | whoever closes it | logged |
 //! | the state factory | worker, when it starts | a failed start: the slot restarts |
 //! | `Drop` of the worker state | worker, when it ends | logged; the worker's exit is still reported |
 //! | a [`TaskReport`](crate::TaskReport) recipient | actix delivers to it; its mailbox may drop the report | the drop is contained as above |
+//! | `Drop` of a refused task (`TrySubmit` sent with `do_send`, `SubmitAndReport` to a stopped actor, a `Submit` whose sender left) | supervisor | logged |
+//!
+//! One place is out of reach: a `Submit`, `TrySubmit` or `SubmitAndReport`
+//! message whose sender gave up before the supervisor handled it is dropped
+//! by actix itself, task and all, inside the supervisor's context; a panic in
+//! that task's `Drop` stops the supervisor. Tasks whose `Drop` may panic are
+//! safest submitted through [`Pool`](crate::Pool).
 //!
 //! Event subscribers run in actors of their own: a panic there stops that
 //! actor (not the pool), and the pool drops it from its list.
@@ -42,6 +49,15 @@ pub(crate) fn contain<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
             None
         }
     }
+}
+
+/// Runs `f`, a call into user code; a panic in it gives the panic's message.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = panic_message(payload.as_ref());
+        forget_payload(payload);
+        message
+    })
 }
 
 /// Drops `value`, a user value whose `Drop` may panic.

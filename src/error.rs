@@ -79,6 +79,14 @@ pub enum BuildError {
         /// The cap on the delay.
         max: Duration,
     },
+    /// `stuck_grace(Duration::ZERO)`: a worker would count as stuck the
+    /// moment its deadline passed, before its own timer could end the attempt.
+    #[error("the grace before a worker counts as stuck must be longer than zero")]
+    ZeroStuckGrace,
+    /// `shutdown_timeout(Duration::ZERO)`: every stop would cut off every
+    /// task at once; use `stop` with no deadline, or a short one.
+    #[error("the shutdown timeout must be longer than zero")]
+    ZeroShutdownTimeout,
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,

@@ -8,11 +8,10 @@
 //! capacity. The permit is a value that gives its place back when dropped, so
 //! every path out of the queue releases it exactly once, by construction.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
 use tokio::sync::Notify;
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::task::TaskId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +49,23 @@ impl Gate {
     }
 
     /// Takes a permit and an id, or says why not.
+    #[cfg(not(workerpool_loom))]
     pub(crate) fn try_admit(self: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
-        let (id, first) = self.try_take()?;
+        Gate::try_admit_to(self)
+    }
+
+    /// `try_admit`, as an associated function: the model checks' `Arc` (see
+    /// `crate::sync`) cannot be a method's receiver.
+    #[inline]
+    fn try_admit_to(gate: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
+        let (id, first) = gate.try_take()?;
         if first {
             // The permits out share one reference to the gate, taken by the
             // first and given up by the last (see `Permit`).
-            // SAFETY: `self` is a live `Arc`, so its pointer is one.
-            unsafe { Arc::increment_strong_count(Arc::as_ptr(self)) };
+            // SAFETY: `gate` is a live `Arc`, so its pointer is one.
+            unsafe { Arc::increment_strong_count(Arc::as_ptr(gate)) };
         }
-        let permit = Permit(std::ptr::NonNull::from(&**self));
+        let permit = Permit(std::ptr::NonNull::from(&**gate));
         Ok((id, permit))
     }
 
@@ -90,6 +97,10 @@ impl Gate {
     /// Waits for a permit; fails only once the gate is closed.
     ///
     /// Cancel safe: dropping the future gives nothing up and leaves no trace.
+    ///
+    /// Not in the model checks (tokio's `Notify` is not loom's), but in the
+    /// stress tests below.
+    #[cfg(not(workerpool_loom))]
     pub(crate) async fn admit(self: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
         loop {
             match self.try_admit() {
@@ -192,7 +203,7 @@ impl Drop for Parked<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(workerpool_loom)))]
 mod tests {
     use super::*;
 
@@ -271,5 +282,285 @@ mod tests {
         actix_rt::task::yield_now().await;
         gate.close();
         assert_eq!(waiter.await.unwrap(), Err(Refusal::Closed));
+    }
+}
+
+/// Model checks (see `crate::sync`): admissions, releases, a close, and the
+/// owners of the gate letting go, on loom's threads. loom's `Arc` counts the
+/// gate's references, the permits' shared one included: a model that leaks
+/// the gate fails, and so does one that frees it while a permit is out (the
+/// last permit's `decrement_strong_count` then finds no `Arc` to count down).
+#[cfg(all(test, workerpool_loom))]
+mod loom_tests {
+    use loom::thread;
+
+    use super::*;
+
+    fn try_admit(gate: &Arc<Gate>) -> Result<(TaskId, Permit), Refusal> {
+        Gate::try_admit_to(gate)
+    }
+
+    /// Two threads take a place on a gate of one and give it back, twice
+    /// each: never are two permits out, every place comes back, and so does
+    /// the permits' reference to the gate.
+    #[test]
+    fn loom_admissions_never_exceed_capacity() {
+        crate::sync::model(|| {
+            let gate = Arc::new(Gate::new(1));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (gate, holders) = (gate.clone(), holders.clone());
+                    thread::spawn(move || {
+                        for _ in 0..2 {
+                            if let Ok((_, permit)) = try_admit(&gate) {
+                                let before = holders.fetch_add(1, Ordering::SeqCst);
+                                assert_eq!(before, 0, "two permits out on a gate of one");
+                                holders.fetch_sub(1, Ordering::SeqCst);
+                                drop(permit);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            assert_eq!(gate.pending(), 0);
+            assert_eq!(
+                Arc::strong_count(&gate),
+                1,
+                "the permits kept their reference"
+            );
+        });
+    }
+
+    /// A permit is given back on one thread while another admits (through
+    /// an owner it then lets go of, before its own permit) and the last
+    /// other owner lets go: the count of places falls to zero and rises from
+    /// it in any order against the owners' drops, and the gate is freed
+    /// exactly once, by whoever is last, owner or permit.
+    #[test]
+    fn loom_the_last_permit_and_the_last_owner_let_go_at_once() {
+        crate::sync::model(|| {
+            let gate = Arc::new(Gate::new(2));
+            let (_, held) = try_admit(&gate).unwrap();
+            let admitting = thread::spawn({
+                let gate = gate.clone();
+                move || {
+                    let admitted = try_admit(&gate);
+                    drop(gate);
+                    drop(admitted);
+                }
+            });
+            let releasing = thread::spawn(move || drop(held));
+            drop(gate);
+            admitting.join().unwrap();
+            releasing.join().unwrap();
+        });
+    }
+
+    /// A close races an admission: the admission either came first, and its
+    /// place is counted when the close is done, or it is refused; nothing
+    /// is admitted after the close, and the count only falls from there.
+    #[test]
+    fn loom_close_races_an_admission() {
+        crate::sync::model(|| {
+            let gate = Arc::new(Gate::new(2));
+            let admitting = thread::spawn({
+                let gate = gate.clone();
+                move || match try_admit(&gate) {
+                    Ok((_, permit)) => Some(permit),
+                    Err(refusal) => {
+                        assert_eq!(refusal, Refusal::Closed);
+                        None
+                    }
+                }
+            });
+            gate.close();
+            let pending = gate.pending();
+            assert_eq!(try_admit(&gate).err(), Some(Refusal::Closed));
+            let permit = admitting.join().unwrap();
+            assert_eq!(
+                pending,
+                usize::from(permit.is_some()),
+                "admitted after the close"
+            );
+            drop(permit);
+            assert_eq!(gate.pending(), 0);
+            assert!(gate.is_closed());
+        });
+    }
+}
+
+/// Stress: many threads and tasks at the gate, on the real atomics and
+/// tokio's `Notify`.
+#[cfg(all(test, not(workerpool_loom)))]
+mod stress_tests {
+    use std::sync::Weak;
+    use std::thread;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Threads take and give back places on a small gate as fast as they
+    /// can: never are more permits out than its capacity, every place comes
+    /// back, and so does the permits' reference to the gate.
+    #[test]
+    fn stress_admissions_never_exceed_capacity() {
+        const CAPACITY: usize = 3;
+        let gate = Arc::new(Gate::new(CAPACITY));
+        let holders = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (gate, holders) = (gate.clone(), holders.clone());
+                thread::spawn(move || {
+                    let mut admitted = 0;
+                    for _ in 0..20_000 {
+                        if let Ok((_, permit)) = gate.try_admit() {
+                            let before = holders.fetch_add(1, Ordering::SeqCst);
+                            assert!(before < CAPACITY, "more permits out than places");
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            drop(permit);
+                            admitted += 1;
+                        }
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(admitted > 0);
+        assert_eq!(gate.pending(), 0);
+        assert_eq!(
+            Arc::strong_count(&gate),
+            1,
+            "the permits kept their reference"
+        );
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// Many tasks on a multi-threaded runtime wait for places on a small
+    /// gate, hold them across a yield and give them back: every one gets
+    /// through (no wake-up is lost), never more at once than its capacity.
+    #[test]
+    fn stress_waiting_admissions_all_get_through() {
+        const CAPACITY: usize = 2;
+        const TASKS: usize = 64;
+        const EACH: usize = 200;
+        let gate = Arc::new(Gate::new(CAPACITY));
+        let holders = Arc::new(AtomicUsize::new(0));
+        runtime().block_on(async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let (gate, holders) = (gate.clone(), holders.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..EACH {
+                            let (_, permit) = gate.admit().await.unwrap();
+                            let before = holders.fetch_add(1, Ordering::SeqCst);
+                            assert!(before < CAPACITY, "more permits out than places");
+                            tokio::task::yield_now().await;
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            drop(permit);
+                        }
+                    })
+                })
+                .collect();
+            let all = futures::future::try_join_all(tasks);
+            tokio::time::timeout(Duration::from_secs(60), all)
+                .await
+                .expect("an admission waits for ever: a wake-up was lost")
+                .unwrap();
+        });
+        assert_eq!(gate.pending(), 0);
+        assert_eq!(gate.waiters.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            Arc::strong_count(&gate),
+            1,
+            "the permits kept their reference"
+        );
+    }
+
+    /// The gate closes while tasks wait for places and others are given
+    /// back: every waiting admission ends (admitted or refused), and once the
+    /// close is done no place is taken: the count only falls.
+    #[test]
+    fn stress_close_while_admissions_wait() {
+        const CAPACITY: usize = 2;
+        for _ in 0..20 {
+            let gate = Arc::new(Gate::new(CAPACITY));
+            runtime().block_on(async {
+                let tasks: Vec<_> = (0..32)
+                    .map(|_| {
+                        let gate = gate.clone();
+                        tokio::spawn(async move {
+                            let mut admitted = 0;
+                            while let Ok((_, permit)) = gate.admit().await {
+                                admitted += 1;
+                                tokio::task::yield_now().await;
+                                drop(permit);
+                            }
+                            admitted
+                        })
+                    })
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                gate.close();
+                let mut last = gate.pending();
+                assert!(last <= CAPACITY);
+                let all = futures::future::try_join_all(tasks);
+                let mut all = std::pin::pin!(all);
+                let watch = async {
+                    loop {
+                        let now = gate.pending();
+                        assert!(now <= last, "a place taken after the close");
+                        last = now;
+                        tokio::task::yield_now().await;
+                    }
+                };
+                let ended = tokio::select! {
+                    ended = tokio::time::timeout(Duration::from_secs(60), &mut all) => ended,
+                    () = watch => unreachable!(),
+                };
+                ended
+                    .expect("an admission waits for ever after the close")
+                    .unwrap();
+            });
+            assert_eq!(gate.pending(), 0);
+            assert_eq!(gate.waiters.load(Ordering::SeqCst), 0);
+            assert_eq!(
+                Arc::strong_count(&gate),
+                1,
+                "the permits kept their reference"
+            );
+        }
+    }
+
+    /// The last permit out is given back on one thread while the last owner
+    /// of the gate lets go on another: the gate is freed, whoever is last.
+    #[test]
+    fn stress_the_last_permit_and_the_last_owner_let_go_at_once() {
+        const ROUNDS: usize = 20_000;
+        let (to_dropper, permits) = std::sync::mpsc::sync_channel::<Permit>(16);
+        let dropping = thread::spawn(move || permits.into_iter().for_each(drop));
+        let mut gates: Vec<Weak<Gate>> = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let gate = Arc::new(Gate::new(1));
+            let (_, permit) = gate.try_admit().unwrap();
+            gates.push(Arc::downgrade(&gate));
+            to_dropper.send(permit).unwrap();
+            drop(gate);
+        }
+        drop(to_dropper);
+        dropping.join().unwrap();
+        assert!(
+            gates.iter().all(|gate| gate.upgrade().is_none()),
+            "a gate outlived its owners and its permits"
+        );
     }
 }

@@ -39,6 +39,15 @@ use crate::task::{Task, TaskId};
 /// The answer comes once the task is accepted, so an actor that awaits it feels
 /// the queue's backpressure. A pool that is stopping or stopped refuses the task
 /// and hands it back in [`SubmitError`].
+///
+/// # Cancel safety
+///
+/// As [`Pool::submit`](crate::Pool::submit): a sender that stops waiting for
+/// the answer (its `send` future dropped, or timed out with
+/// `addr.send(..).timeout(..)`) while the queue is full gives the task up: it
+/// is dropped, never accepted later. Once accepted, a task runs whether or not
+/// anyone still waits for its handle. Sent with `do_send`, nobody waits, and
+/// the task is accepted as soon as there is room.
 #[derive(Message)]
 #[rtype(result = "Result<TaskHandle<T>, SubmitError<T>>")]
 pub struct Submit<T: Task>(pub T);
@@ -170,7 +179,9 @@ pub enum TaskStatus {
 /// [`Outcome::NotRun`].
 ///
 /// Answers once every worker is gone. Idempotent: a later `Stop` (or `Drain`)
-/// gets the same report.
+/// gets the same report. The pool's
+/// [`shutdown_timeout`](crate::PoolBuilder::shutdown_timeout), if it has one,
+/// applies as it does to [`StopWithin`].
 #[derive(Message, Debug, Clone, Copy, Default)]
 #[rtype(result = "StopReport")]
 pub struct Stop;
@@ -178,10 +189,32 @@ pub struct Stop;
 /// Drains the pool: accepts nothing new, runs every task already accepted, then
 /// stops the workers. Answers once every worker is gone; idempotent.
 ///
-/// A `Stop` sent during a drain turns it into a stop.
+/// A `Stop` sent during a drain turns it into a stop. The pool's
+/// [`shutdown_timeout`](crate::PoolBuilder::shutdown_timeout), if it has one,
+/// applies as it does to [`DrainWithin`].
 #[derive(Message, Debug, Clone, Copy, Default)]
 #[rtype(result = "StopReport")]
 pub struct Drain;
+
+/// [`Stop`], with a deadline: once it passes, every attempt still running is
+/// cut off (its future dropped; a worker whose thread is blocked is given up
+/// on), its task comes back as [`Outcome::Aborted`], and the answer comes at
+/// once. The report says what finished, what was handed back and what was
+/// aborted.
+///
+/// A deadline shorter than one already running wins; a longer one changes
+/// nothing.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "StopReport")]
+pub struct StopWithin(pub std::time::Duration);
+
+/// [`Drain`], with a deadline: what has not run by then is handed back
+/// ([`Outcome::NotRun`] with [`StopReason::Deadline`]), what is running is cut
+/// off as in [`StopWithin`], and the answer comes at once. A drain's deadline
+/// is how a service's shutdown fits its service manager's stop timeout.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "StopReport")]
+pub struct DrainWithin(pub std::time::Duration);
 
 /// Answers once the pool has stopped, for whatever reason, without causing a
 /// stop: how a watcher learns that the supervisor gave up.
@@ -199,14 +232,23 @@ pub struct Subscribe(pub Recipient<PoolEvent>);
 #[rtype(result = "Stats")]
 pub struct GetStats;
 
-/// How a pool stopped: the answer to [`Stop`] and [`Drain`].
+/// How a pool stopped: the answer to [`Stop`] and [`Drain`] (and their
+/// deadline forms).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StopReport {
     /// Why the pool stopped.
     pub reason: StopReason,
+    /// The tasks that ended while the pool stopped (completed, failed,
+    /// panicked or timed out after the stop or drain began).
+    pub finished: Vec<TaskId>,
     /// The tasks this stop handed back unrun (queued ones first, in queue order,
     /// then those waiting for a retry). Each one went back through its handle as
     /// [`Outcome::NotRun`].
     pub not_run: Vec<TaskId>,
+    /// The tasks whose attempt a shutdown's deadline cut off. Each one goes
+    /// back through its handle as [`Outcome::Aborted`], once its worker lets
+    /// go of it: at once for a worker that was waiting, when its thread
+    /// returns for one that was blocked.
+    pub aborted: Vec<TaskId>,
 }

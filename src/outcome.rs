@@ -33,6 +33,16 @@ pub enum Outcome<T: Task> {
         /// How many attempts were made, the one that timed out included.
         attempts: u32,
     },
+    /// A shutdown's deadline passed while an attempt ran (see
+    /// [`Pool::stop_within`](crate::Pool::stop_within)): the attempt was cut
+    /// off (its future dropped, or its blocked thread given up on) and the
+    /// task comes back, so that it can be kept for later.
+    Aborted {
+        /// The task, as its last attempt left it.
+        task: T,
+        /// How many attempts were made, the one cut off included.
+        attempts: u32,
+    },
     /// The pool stopped before the task ran to an end; the task comes back
     /// unrun (this time: a task handed back between two attempts has run before).
     NotRun {
@@ -58,6 +68,8 @@ pub enum OutcomeKind {
     Panicked,
     /// See [`Outcome::TimedOut`].
     TimedOut,
+    /// See [`Outcome::Aborted`].
+    Aborted,
     /// See [`Outcome::NotRun`].
     NotRun,
 }
@@ -70,6 +82,7 @@ impl<T: Task> Outcome<T> {
             Outcome::Failed { .. } => OutcomeKind::Failed,
             Outcome::Panicked { .. } => OutcomeKind::Panicked,
             Outcome::TimedOut { .. } => OutcomeKind::TimedOut,
+            Outcome::Aborted { .. } => OutcomeKind::Aborted,
             Outcome::NotRun { .. } => OutcomeKind::NotRun,
         }
     }
@@ -81,6 +94,7 @@ impl<T: Task> Outcome<T> {
             | Outcome::Failed { attempts, .. }
             | Outcome::Panicked { attempts, .. }
             | Outcome::TimedOut { attempts }
+            | Outcome::Aborted { attempts, .. }
             | Outcome::NotRun { attempts, .. } => *attempts,
         }
     }
@@ -93,10 +107,11 @@ impl<T: Task> Outcome<T> {
         }
     }
 
-    /// The task of a `NotRun` outcome, or `None`.
+    /// The task of a `NotRun` or `Aborted` outcome (the ones that hand the
+    /// task back), or `None`.
     pub fn into_task(self) -> Option<T> {
         match self {
-            Outcome::NotRun { task, .. } => Some(task),
+            Outcome::NotRun { task, .. } | Outcome::Aborted { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -124,6 +139,10 @@ impl<T: Task> fmt::Debug for Outcome<T> {
                 .debug_struct("TimedOut")
                 .field("attempts", attempts)
                 .finish(),
+            Outcome::Aborted { attempts, .. } => f
+                .debug_struct("Aborted")
+                .field("attempts", attempts)
+                .finish_non_exhaustive(),
             Outcome::NotRun {
                 reason, attempts, ..
             } => f
@@ -156,6 +175,13 @@ pub enum StopReason {
     /// `System` stopped, or the arbiter of the worker running the task did. A task
     /// handed back for this reason may have started running.
     Dropped,
+    /// A shutdown's deadline passed (see
+    /// [`Pool::drain_within`](crate::Pool::drain_within)) before the task's
+    /// turn came: it was handed back unrun.
+    Deadline {
+        /// The deadline the shutdown was given.
+        within: Duration,
+    },
 }
 
 impl fmt::Display for StopReason {
@@ -170,6 +196,9 @@ impl fmt::Display for StopReason {
                 );
             }
             StopReason::Dropped => "the actor holding it was dropped",
+            StopReason::Deadline { within } => {
+                return write!(f, "the shutdown's deadline of {within:?} passed");
+            }
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Addr, Recipient};
 
@@ -10,7 +11,8 @@ use crate::error::{PoolGone, SubmitError, TrySubmitError};
 use crate::gate::{Gate, Permit, Refusal};
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Drain, GetStats, GetStatus, Stop, StopReport, Subscribe, TaskStatus, WhenStopped,
+    Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin, Subscribe, TaskStatus,
+    WhenStopped,
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
@@ -214,6 +216,49 @@ impl<T: Task> Pool<T> {
     /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
     pub async fn drain(&self) -> Result<StopReport, PoolGone> {
         self.shared.addr.send(Drain).await.map_err(|_| PoolGone)
+    }
+
+    /// Stops the pool as [`stop`](Self::stop) does, but cuts off whatever
+    /// still runs once `deadline` has passed: see [`StopWithin`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn stop_within(&self, deadline: Duration) -> Result<StopReport, PoolGone> {
+        let message = StopWithin(deadline);
+        self.shared.addr.send(message).await.map_err(|_| PoolGone)
+    }
+
+    /// Drains the pool as [`drain`](Self::drain) does, for at most
+    /// `deadline`: see [`DrainWithin`].
+    ///
+    /// # Examples
+    ///
+    /// A service's shutdown that must fit its service manager's stop timeout:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_workerpool::{FnTask, Outcome, Pool};
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// # tokio::time::pause();
+    /// let pool = Pool::builder().workers(1).build().unwrap();
+    /// let forever = FnTask::new((), |()| std::future::pending::<Result<(), ()>>());
+    /// let handle = pool.submit(forever).await.unwrap();
+    /// # actix_rt::task::yield_now().await;
+    ///
+    /// let report = pool.drain_within(Duration::from_secs(30)).await.unwrap();
+    /// assert_eq!(report.aborted, [handle.id()]);
+    /// assert!(matches!(handle.await.unwrap(), Outcome::Aborted { attempts: 1, .. }));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn drain_within(&self, deadline: Duration) -> Result<StopReport, PoolGone> {
+        let message = DrainWithin(deadline);
+        self.shared.addr.send(message).await.map_err(|_| PoolGone)
     }
 
     /// A snapshot of the pool's counters.

@@ -8,8 +8,8 @@ use crate::task::TaskId;
 /// A snapshot of a pool's counters, taken by the supervisor between two messages.
 ///
 /// Every snapshot balances: `submitted == completed + failed + panicked +
-/// timed_out + not_run + queued + in_flight + waiting_retry` (see
-/// [`Stats::balances`]).
+/// timed_out + aborted + not_run + queued + in_flight + waiting_retry` (see
+/// [`Stats::balances`]), `queued <= queue_capacity` and `in_flight <= workers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -25,6 +25,9 @@ pub struct Stats {
     pub timed_out: u64,
     /// Tasks handed back [`NotRun`](crate::Outcome::NotRun).
     pub not_run: u64,
+    /// Tasks whose attempt a shutdown's deadline cut off
+    /// ([`Aborted`](crate::Outcome::Aborted)).
+    pub aborted: u64,
     /// Tasks waiting in the queue for a worker for their first attempt: never
     /// more than the queue's capacity.
     pub queued: usize,
@@ -35,8 +38,11 @@ pub struct Stats {
     pub waiting_retry: usize,
     /// Retries scheduled, all tasks together.
     pub retries: u64,
-    /// Worker restarts, all slots together.
+    /// Worker restarts, all slots together (stuck workers replaced included).
     pub restarts: u64,
+    /// Workers found stuck past an attempt's deadline, and replaced (see
+    /// [`PoolEvent::WorkerStuck`]).
+    pub stuck: u64,
     /// One entry per worker slot, in slot order.
     pub workers: Vec<WorkerStats>,
 }
@@ -49,12 +55,14 @@ pub struct WorkerStats {
     pub tasks_run: u64,
     /// How many times this slot's worker was replaced.
     pub restarts: u64,
+    /// How many of those replaced a worker stuck past a deadline.
+    pub stuck: u64,
 }
 
 impl Stats {
     /// Tasks that have reached their outcome.
     pub fn finished(&self) -> u64 {
-        self.completed + self.failed + self.panicked + self.timed_out + self.not_run
+        self.completed + self.failed + self.panicked + self.timed_out + self.aborted + self.not_run
     }
 
     /// Whether every submitted task is accounted for: finished, queued, in
@@ -134,6 +142,26 @@ pub enum PoolEvent {
         /// How long the task waits, off any worker, before its next attempt.
         delay: std::time::Duration,
     },
+    /// A shutdown's deadline cut off a task's attempt: it ends
+    /// [`Aborted`](crate::Outcome::Aborted).
+    TaskAborted {
+        /// The task.
+        task: TaskId,
+        /// The worker slot it ran on.
+        worker: usize,
+    },
+    /// A worker ran an attempt past its deadline (plus a grace) without a
+    /// word: its thread is blocked. The supervisor ended the attempt itself
+    /// (`TaskTimedOut`, or a retry once the thread gives the task back) and
+    /// put a fresh worker in the slot (`WorkerRestarted` follows).
+    WorkerStuck {
+        /// The slot.
+        worker: usize,
+        /// The task it was stuck in.
+        task: TaskId,
+        /// Which attempt of it.
+        attempt: u32,
+    },
     /// A task was handed back unrun.
     TaskNotRun {
         /// The task.
@@ -169,6 +197,8 @@ pub enum RestartReason {
     Lost,
     /// Making the worker's state failed or panicked; the text says how.
     StartFailed(String),
+    /// It was stuck past an attempt's deadline (see [`PoolEvent::WorkerStuck`]).
+    Stuck,
 }
 
 impl std::fmt::Display for RestartReason {
@@ -177,6 +207,7 @@ impl std::fmt::Display for RestartReason {
             RestartReason::Panicked(message) => write!(f, "a task panicked: {message}"),
             RestartReason::Lost => f.write_str("the worker stopped unasked"),
             RestartReason::StartFailed(error) => write!(f, "its state failed to start: {error}"),
+            RestartReason::Stuck => f.write_str("it was stuck past a deadline"),
         }
     }
 }

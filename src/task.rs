@@ -59,9 +59,13 @@ pub trait Task: Send + 'static {
     /// [`task_timeout`](crate::PoolBuilder::task_timeout); `None` (the default)
     /// keeps the pool's.
     ///
-    /// An attempt past its timeout is cancelled (its future dropped) and the task
-    /// ends [`TimedOut`](crate::Outcome::TimedOut); its worker is free at once. A
-    /// zero here times every attempt out the first time it waits.
+    /// The time counts from when the attempt begins on its worker. An attempt
+    /// past it is cancelled (its future dropped) and the task ends
+    /// [`TimedOut`](crate::Outcome::TimedOut) (or is retried, if its policy
+    /// allows); its worker is free at once. A result that comes at or past
+    /// the deadline is discarded, so a zero here times every attempt out. A
+    /// task that blocks its thread past the deadline is ended by the
+    /// supervisor (see [`PoolBuilder::stuck_grace`](crate::PoolBuilder::stuck_grace)).
     fn timeout(&self) -> Option<Duration> {
         None
     }

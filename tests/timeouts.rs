@@ -149,3 +149,43 @@ async fn a_hanging_task_cannot_hold_a_drain_forever() {
     assert!(report.not_run.is_empty());
     assert!(matches!(hang.await.unwrap(), Outcome::TimedOut { .. }));
 }
+
+/// The time of an attempt counts from when its worker begins it, not from
+/// when it was handed out: here B waits for its thread while A blocks it for
+/// longer than B's own timeout, and still completes.
+#[actix_rt::test]
+async fn an_attempts_time_starts_when_its_worker_begins_it() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let a = Blocks {
+        block: Duration::from_millis(50),
+        timeout: Duration::from_secs(10),
+    };
+    let b = Blocks {
+        block: Duration::ZERO,
+        timeout: Duration::from_millis(20),
+    };
+    let (a, b) = (pool.try_submit(a).unwrap(), pool.try_submit(b).unwrap());
+    assert!(matches!(a.await.unwrap(), Outcome::Completed { .. }));
+    assert!(matches!(b.await.unwrap(), Outcome::Completed { .. }));
+}
+
+/// Blocks its thread for `block`, with a timeout of its own.
+struct Blocks {
+    block: Duration,
+    timeout: Duration,
+}
+
+impl Task for Blocks {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), ()> {
+        std::thread::sleep(self.block);
+        Ok(())
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+}

@@ -21,11 +21,15 @@ struct Service {
 }
 
 fn start(pool: &Pool<Job>) -> Service {
+    start_with_deadline(pool, web_jobs::DRAIN_DEADLINE)
+}
+
+fn start_with_deadline(pool: &Pool<Job>, deadline: Duration) -> Service {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = web_jobs::server(listener, pool.clone()).unwrap();
     let handle = server.handle();
-    let serving = actix_rt::spawn(web_jobs::serve_then_drain(server, pool.clone()));
+    let serving = actix_rt::spawn(web_jobs::serve_then_drain(server, pool.clone(), deadline));
     Service {
         base,
         client: awc::Client::default(),
@@ -226,4 +230,36 @@ async fn jobs_accepted_just_before_shutdown_still_finish() {
         (6, 6),
         "the drain ran every accepted job"
     );
+}
+
+/// The shutdown fits its deadline even when a job would run far longer: the
+/// job is cut off and handed back, its state says so, and the drain's report
+/// names it.
+#[actix_rt::test]
+async fn a_job_that_outlasts_the_drain_deadline_is_cut_off_and_reported() {
+    let pool = Pool::builder()
+        .workers(1)
+        .queue_capacity(10)
+        .build()
+        .unwrap();
+    let service = start_with_deadline(&pool, Duration::from_millis(200));
+    let (status, long) = service
+        .post(json!({"name": "an hour of work", "millis": 3_600_000}))
+        .await;
+    assert_eq!(status, 202);
+    let long_id = long["id"].as_u64().unwrap();
+    service.wait_for(long_id, &["running"]).await;
+    let (_, queued) = service
+        .post(json!({"name": "never started", "millis": 10}))
+        .await;
+    let queued_id = queued["id"].as_u64().unwrap();
+
+    let report = service.shut_down().await;
+    let ids =
+        |list: &[actix_workerpool::TaskId]| list.iter().map(|id| id.as_u64()).collect::<Vec<_>>();
+    assert_eq!(ids(&report.aborted), [long_id]);
+    assert_eq!(ids(&report.not_run), [queued_id]);
+    let stats = pool.stats().await.unwrap();
+    assert_eq!((stats.aborted, stats.not_run, stats.completed), (1, 1, 0));
+    assert!(stats.balances(), "{stats:?}");
 }

@@ -7,16 +7,13 @@
 //! the outcome (which may be the task itself, handed back). One cell for both
 //! halves the memory a queued task costs.
 
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
-
-use futures::task::AtomicWaker;
 
 use crate::contain::drop_contained;
 use crate::outcome::Outcome;
+use crate::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use crate::sync::{Arc, AtomicWaker, UnsafeCell};
 use crate::task::Task;
 
 /// The writer may still use the slot.
@@ -25,9 +22,15 @@ const PENDING: u8 = 0;
 const RESOLVED: u8 = 1;
 /// The writer went without an outcome.
 const ABANDONED: u8 = 2;
+/// The supervisor ended the task as timed out, through a [`Resolver`],
+/// while the writer still had it on a blocked thread. The slot stays the
+/// writer's; the reader makes the outcome from `timed_out_after` alone.
+const TIMED_OUT: u8 = 3;
 
 struct Cell<T: Task> {
     state: AtomicU8,
+    /// The attempts of a task ended `TIMED_OUT`, written before that state.
+    timed_out_after: AtomicU32,
     slot: UnsafeCell<Slot<T>>,
     waker: AtomicWaker,
 }
@@ -39,10 +42,11 @@ enum Slot<T: Task> {
 }
 
 // SAFETY: `slot` is used by one side at a time. The `Writer` (there is one,
-// and it is not `Clone`) uses it only while the state is `PENDING`, and sets
-// `RESOLVED` with `Release` after its last use; the `Reader` (one, not `Clone`)
-// uses it only after seeing `RESOLVED` with `Acquire`. What crosses threads in
-// the slot is a task or its outcome, both `Send`.
+// and it is not `Clone`) uses it while the state is `PENDING` or `TIMED_OUT`,
+// and sets `RESOLVED` or `ABANDONED` with `Release` after its last use; the
+// `Reader` (one, not `Clone`) uses it only after seeing one of those two with
+// `Acquire`, never in `TIMED_OUT`. A `Resolver` never touches it. What
+// crosses threads in the slot is a task or its outcome, both `Send`.
 unsafe impl<T: Task> Send for Cell<T> {}
 unsafe impl<T: Task> Sync for Cell<T> {}
 
@@ -50,6 +54,7 @@ unsafe impl<T: Task> Sync for Cell<T> {}
 pub(super) fn new<T: Task>(task: T) -> (Writer<T>, Reader<T>) {
     let cell = Arc::new(Cell {
         state: AtomicU8::new(PENDING),
+        timed_out_after: AtomicU32::new(0),
         slot: UnsafeCell::new(Slot::Task(task)),
         waker: AtomicWaker::new(),
     });
@@ -98,9 +103,22 @@ impl<T: Task> Writer<T> {
     /// (the task, unless it was taken out) is dropped only after that, and if
     /// the reader is gone, so is the outcome: their `Drop` is user code, which
     /// may panic, so it runs contained, once the outcome is out of the way.
-    pub(super) fn resolve(mut self, outcome: Outcome<T>) {
+    ///
+    /// `watched`: the supervisor holds a [`Resolver`] for this cell, and may
+    /// have ended it as timed out already; then this outcome is too late, and
+    /// stays in the slot, unread, until the cell is dropped.
+    pub(super) fn resolve(mut self, outcome: Outcome<T>, watched: bool) {
         let previous = std::mem::replace(self.slot_mut(), Slot::Outcome(outcome));
-        self.finish(RESOLVED);
+        if !watched {
+            self.finish(RESOLVED);
+        } else if self
+            .0
+            .state
+            .compare_exchange(PENDING, RESOLVED, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.0.waker.wake();
+        }
         if let Slot::Task(task) = previous {
             drop_contained("Drop of a task", task);
         }
@@ -115,18 +133,75 @@ impl<T: Task> Writer<T> {
         }
     }
 
-    /// Gives the slot up to the reader for good.
+    /// Gives the slot up to the reader for good. Only for a cell that no
+    /// [`Resolver`] watches: nobody else changes its state.
     fn finish(&self, state: u8) {
         self.0.state.store(state, Ordering::Release);
         self.0.waker.wake();
+    }
+
+    /// Ends the cell without an outcome in it, for a job whose outcome goes
+    /// elsewhere (a report to an actor): `false` if a [`Resolver`] ended it
+    /// first, and the outcome must not go out.
+    pub(super) fn claim(self) -> bool {
+        let claimed = self
+            .0
+            .state
+            .compare_exchange(PENDING, RESOLVED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        // Dropping the writer now finds the state settled and leaves it.
+        drop(self);
+        claimed
+    }
+
+    /// A second way to end this cell, for the supervisor: see [`Resolver`].
+    pub(super) fn resolver(&self) -> Resolver<T> {
+        Resolver(Some(self.0.clone()))
     }
 }
 
 impl<T: Task> Drop for Writer<T> {
     fn drop(&mut self) {
-        // Only this writer ever changes the state, so it sees its own store.
-        if self.0.state.load(Ordering::Relaxed) == PENDING {
-            self.finish(ABANDONED);
+        // A compare-exchange, not a store: a resolver may have ended the
+        // cell meanwhile (dropping a writer is off the common path).
+        let abandoned =
+            self.0
+                .state
+                .compare_exchange(PENDING, ABANDONED, Ordering::Release, Ordering::Relaxed);
+        if abandoned.is_ok() {
+            self.0.waker.wake();
+        }
+    }
+}
+
+/// The supervisor's hold on a task whose attempt has a deadline: if the
+/// task's worker is stuck past it, the supervisor ends the task as timed out
+/// through this, without the task itself (which the blocked thread still
+/// holds), so that whoever waits on the handle is not held up by that thread.
+pub(crate) struct Resolver<T: Task>(Option<Arc<Cell<T>>>);
+
+impl<T: Task> Resolver<T> {
+    /// Ends the task as [`Outcome::TimedOut`] after `attempts`, unless its
+    /// writer gave it an outcome first; says whether this one did.
+    pub(crate) fn time_out(&self, attempts: u32) -> bool {
+        let Some(cell) = &self.0 else { return false };
+        cell.timed_out_after.store(attempts, Ordering::Relaxed);
+        let ended = cell
+            .state
+            .compare_exchange(PENDING, TIMED_OUT, Ordering::Release, Ordering::Relaxed)
+            .is_ok();
+        if ended {
+            cell.waker.wake();
+        }
+        ended
+    }
+}
+
+impl<T: Task> Drop for Resolver<T> {
+    fn drop(&mut self) {
+        // The last owner drops what the cell holds: user values, contained.
+        if let Some(cell) = self.0.take().and_then(Arc::into_inner) {
+            drop_contained("Drop of a task's cell", cell);
         }
     }
 }
@@ -140,16 +215,23 @@ pub(super) struct Abandoned;
 impl<T: Task> Reader<T> {
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Outcome<T>, Abandoned>> {
         let cell = &*self.0;
-        if cell.state.load(Ordering::Acquire) == PENDING {
+        let mut state = cell.state.load(Ordering::Acquire);
+        if state == PENDING {
             cell.waker.register(cx.waker());
             // Look again: the writer may have finished before the waker was in.
-            if cell.state.load(Ordering::Acquire) == PENDING {
+            state = cell.state.load(Ordering::Acquire);
+            if state == PENDING {
                 return Poll::Pending;
             }
         }
-        // SAFETY: the state is no longer `PENDING` (seen with `Acquire`), so
-        // the writer is done with the slot for good; `&mut self` makes this
-        // the only reader.
+        if state == TIMED_OUT {
+            // The slot is still the writer's: the outcome carries no value.
+            let attempts = cell.timed_out_after.load(Ordering::Relaxed);
+            return Poll::Ready(Ok(Outcome::TimedOut { attempts }));
+        }
+        // SAFETY: the state is `RESOLVED` or `ABANDONED` (seen with
+        // `Acquire`), so the writer is done with the slot for good; `&mut
+        // self` makes this the only reader.
         let slot = unsafe { &mut *cell.slot.get() };
         Poll::Ready(match std::mem::replace(slot, Slot::Empty) {
             Slot::Outcome(outcome) => Ok(outcome),
@@ -159,7 +241,7 @@ impl<T: Task> Reader<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(workerpool_loom)))]
 mod tests {
     use std::convert::Infallible;
     use std::sync::atomic::AtomicUsize;
@@ -213,7 +295,7 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(reader.poll(&mut cx).is_pending());
-        writer.resolve(completed(5));
+        writer.resolve(completed(5), false);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         match reader.poll(&mut cx) {
             Poll::Ready(Ok(outcome)) => assert_eq!(outcome.output(), Some(5)),
@@ -233,10 +315,333 @@ mod tests {
     fn an_outcome_written_on_another_thread_is_read_whole() {
         for i in 0..200 {
             let (writer, mut reader) = new(Echo(i));
-            let thread = std::thread::spawn(move || writer.resolve(completed(i)));
+            let thread = std::thread::spawn(move || writer.resolve(completed(i), false));
             let outcome = futures::executor::block_on(std::future::poll_fn(|cx| reader.poll(cx)));
             thread.join().unwrap();
             assert_eq!(outcome.ok().and_then(Outcome::output), Some(i));
         }
+    }
+
+    fn poll_now(reader: &mut Reader<Echo>) -> Poll<Result<Outcome<Echo>, Abandoned>> {
+        reader.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_resolver_times_a_cell_out_and_the_writer_comes_too_late() {
+        let (writer, mut reader) = new(Echo(1));
+        let resolver = writer.resolver();
+        assert!(poll_now(&mut reader).is_pending());
+        assert!(resolver.time_out(2));
+        match poll_now(&mut reader) {
+            Poll::Ready(Ok(Outcome::TimedOut { attempts: 2 })) => {}
+            _ => panic!("expected the resolver's TimedOut"),
+        }
+        // The blocked thread comes back with a result: nobody reads it.
+        writer.resolve(completed(9), true);
+        drop(resolver);
+    }
+
+    #[test]
+    fn a_writer_that_resolves_first_wins_over_its_resolver() {
+        let (writer, mut reader) = new(Echo(1));
+        let resolver = writer.resolver();
+        writer.resolve(completed(4), true);
+        assert!(!resolver.time_out(1));
+        match poll_now(&mut reader) {
+            Poll::Ready(Ok(outcome)) => assert_eq!(outcome.output(), Some(4)),
+            _ => panic!("expected the writer's outcome"),
+        }
+    }
+
+    #[test]
+    fn a_writer_dropped_after_its_resolver_ended_the_cell_leaves_it_timed_out() {
+        let (writer, mut reader) = new(Echo(1));
+        let resolver = writer.resolver();
+        assert!(resolver.time_out(1));
+        drop(writer);
+        assert!(matches!(
+            poll_now(&mut reader),
+            Poll::Ready(Ok(Outcome::TimedOut { attempts: 1 }))
+        ));
+    }
+}
+
+/// Model checks (see `crate::sync`): every interleaving of a writer, its
+/// reader and a resolver on loom's threads.
+#[cfg(all(test, workerpool_loom))]
+mod loom_tests {
+    use std::convert::Infallible;
+    use std::future::poll_fn;
+    use std::task::{Wake, Waker};
+
+    use loom::thread;
+
+    use super::*;
+    use crate::task::TaskContext;
+
+    /// Something loom counts: a model that leaks one, or drops one twice, fails.
+    type Token = loom::sync::Arc<()>;
+
+    fn token() -> Token {
+        loom::sync::Arc::new(())
+    }
+
+    /// A task that holds a token, and whose output is one.
+    struct Held(Token);
+
+    impl Task for Held {
+        type Output = Token;
+        type Error = Infallible;
+        type State = ();
+
+        async fn run(&mut self, _: &mut TaskContext<()>) -> Result<Token, Infallible> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn completed() -> Outcome<Held> {
+        Outcome::Completed {
+            output: token(),
+            attempts: 1,
+        }
+    }
+
+    /// A waker that counts its wake-ups (loom runs its threads one at a
+    /// time, so a plain atomic counts them all).
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The writer resolves on one thread while the reader polls on another:
+    /// a reader that was told to wait is woken exactly once, and the outcome
+    /// it then reads is the one written, whole (loom checks the slot's
+    /// accesses for races); the task and the outcome each drop once.
+    #[test]
+    fn loom_resolve_while_the_reader_polls() {
+        crate::sync::model(|| {
+            let (writer, mut reader) = new(Held(token()));
+            let writing = thread::spawn(move || writer.resolve(completed(), false));
+            let count = std::sync::Arc::new(Count::default());
+            let waker = Waker::from(count.clone());
+            let first = reader.poll(&mut Context::from_waker(&waker));
+            writing.join().unwrap();
+            let wakes = count.0.load(Ordering::SeqCst);
+            let outcome = match first {
+                Poll::Pending => {
+                    assert_eq!(wakes, 1, "a waiting reader is woken, once");
+                    match reader.poll(&mut Context::from_waker(Waker::noop())) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending => panic!("woken, but still pending"),
+                    }
+                }
+                Poll::Ready(outcome) => {
+                    assert!(wakes <= 1);
+                    outcome
+                }
+            };
+            assert!(matches!(
+                outcome,
+                Ok(Outcome::Completed { attempts: 1, .. })
+            ));
+        });
+    }
+
+    /// A writer dropped on one thread while the reader waits on another: the
+    /// reader wakes and finds the cell abandoned, and drops the task.
+    #[test]
+    fn loom_writer_dropped_while_the_reader_waits() {
+        crate::sync::model(|| {
+            let (writer, mut reader) = new(Held(token()));
+            let dropping = thread::spawn(move || drop(writer));
+            let outcome = loom::future::block_on(poll_fn(|cx| reader.poll(cx)));
+            dropping.join().unwrap();
+            assert!(matches!(outcome, Err(Abandoned)));
+        });
+    }
+
+    /// A resolver times the cell out while its writer resolves it, and the
+    /// reader waits: exactly one of the two ends it, and the reader sees that
+    /// one's outcome; the late outcome drops with the cell.
+    #[test]
+    fn loom_time_out_while_the_writer_resolves() {
+        crate::sync::model(|| {
+            let (writer, mut reader) = new(Held(token()));
+            let resolver = writer.resolver();
+            let writing = thread::spawn(move || writer.resolve(completed(), true));
+            let timing_out = thread::spawn(move || resolver.time_out(2));
+            let outcome = loom::future::block_on(poll_fn(|cx| reader.poll(cx)));
+            let timed_out = timing_out.join().unwrap();
+            writing.join().unwrap();
+            match outcome {
+                Ok(Outcome::TimedOut { attempts: 2 }) => assert!(timed_out),
+                Ok(Outcome::Completed { .. }) => assert!(!timed_out),
+                _ => panic!("neither the writer's outcome nor the resolver's"),
+            }
+        });
+    }
+
+    /// A resolver times the cell out while its writer is dropped without an
+    /// outcome: the reader sees whichever came first.
+    #[test]
+    fn loom_time_out_while_the_writer_is_dropped() {
+        crate::sync::model(|| {
+            let (writer, mut reader) = new(Held(token()));
+            let resolver = writer.resolver();
+            let dropping = thread::spawn(move || drop(writer));
+            let timed_out = resolver.time_out(1);
+            let outcome = loom::future::block_on(poll_fn(|cx| reader.poll(cx)));
+            dropping.join().unwrap();
+            match outcome {
+                Ok(Outcome::TimedOut { attempts: 1 }) => assert!(timed_out),
+                Err(Abandoned) => assert!(!timed_out),
+                _ => panic!("neither abandoned nor timed out"),
+            }
+        });
+    }
+
+    /// All three ends let go at once, the reader unread: whichever is last
+    /// drops the cell, and the task and the outcome in it, once.
+    #[test]
+    fn loom_every_end_lets_go_at_once() {
+        crate::sync::model(|| {
+            let (writer, reader) = new(Held(token()));
+            let resolver = writer.resolver();
+            let writing = thread::spawn(move || writer.resolve(completed(), true));
+            let timing_out = thread::spawn(move || {
+                resolver.time_out(1);
+            });
+            drop(reader);
+            writing.join().unwrap();
+            timing_out.join().unwrap();
+        });
+    }
+}
+
+/// Stress: threads racing the ends of many cells, on the real atomics.
+#[cfg(all(test, not(workerpool_loom)))]
+mod stress_tests {
+    use std::convert::Infallible;
+    use std::future::poll_fn;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+    use std::thread;
+
+    use super::*;
+    use crate::task::TaskContext;
+
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Counts itself made and dropped: each must drop once.
+    struct Tracked;
+
+    impl Tracked {
+        fn new() -> Self {
+            MADE.fetch_add(1, Ordering::Relaxed);
+            Tracked
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    struct Job(#[allow(dead_code)] Tracked);
+
+    impl Task for Job {
+        type Output = (usize, Tracked);
+        type Error = Infallible;
+        type State = ();
+
+        async fn run(&mut self, _: &mut TaskContext<()>) -> Result<Self::Output, Infallible> {
+            Ok((0, Tracked::new()))
+        }
+    }
+
+    /// Writers resolve (or are dropped), resolvers time out and readers wait,
+    /// each on a thread of its own and all at once: every reader gets the
+    /// outcome of whichever end came first, exactly one of the writer and
+    /// the resolver wins, and every task and outcome drops exactly once.
+    #[test]
+    fn stress_writers_resolvers_and_readers_race() {
+        const CELLS: usize = 20_000;
+        let (to_writer, writers) = mpsc::channel::<(usize, Writer<Job>)>();
+        let (to_resolver, resolvers) = mpsc::channel::<(usize, Resolver<Job>)>();
+        let (to_reader, readers) = mpsc::channel::<(usize, Reader<Job>)>();
+        let writing = thread::spawn(move || {
+            for (i, writer) in writers {
+                if i % 5 == 0 {
+                    drop(writer);
+                } else {
+                    let outcome = Outcome::Completed {
+                        output: (i, Tracked::new()),
+                        attempts: 1,
+                    };
+                    writer.resolve(outcome, i % 2 == 0);
+                }
+            }
+        });
+        let resolving = thread::spawn(move || {
+            resolvers
+                .into_iter()
+                .map(|(i, resolver)| (i, resolver.time_out(3)))
+                .collect::<Vec<_>>()
+        });
+        let reading = thread::spawn(move || {
+            readers
+                .into_iter()
+                .map(|(i, mut reader)| {
+                    let outcome = futures::executor::block_on(poll_fn(|cx| reader.poll(cx)));
+                    let seen = match outcome {
+                        Ok(Outcome::Completed { output: (n, _), .. }) => {
+                            assert_eq!(n, i, "another cell's outcome");
+                            'C'
+                        }
+                        Ok(Outcome::TimedOut { attempts: 3 }) => 'T',
+                        Err(Abandoned) => 'A',
+                        Ok(_) => panic!("an outcome nobody wrote"),
+                    };
+                    (i, seen)
+                })
+                .collect::<Vec<_>>()
+        });
+        for i in 0..CELLS {
+            let (writer, reader) = new(Job(Tracked::new()));
+            // Watched cells (even ones) have a resolver racing their writer.
+            if i % 2 == 0 {
+                to_resolver.send((i, writer.resolver())).unwrap();
+            }
+            to_reader.send((i, reader)).unwrap();
+            to_writer.send((i, writer)).unwrap();
+        }
+        drop((to_writer, to_resolver, to_reader));
+        writing.join().unwrap();
+        let won: std::collections::HashMap<_, _> = resolving.join().unwrap().into_iter().collect();
+        let seen = reading.join().unwrap();
+        assert_eq!(seen.len(), CELLS);
+        let mut timed_out = 0;
+        for (i, seen) in seen {
+            let expected = match (won.get(&i), i % 5 == 0) {
+                (Some(true), _) => 'T',
+                (_, true) => 'A',
+                (_, false) => 'C',
+            };
+            assert_eq!(seen, expected, "cell {i}");
+            timed_out += usize::from(seen == 'T');
+        }
+        assert_eq!(
+            MADE.load(Ordering::Relaxed),
+            DROPPED.load(Ordering::Relaxed),
+            "a task or an outcome leaked, or dropped twice"
+        );
+        // Not a check of the code, but of the test: the races happened.
+        eprintln!("{timed_out} of {CELLS} cells timed out");
     }
 }

@@ -7,6 +7,7 @@
 //! `System` stops, a worker's future cancelled with its arbiter) resolves it as
 //! `NotRun` with the task, so no accepted task can vanish without an outcome.
 
+#[allow(unsafe_code)]
 mod cell;
 
 use std::future::Future;
@@ -22,9 +23,16 @@ use crate::messages::TaskReport;
 use crate::outcome::{Outcome, StopReason};
 use crate::task::{Task, TaskId};
 
+/// The longest timeout an attempt can have: about a hundred years.
+pub(crate) const LONGEST_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
 pub(crate) struct Job<T: Task> {
     id: TaskId,
     attempts: u32,
+    /// The supervisor holds a [`Resolver`] for the cell (an attempt with a
+    /// deadline), and may end the task through it.
+    watched: bool,
     /// The task's place in the queue, until it is booked as running; a retry
     /// waits without one.
     permit: Option<Permit>,
@@ -43,6 +51,7 @@ impl<T: Task> Job<T> {
         let job = Job {
             id,
             attempts: 0,
+            watched: false,
             permit: Some(permit),
             cell: Some(writer),
             report_to: None,
@@ -61,6 +70,7 @@ impl<T: Task> Job<T> {
         Job {
             id,
             attempts: 0,
+            watched: false,
             permit: Some(permit),
             cell: Some(writer),
             report_to: Some(report_to),
@@ -71,6 +81,15 @@ impl<T: Task> Job<T> {
     /// the place back) once the job is booked as running.
     pub(crate) fn take_permit(&mut self) -> Option<Permit> {
         self.permit.take()
+    }
+
+    /// A hold on the task's cell for the supervisor, for an attempt with a
+    /// deadline: see [`Resolver`]. `None` once the job is resolved.
+    pub(crate) fn resolver(&mut self) -> Option<Resolver<T>> {
+        let cell = self.cell.as_ref()?.resolver();
+        self.watched = true;
+        let report_to = self.report_to.clone().map(|recipient| (self.id, recipient));
+        Some(Resolver { cell, report_to })
     }
 
     /// Whether the job holds a place in the queue: it waits for its first
@@ -110,6 +129,23 @@ impl<T: Task> Job<T> {
         contain("a task's own method", question)
     }
 
+    /// How long the next attempt may run: the task's own timeout, or else
+    /// the pool's. `Err` with the message if `Task::timeout` panics.
+    ///
+    /// A timeout longer than [`LONGEST_TIMEOUT`] is none: a deadline that far
+    /// off could not be added to a clock reading, and the worker and the
+    /// supervisor must agree on which attempts have one.
+    pub(crate) fn timeout(
+        &self,
+        pool_timeout: Option<std::time::Duration>,
+    ) -> Result<Option<std::time::Duration>, String> {
+        let Some(task) = self.task() else {
+            return Ok(None);
+        };
+        let timeout = crate::contain::catch(|| task.timeout())?.or(pool_timeout);
+        Ok(timeout.filter(|timeout| *timeout <= LONGEST_TIMEOUT))
+    }
+
     /// Counts a new attempt and lends the task out for it.
     pub(crate) fn start_attempt(&mut self) -> (&mut T, u32) {
         self.attempts += 1;
@@ -139,15 +175,19 @@ impl<T: Task> Job<T> {
             // allowed. `resolve` drops what it must (the task, once it has
             // run; an outcome nobody waits for), contained, after the
             // outcome is out of the way.
-            None => cell.resolve(outcome),
+            None => cell.resolve(outcome, self.watched),
             // An actor that has stopped drops the report, and the outcome in it.
             Some(recipient) => {
                 let task = cell.take_task();
                 let id = self.id;
-                contain("Drop of an undelivered outcome", move || {
-                    recipient.do_send(TaskReport::Finished { id, outcome });
-                });
-                drop(cell);
+                // Watched, the supervisor may have ended it (timed out) first.
+                if cell.claim() {
+                    contain("Drop of an undelivered outcome", move || {
+                        recipient.do_send(TaskReport::Finished { id, outcome });
+                    });
+                } else {
+                    drop_contained("Drop of an outcome too late to report", outcome);
+                }
                 drop_contained("Drop of a task", task);
             }
         }
@@ -156,6 +196,14 @@ impl<T: Task> Job<T> {
     /// Takes the task out, to hand it back unrun.
     fn take_task(&mut self) -> Option<T> {
         self.cell.as_mut().and_then(cell::Writer::take_task)
+    }
+
+    /// Hands the task back as cut off by a shutdown's deadline.
+    pub(crate) fn abort(mut self) {
+        if let Some(task) = self.take_task() {
+            let attempts = self.attempts;
+            self.send(Outcome::Aborted { task, attempts });
+        }
     }
 
     /// Hands the task back unrun (this time: it may have been tried before).
@@ -238,5 +286,32 @@ impl<T: Task> Future for TaskHandle<T> {
 impl<T: Task> std::fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskHandle").field("id", &self.id).finish()
+    }
+}
+
+/// The supervisor's hold on a task whose attempt has a deadline: if the
+/// task's worker is stuck past it, the supervisor ends the task as timed out
+/// through this, without the task itself (which the blocked thread still
+/// holds), so that whoever waits for the outcome is not held up by that
+/// thread: its handle, or the actor it reports to.
+pub(crate) struct Resolver<T: Task> {
+    cell: cell::Resolver<T>,
+    report_to: Option<(TaskId, Recipient<TaskReport<T>>)>,
+}
+
+impl<T: Task> Resolver<T> {
+    /// Ends the task as [`Outcome::TimedOut`] after `attempts`, unless it has
+    /// an outcome already; says whether this one did.
+    pub(crate) fn time_out(&self, attempts: u32) -> bool {
+        if !self.cell.time_out(attempts) {
+            return false;
+        }
+        if let Some((id, recipient)) = &self.report_to {
+            let outcome = Outcome::TimedOut { attempts };
+            contain("Drop of an undelivered outcome", || {
+                recipient.do_send(TaskReport::Finished { id: *id, outcome });
+            });
+        }
+        true
     }
 }

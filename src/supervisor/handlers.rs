@@ -2,6 +2,7 @@
 //! what the message means.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
@@ -9,13 +10,14 @@ use futures::FutureExt;
 use log::debug;
 
 use super::{Backlog, HandlesDropped, Inbound, Supervisor};
+use crate::contain::{contain, drop_contained};
 use crate::error::{SubmitError, TrySubmitError};
 use crate::gate::Gate;
 use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Drain, GetStats, GetStatus, Stop, StopReport, Submit, SubmitAndReport, Subscribe, TaskReport,
-    TrySubmit, WhenStopped,
+    Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin, Submit, SubmitAndReport,
+    Subscribe, TaskReport, TrySubmit, WhenStopped,
 };
 use crate::outcome::StopReason;
 use crate::task::Task;
@@ -26,10 +28,17 @@ impl<T: Task> Supervisor<T> {
         match message {
             Inbound::Done {
                 slot,
+                generation,
                 job,
                 result,
                 next,
-            } => self.finish_attempt(slot, job, result, next, ctx),
+            } => {
+                if self.is_current(slot, generation) {
+                    self.finish_attempt(slot, job, result, next, ctx);
+                } else {
+                    self.late_report(slot, job, result, next, ctx);
+                }
+            }
             Inbound::Ready { slot, generation } => {
                 if self.is_current(slot, generation) {
                     self.worker_ready(slot);
@@ -47,6 +56,10 @@ impl<T: Task> Supervisor<T> {
             Inbound::Exited { slot, generation } => {
                 if self.is_current(slot, generation) {
                     self.worker_exited(slot, ctx);
+                } else if let Some(Some(arbiter)) = self.let_go_of.remove(&(slot, generation)) {
+                    // A worker let go of: its arbiter may stop now, if it
+                    // waited only for this one.
+                    self.placement.release(arbiter);
                 }
             }
         }
@@ -56,17 +69,18 @@ impl<T: Task> Supervisor<T> {
 impl<T: Task> Handler<HandlesDropped> for Supervisor<T> {
     type Result = ();
 
-    fn handle(&mut self, _: HandlesDropped, _: &mut Self::Context) {
+    fn handle(&mut self, _: HandlesDropped, ctx: &mut Self::Context) {
         debug!("last pool handle dropped: draining");
         self.begin_drain();
+        self.arm_shutdown_deadline(None, ctx);
     }
 }
 
 impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
-    type Result = Result<TaskHandle<T>, TrySubmitError<T>>;
+    type Result = TrySubmitAnswer<T>;
 
     fn handle(&mut self, TrySubmit(task): TrySubmit<T>, _: &mut Self::Context) -> Self::Result {
-        match self.gate.try_admit() {
+        TrySubmitAnswer(match self.gate.try_admit() {
             Ok((id, permit)) => {
                 let (job, handle) = Job::new(id, permit, task);
                 self.enqueue(job);
@@ -74,9 +88,26 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
             }
             Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
             Err(Refusal::Closed) => Err(TrySubmitError::Stopped(task)),
-        }
+        })
     }
 }
+
+/// The answer to a [`TrySubmit`]. Nobody may take it (sent with `do_send`,
+/// or its sender gone): then it is dropped here, in the supervisor, and a
+/// refused task's `Drop` is user code, so it is dropped contained.
+pub struct TrySubmitAnswer<T: Task>(Result<TaskHandle<T>, TrySubmitError<T>>);
+
+impl<T: Task> MessageResponse<Supervisor<T>, TrySubmit<T>> for TrySubmitAnswer<T> {
+    fn handle(self, _: &mut Context<Supervisor<T>>, tx: Option<OneshotSender<TrySubmitResult<T>>>) {
+        let unsent = match tx {
+            Some(tx) => tx.send(self.0).err(),
+            None => Some(self.0),
+        };
+        drop_contained("Drop of a refused task nobody took back", unsent);
+    }
+}
+
+type TrySubmitResult<T> = Result<TaskHandle<T>, TrySubmitError<T>>;
 
 impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
     type Result = SubmitAnswer<T>;
@@ -126,8 +157,39 @@ impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
                 answer = crate::pool::submit_to(&gate, &backlog, task).fuse() => answer,
                 () = tx.closed().fuse() => return,
             };
-            let _ = tx.send(admitted);
+            if let Err(unsent) = tx.send(admitted) {
+                drop_contained("Drop of a refused task nobody took back", unsent);
+            }
         });
+    }
+}
+
+impl<T: Task> Supervisor<T> {
+    /// `Stop`, with a deadline or the pool's.
+    fn stop(
+        &mut self,
+        within: Option<Duration>,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<StopReport> {
+        self.catch_up(ctx);
+        let answer = self.when_stopped();
+        self.begin_stop(StopReason::Stopped);
+        self.arm_shutdown_deadline(within, ctx);
+        self.settle_stop(ctx);
+        answer
+    }
+
+    /// `Drain`, with a deadline or the pool's.
+    fn drain(
+        &mut self,
+        within: Option<Duration>,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<StopReport> {
+        self.catch_up(ctx);
+        let answer = self.when_stopped();
+        self.begin_drain();
+        self.arm_shutdown_deadline(within, ctx);
+        answer
     }
 }
 
@@ -135,11 +197,15 @@ impl<T: Task> Handler<Stop> for Supervisor<T> {
     type Result = ResponseFuture<StopReport>;
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) -> Self::Result {
-        self.catch_up(ctx);
-        let answer = self.when_stopped();
-        self.begin_stop(StopReason::Stopped);
-        self.settle_stop(ctx);
-        answer
+        self.stop(None, ctx)
+    }
+}
+
+impl<T: Task> Handler<StopWithin> for Supervisor<T> {
+    type Result = ResponseFuture<StopReport>;
+
+    fn handle(&mut self, StopWithin(within): StopWithin, ctx: &mut Self::Context) -> Self::Result {
+        self.stop(Some(within), ctx)
     }
 }
 
@@ -147,10 +213,19 @@ impl<T: Task> Handler<Drain> for Supervisor<T> {
     type Result = ResponseFuture<StopReport>;
 
     fn handle(&mut self, _: Drain, ctx: &mut Self::Context) -> Self::Result {
-        self.catch_up(ctx);
-        let answer = self.when_stopped();
-        self.begin_drain();
-        answer
+        self.drain(None, ctx)
+    }
+}
+
+impl<T: Task> Handler<DrainWithin> for Supervisor<T> {
+    type Result = ResponseFuture<StopReport>;
+
+    fn handle(
+        &mut self,
+        DrainWithin(within): DrainWithin,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
+        self.drain(Some(within), ctx)
     }
 }
 
@@ -194,7 +269,10 @@ impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
                     Refusal::Full => TrySubmitError::Full(task),
                     Refusal::Closed => TrySubmitError::Stopped(task),
                 };
-                report_to.do_send(TaskReport::Refused(error));
+                // An actor that has stopped drops the report, and the task.
+                contain("Drop of a refused task nobody took back", || {
+                    report_to.do_send(TaskReport::Refused(error));
+                });
                 None
             }
         }

@@ -32,7 +32,7 @@ use super::Supervisor;
 pub(crate) use super::backlog::Backlog;
 use super::lane::Lane;
 use crate::gate::{Gate, Permit};
-use crate::job::Job;
+use crate::job::{Job, Resolver};
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
 
@@ -46,9 +46,10 @@ pub(crate) enum Inbound<T: Task> {
     /// backlog, if it is now running that.
     Done {
         slot: usize,
+        generation: u32,
         job: Job<T>,
         result: Attempt<T>,
-        next: Option<Taken>,
+        next: Option<Taken<T>>,
     },
     /// A worker made its state and can take tasks.
     Ready { slot: usize, generation: u32 },
@@ -63,11 +64,24 @@ pub(crate) enum Inbound<T: Task> {
 }
 
 /// A job a worker took from the backlog itself, as its report names it.
-pub(crate) struct Taken {
+pub(crate) struct Taken<T: Task> {
     pub(crate) id: TaskId,
     /// The job's place in the queue, given back once the supervisor has
     /// booked the job as running.
     pub(crate) permit: Option<Permit>,
+    /// What the supervisor needs to watch the attempt, if it has a timeout.
+    /// Boxed: most tasks have none, and every report carries this field.
+    pub(crate) watch: Option<Box<TakenWatch<T>>>,
+}
+
+/// The attempt of a job a worker took itself, for the supervisor to watch.
+pub(crate) struct TakenWatch<T: Task> {
+    /// How long the attempt may run.
+    pub(crate) timeout: std::time::Duration,
+    /// Whether a timed-out attempt would be retried.
+    pub(crate) retry: bool,
+    /// The supervisor's hold on the job's cell.
+    pub(crate) resolver: Option<Resolver<T>>,
 }
 
 /// What workers report, on a lane that counts its senders: once every

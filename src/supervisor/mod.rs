@@ -40,6 +40,7 @@
 //! it is dropped.
 
 mod backlog;
+mod deadlines;
 mod events;
 mod handlers;
 mod idle;
@@ -52,7 +53,7 @@ mod shutdown;
 mod slots;
 mod supervision;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -68,8 +69,9 @@ use crate::stats::{PoolEvent, Stats, WorkerStats};
 use crate::task::{Task, TaskId};
 use crate::worker::{self, Seat};
 
+use deadlines::{Owed, Watchdog, Watched};
 use events::Subscribers;
-pub(crate) use inbox::{Backlog, Inbound, Inbox, Taken};
+pub(crate) use inbox::{Backlog, Inbound, Inbox, Taken, TakenWatch};
 use inbox::{InboxReader, ReadInbox};
 use placement::Placement;
 use queue::TaskQueue;
@@ -130,9 +132,11 @@ struct Counts {
     panicked: u64,
     timed_out: u64,
     not_run: u64,
+    aborted: u64,
     in_flight: usize,
     restarts: u64,
     retries: u64,
+    stuck: u64,
 }
 
 /// The actor that owns a pool's workers, queue and counters.
@@ -148,12 +152,29 @@ pub struct Supervisor<T: Task> {
     counts: Counts,
     phase: Phase,
     restart_window: RestartWindow,
+    /// For the stop report: what ended, what went back unrun and what a
+    /// deadline cut off, once a shutdown began.
+    finished: Vec<TaskId>,
     not_run: Vec<TaskId>,
+    aborted: Vec<TaskId>,
     stop_waiters: Vec<oneshot::Sender<StopReport>>,
     subscribers: Subscribers,
     placement: Placement,
     /// Jobs waiting out a retry delay, off any worker.
     waiting: BTreeMap<TaskId, Job<T>>,
+    /// Tasks owed a retry once the blocked thread of a stuck worker gives
+    /// them back (see [`deadlines`]).
+    owed: HashMap<TaskId, Owed<T>>,
+    /// Tasks a shutdown's deadline cut off, whose workers still hold them.
+    aborting: HashSet<TaskId>,
+    /// Workers let go of (stuck, or cut off), by slot and generation, until
+    /// they exit; their arbiters are kept running until then.
+    let_go_of: HashMap<(usize, u32), Option<placement::ArbiterId>>,
+    /// The earliest deadline armed for the shutdown under way.
+    shutdown_deadline: Option<actix::clock::Instant>,
+    /// When the watchdog looks at deadlines next, and how to wake it.
+    next_check: Option<actix::clock::Instant>,
+    watchdog: Option<std::task::Waker>,
     /// For new workers; dropped once the pool has stopped, so that the
     /// inbox's reports end with the last worker.
     inbox: Option<Inbox<T>>,
@@ -172,6 +193,7 @@ impl<T: Task> Supervisor<T> {
         let backlog = inbox.backlog().clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
+            ctx.spawn(Watchdog::new());
             Supervisor::new(config, gate, inbox, inbound)
         };
         let addr = match arbiter {
@@ -195,10 +217,18 @@ impl<T: Task> Supervisor<T> {
             counts: Counts::default(),
             phase: Phase::Running,
             restart_window: RestartWindow::default(),
+            finished: Vec::new(),
             not_run: Vec::new(),
+            aborted: Vec::new(),
             stop_waiters: Vec::new(),
             subscribers: Subscribers::default(),
             waiting: BTreeMap::new(),
+            owed: HashMap::new(),
+            aborting: HashSet::new(),
+            let_go_of: HashMap::new(),
+            shutdown_deadline: None,
+            next_check: None,
+            watchdog: None,
             inbox: Some(inbox),
             inbound,
         };
@@ -216,7 +246,11 @@ impl<T: Task> Supervisor<T> {
         };
         let entry = self.slots.get_mut(slot);
         entry.generation = entry.generation.wrapping_add(1);
-        let arbiter = self.placement.arbiter_for(slot);
+        entry.watch = None;
+        entry.watched = 0;
+        let placed = self.placement.arbiter_for(slot);
+        entry.arbiter = placed.as_ref().map(|(id, _)| *id);
+        let arbiter = placed.map(|(_, handle)| handle);
         let seat = Seat {
             slot,
             generation: entry.generation,
@@ -224,6 +258,7 @@ impl<T: Task> Supervisor<T> {
             local: arbiter.is_none(),
             state: self.config.state.clone(),
             timeout: self.config.task_timeout,
+            retry: self.config.retry,
         };
         let link = worker::start(seat, arbiter);
         self.slots.set(slot, SlotState::Starting(link));
@@ -280,7 +315,7 @@ impl<T: Task> Supervisor<T> {
                 break;
             }
         }
-        if self.phase == Phase::Draining {
+        if matches!(self.phase, Phase::Draining) {
             self.quit_idle_if_drained();
         }
     }
@@ -296,18 +331,34 @@ impl<T: Task> Supervisor<T> {
     /// it back if none is idle.
     fn dispatch(&mut self, mut job: Job<T>) -> Result<(), Job<T>> {
         let id = job.id();
-        if !self.phase.dispatches() {
+        if !self.phase.dispatches() || !self.slots.has_idle() {
             return Err(job);
         }
+        let attempt = job.attempts() + 1;
+        let timeout = job.timeout(self.config.task_timeout);
+        let watched = match &timeout {
+            Ok(Some(timeout)) => Watched {
+                timeout: Some(*timeout),
+                // A timed-out attempt retries if the policy has one left.
+                retry: self.retry_policy(&job).allows_another(attempt),
+                resolver: job.resolver(),
+            },
+            _ => Watched {
+                timeout: None,
+                retry: false,
+                resolver: None,
+            },
+        };
+        // A worker is idle, so this finds it.
         let Some((slot, worker)) = self.slots.take_idle(id) else {
             return Err(job);
         };
         self.counts.in_flight += 1;
-        let attempt = job.attempts() + 1;
         debug!("{id} -> worker {slot} (attempt {attempt})");
         // Booked as running: its place in the queue is free.
         drop(job.take_permit());
-        worker.run(job);
+        worker.run(job, timeout);
+        self.watch(slot, id, attempt, watched);
         self.subscribers.emit(|| PoolEvent::TaskStarted {
             task: id,
             worker: slot,
@@ -320,6 +371,13 @@ impl<T: Task> Supervisor<T> {
     /// take one, or to hand them back.
     fn takes_jobs(&self) -> bool {
         self.slots.has_idle() || self.phase.hands_back()
+    }
+
+    /// Notes a task that ended while the pool stops, for the stop report.
+    fn note_finished(&mut self, id: TaskId) {
+        if !matches!(self.phase, Phase::Running) {
+            self.finished.push(id);
+        }
     }
 
     fn hand_back(&mut self, job: Job<T>, reason: StopReason) {
@@ -346,6 +404,11 @@ impl<T: Task> Supervisor<T> {
                 attempts: job.attempts(),
             };
         }
+        if let Some(owed) = self.owed.get(&id) {
+            return TaskStatus::WaitingRetry {
+                attempts: owed.attempts(),
+            };
+        }
         if let Some(worker) = self.slots.running(id) {
             return TaskStatus::Running { worker };
         }
@@ -368,20 +431,23 @@ impl<T: Task> Supervisor<T> {
             failed: self.counts.failed,
             panicked: self.counts.panicked,
             timed_out: self.counts.timed_out,
+            aborted: self.counts.aborted,
             not_run: self.counts.not_run,
             // Each of these holds a permit, so there are never more of them
             // than the queue's capacity.
             queued: self.queue.len() - self.queue.retries() + in_inbox,
             in_flight: self.counts.in_flight,
-            waiting_retry: self.waiting.len() + self.queue.retries(),
+            waiting_retry: self.waiting.len() + self.queue.retries() + self.owed.len(),
             retries: self.counts.retries,
             restarts: self.counts.restarts,
+            stuck: self.counts.stuck,
             workers: self
                 .slots
                 .iter()
                 .map(|s| WorkerStats {
                     tasks_run: s.tasks_run,
                     restarts: s.restarts,
+                    stuck: s.stuck,
                 })
                 .collect(),
         }

@@ -17,8 +17,12 @@
 //! task a worker took before the bar rose thus starts (and says so) before the
 //! decision, and any other waits in the queue and is handed back.
 
+use std::time::Duration;
+
+use actix::AsyncContext;
+use actix::clock::Instant;
 use futures::channel::oneshot;
-use log::{error, info};
+use log::{error, info, warn};
 
 use actix::ResponseFuture;
 
@@ -96,7 +100,7 @@ impl<T: Task> Supervisor<T> {
     }
 
     pub(super) fn begin_drain(&mut self) {
-        if self.phase != Phase::Running {
+        if !matches!(self.phase, Phase::Running) {
             return;
         }
         info!(
@@ -112,7 +116,7 @@ impl<T: Task> Supervisor<T> {
     }
 
     /// Past the restart limit: stop, and say why.
-    pub(super) fn give_up(&mut self, last: &RestartReason) {
+    pub(super) fn give_up(&mut self, last: &RestartReason, ctx: &mut actix::Context<Self>) {
         let policy = self.config.restarts;
         let reason = StopReason::RestartLimit {
             restarts: policy.limit,
@@ -120,12 +124,17 @@ impl<T: Task> Supervisor<T> {
         };
         error!("worker pool stopping, {reason}; the last restart was needed because {last}");
         self.begin_stop(reason);
+        self.arm_shutdown_deadline(None, ctx);
     }
 
     /// Nothing queued, nothing on its way to the queue, nothing waiting to
-    /// be retried.
+    /// be retried (a retry a blocked thread owes included: a drain waits for
+    /// it as for any task, within its deadline if it has one).
     pub(super) fn drained(&self) -> bool {
-        self.queue.is_empty() && self.gate.pending() == 0 && self.waiting.is_empty()
+        self.queue.is_empty()
+            && self.gate.pending() == 0
+            && self.waiting.is_empty()
+            && self.owed.is_empty()
     }
 
     /// In a drain, once nothing is left to run, idle workers may go.
@@ -147,11 +156,14 @@ impl<T: Task> Supervisor<T> {
         self.slots.update(slot, |state| match state {
             SlotState::Starting(worker) | SlotState::Idle(worker) => {
                 worker.quit();
-                SlotState::Quitting { task: None }
+                SlotState::Quitting { worker, task: None }
             }
             SlotState::Busy(worker, id) => {
                 worker.quit();
-                SlotState::Quitting { task: Some(id) }
+                SlotState::Quitting {
+                    worker,
+                    task: Some(id),
+                }
             }
             SlotState::Backoff | SlotState::Gone => SlotState::Gone,
             quitting @ SlotState::Quitting { .. } => quitting,
@@ -162,6 +174,9 @@ impl<T: Task> Supervisor<T> {
         if self.slots.live() > 0 || !matches!(self.phase, Phase::Draining | Phase::Stopping(_)) {
             return;
         }
+        // The pool does not wait for a blocked thread to give back a task it
+        // owes a retry: that task ends timed out.
+        self.settle_owed();
         // With no worker left, whatever is still queued can only go back. The
         // gate makes this unreachable in a drain; it is kept as the last guard
         // of rule 1.
@@ -178,12 +193,21 @@ impl<T: Task> Supervisor<T> {
         self.phase = Phase::Stopped(reason);
         // No worker will start again: let the inbox end with the last handle.
         self.inbox = None;
+        // Arbiters with a worker let go of still running stop when it exits.
         self.placement.stop();
         let report = self.report();
         let c = &self.counts;
         info!(
-            "worker pool stopped ({}): {} completed, {} failed, {} panicked, {} timed out, {} not run, {} restarts",
-            report.reason, c.completed, c.failed, c.panicked, c.timed_out, c.not_run, c.restarts
+            "worker pool stopped ({}): {} completed, {} failed, {} panicked, {} timed out, \
+             {} aborted, {} not run, {} restarts",
+            report.reason,
+            c.completed,
+            c.failed,
+            c.panicked,
+            c.timed_out,
+            c.aborted,
+            c.not_run,
+            c.restarts
         );
         for waiter in self.stop_waiters.drain(..) {
             let _ = waiter.send(report.clone());
@@ -193,8 +217,88 @@ impl<T: Task> Supervisor<T> {
     fn report(&self) -> StopReport {
         StopReport {
             reason: self.stop_reason(),
+            finished: self.finished.clone(),
             not_run: self.not_run.clone(),
+            aborted: self.aborted.clone(),
         }
+    }
+
+    /// Starts the clock on a shutdown's deadline, if it has one: the pool's
+    /// own, or `within`; the earliest armed wins.
+    pub(super) fn arm_shutdown_deadline(
+        &mut self,
+        within: Option<Duration>,
+        ctx: &mut actix::Context<Self>,
+    ) {
+        let Some(within) = within.or(self.config.shutdown_timeout) else {
+            return;
+        };
+        if matches!(self.phase, Phase::Running | Phase::Stopped(_)) {
+            return;
+        }
+        let Some(at) = Instant::now().checked_add(within) else {
+            return;
+        };
+        if self.shutdown_deadline.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        self.shutdown_deadline = Some(at);
+        ctx.run_later(within, move |supervisor, ctx| {
+            if supervisor.shutdown_deadline == Some(at) {
+                supervisor.shutdown_deadline_passed(within, ctx);
+            }
+        });
+    }
+
+    /// A shutdown's deadline has passed: nothing more starts, what waits is
+    /// handed back, what runs is cut off (its task comes back `Aborted` once
+    /// its worker lets go of it), and every worker is let go of, so that the
+    /// stop answers now, blocked threads or not.
+    fn shutdown_deadline_passed(&mut self, within: Duration, ctx: &mut actix::Context<Self>) {
+        warn!("the shutdown's deadline of {within:?} passed: cutting off what still runs");
+        // Nothing more starts from here: workers take nothing, nothing is
+        // dispatched. A take under way now shows up in a late report, and
+        // is cut off with the rest (see `late_report`).
+        self.inbound.backlog().bar(Bar::Stopping, true);
+        match &self.phase {
+            Phase::Running | Phase::Stopped(_) | Phase::Stopping(_) => {}
+            Phase::Draining => self.phase = Phase::Stopping(StopReason::Drained),
+            // The deadline decides without waiting for takes under way.
+            Phase::Deciding(reason) => {
+                let reason = reason.clone();
+                self.read_every_report(ctx);
+                self.decide_stop(reason);
+            }
+        }
+        if !matches!(self.phase, Phase::Stopping(_)) {
+            return;
+        }
+        // What was sent before now: reports, and jobs to hand back.
+        self.catch_up(ctx);
+        let handed_back = StopReason::Deadline { within };
+        while let Some(job) = self.queue.pop() {
+            self.hand_back(job, handed_back.clone());
+        }
+        for (_, job) in std::mem::take(&mut self.waiting) {
+            self.hand_back(job, handed_back.clone());
+        }
+        for slot in 0..self.slots.len() {
+            let state = self.slots.get(slot).state();
+            if let (Some(worker), Some(task)) = (state.worker(), state.task()) {
+                worker.abort();
+                self.aborting.insert(task);
+                self.aborted.push(task);
+                self.counts.aborted += 1;
+                self.counts.in_flight -= 1;
+                warn!("{task} cut off on worker {slot}: the shutdown's deadline passed");
+                self.subscribers
+                    .emit(|| PoolEvent::TaskAborted { task, worker: slot });
+            }
+            if !matches!(self.slots.get(slot).state(), SlotState::Gone) {
+                self.let_go(slot);
+            }
+        }
+        self.finish_if_all_gone();
     }
 
     /// An answer that comes once the pool has stopped.
@@ -208,7 +312,9 @@ impl<T: Task> Supervisor<T> {
         Box::pin(async move {
             rx.await.unwrap_or(StopReport {
                 reason: StopReason::Dropped,
+                finished: Vec::new(),
                 not_run: Vec::new(),
+                aborted: Vec::new(),
             })
         })
     }

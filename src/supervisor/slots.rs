@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use super::backlog::{Backlog, Bar};
+use super::deadlines::Watch;
 use super::idle::IdleSet;
+use super::placement::ArbiterId;
 use crate::task::{Task, TaskId};
 use crate::worker::WorkerLink;
 
@@ -20,6 +22,7 @@ pub(super) enum SlotState<T: Task> {
     Backoff,
     /// Told to quit; `task` is the one it is still finishing, if any.
     Quitting {
+        worker: WorkerLink<T>,
         task: Option<TaskId>,
     },
     /// No worker, and none coming.
@@ -29,8 +32,16 @@ pub(super) enum SlotState<T: Task> {
 pub(super) struct Slot<T: Task> {
     state: SlotState<T>,
     pub(super) generation: u32,
+    /// The deadline of the attempt its worker runs, if it has one.
+    pub(super) watch: Option<Watch<T>>,
+    /// Watched attempts booked on the current worker, to number the next.
+    pub(super) watched: u64,
+    /// The dedicated arbiter the current worker was started on, if any.
+    pub(super) arbiter: Option<ArbiterId>,
     pub(super) tasks_run: u64,
     pub(super) restarts: u64,
+    /// Times its worker was found stuck past a deadline, and replaced.
+    pub(super) stuck: u64,
     /// Restarts in a row, reset by an attempt that ends without a panic.
     pub(super) consecutive_restarts: u32,
 }
@@ -49,8 +60,12 @@ impl<T: Task> Slots<T> {
             .map(|_| Slot {
                 state: SlotState::Gone,
                 generation: 0,
+                watch: None,
+                watched: 0,
+                arbiter: None,
                 tasks_run: 0,
                 restarts: 0,
+                stuck: 0,
                 consecutive_restarts: 0,
             })
             .collect();
@@ -112,21 +127,18 @@ impl<T: Task> Slots<T> {
     pub(super) fn running(&self, id: TaskId) -> Option<usize> {
         self.slots.iter().position(|slot| match slot.state {
             SlotState::Busy(_, task) => task == id,
-            SlotState::Quitting { task } => task == Some(id),
+            SlotState::Quitting { task, .. } => task == Some(id),
             _ => false,
         })
     }
 
     /// Whether any worker is in the middle of a take from the backlog (see
     /// `Backlog::pull_shared`). Only workers with a line can be: a slot
-    /// without one has no worker, or one that takes nothing more.
+    /// without one has no worker, or one given up on, which takes nothing more.
     pub(super) fn taking(&self) -> bool {
-        self.slots.iter().any(|slot| match &slot.state {
-            SlotState::Starting(worker) | SlotState::Idle(worker) | SlotState::Busy(worker, _) => {
-                worker.is_taking()
-            }
-            _ => false,
-        })
+        self.slots
+            .iter()
+            .any(|slot| slot.state.worker().is_some_and(WorkerLink::is_taking))
     }
 
     pub(super) fn has_idle(&self) -> bool {
@@ -165,5 +177,27 @@ impl<T: Task> Slots<T> {
 impl<T: Task> Slot<T> {
     pub(super) fn state(&self) -> &SlotState<T> {
         &self.state
+    }
+}
+
+impl<T: Task> SlotState<T> {
+    /// The line to the slot's worker, while it has one.
+    pub(super) fn worker(&self) -> Option<&WorkerLink<T>> {
+        match self {
+            SlotState::Starting(worker)
+            | SlotState::Idle(worker)
+            | SlotState::Busy(worker, _)
+            | SlotState::Quitting { worker, .. } => Some(worker),
+            SlotState::Backoff | SlotState::Gone => None,
+        }
+    }
+
+    /// The task the slot's worker runs, if any.
+    pub(super) fn task(&self) -> Option<TaskId> {
+        match self {
+            SlotState::Busy(_, id) => Some(*id),
+            SlotState::Quitting { task, .. } => *task,
+            _ => None,
+        }
     }
 }

@@ -14,7 +14,8 @@ use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
 
-use super::Taken;
+use super::deadlines::Watched;
+use super::{Taken, TakenWatch};
 
 impl<T: Task> Supervisor<T> {
     pub(super) fn finish_attempt(
@@ -22,10 +23,13 @@ impl<T: Task> Supervisor<T> {
         slot: usize,
         job: Job<T>,
         result: Attempt<T>,
-        next: Option<Taken>,
+        next: Option<Taken<T>>,
         ctx: &mut Context<Self>,
     ) {
-        self.slots.get_mut(slot).tasks_run += 1;
+        let entry = self.slots.get_mut(slot);
+        entry.tasks_run += 1;
+        // The attempt is over: its deadline no longer matters.
+        entry.watch = None;
         self.counts.in_flight -= 1;
         let panic_message = match &result {
             Attempt::Panicked(message) => Some(message.clone()),
@@ -51,7 +55,7 @@ impl<T: Task> Supervisor<T> {
     /// code (`is_retryable`, `retry_policy`) is asked only after a failure.
     fn wants_retry(&self, job: &Job<T>, result: &Attempt<T>) -> bool {
         let retryable = match result {
-            Attempt::Returned(Ok(_)) => return false,
+            Attempt::Returned(Ok(_)) | Attempt::Aborted => return false,
             Attempt::Returned(Err(error)) => job.is_retryable(error),
             Attempt::TimedOut => true,
             Attempt::Panicked(_) => self.retry_policy(job).retries_panics(),
@@ -59,13 +63,13 @@ impl<T: Task> Supervisor<T> {
         retryable && self.retry_policy(job).allows_another(job.attempts())
     }
 
-    fn retry_policy(&self, job: &Job<T>) -> RetryPolicy {
+    pub(super) fn retry_policy(&self, job: &Job<T>) -> RetryPolicy {
         job.retry_policy().unwrap_or(self.config.retry)
     }
 
     /// Parks the job on a timer in the supervisor, off any worker, until its
     /// next attempt is due. A pool that is stopping hands it back instead.
-    fn retry_later(&mut self, slot: usize, job: Job<T>, ctx: &mut Context<Self>) {
+    pub(super) fn retry_later(&mut self, slot: usize, job: Job<T>, ctx: &mut Context<Self>) {
         if self.phase.hands_back() {
             let reason = self.stop_reason();
             self.hand_back(job, reason);
@@ -100,6 +104,7 @@ impl<T: Task> Supervisor<T> {
     /// Books the attempt's end as the task's outcome and sends it to the handle.
     fn conclude(&mut self, slot: usize, job: Job<T>, result: Attempt<T>) {
         let (id, attempts) = (job.id(), job.attempts());
+        self.note_finished(id);
         let outcome = match result {
             Attempt::Returned(Ok(output)) => {
                 self.counts.completed += 1;
@@ -147,6 +152,12 @@ impl<T: Task> Supervisor<T> {
                 });
                 Outcome::TimedOut { attempts }
             }
+            // Only a worker already let go of is asked to abort, and its
+            // reports go to `late_report`; kept whole should that not hold.
+            Attempt::Aborted => {
+                self.counts.aborted += 1;
+                return job.abort();
+            }
         };
         job.resolve(outcome);
     }
@@ -158,7 +169,7 @@ impl<T: Task> Supervisor<T> {
         &mut self,
         slot: usize,
         panicked: Option<String>,
-        next: Option<Taken>,
+        next: Option<Taken<T>>,
         ctx: &mut Context<Self>,
     ) {
         let mut replace = false;
@@ -175,7 +186,10 @@ impl<T: Task> Supervisor<T> {
                 None => SlotState::Idle(worker),
             },
             // Told to quit while busy: it finishes what it holds, then exits.
-            SlotState::Quitting { .. } => SlotState::Quitting { task: next_id },
+            SlotState::Quitting { worker, .. } => SlotState::Quitting {
+                worker,
+                task: next_id,
+            },
             other => other,
         });
         if let Some(taken) = next {
@@ -193,11 +207,25 @@ impl<T: Task> Supervisor<T> {
 
     /// Books a job that a worker took from the backlog, as `dispatch` books
     /// one it hands out; then, and only then, its place in the queue is free.
-    fn took_from_backlog(&mut self, slot: usize, Taken { id, permit }: Taken) {
+    fn took_from_backlog(&mut self, slot: usize, taken: Taken<T>) {
+        let Taken { id, permit, watch } = taken;
         self.inbound.count_taken();
         self.counts.submitted += 1;
         self.counts.in_flight += 1;
         drop(permit);
+        if let Some(watch) = watch {
+            let TakenWatch {
+                timeout,
+                retry,
+                resolver,
+            } = *watch;
+            let watched = Watched {
+                timeout: Some(timeout),
+                retry,
+                resolver,
+            };
+            self.watch(slot, id, 1, watched);
+        }
         debug!("{id} -> worker {slot} (attempt 1, taken from the backlog)");
         self.subscribers.emit(|| PoolEvent::TaskStarted {
             task: id,
@@ -217,7 +245,7 @@ impl<T: Task> Supervisor<T> {
         }
         let mut exit = Exit::Stale;
         self.slots.update(slot, |state| match state {
-            SlotState::Quitting { task } => {
+            SlotState::Quitting { task, .. } => {
                 exit = Exit::Expected(task);
                 SlotState::Gone
             }
@@ -263,7 +291,7 @@ impl<T: Task> Supervisor<T> {
     /// Gives `slot` (whose worker is gone or going) a fresh worker after the
     /// backoff, unless the pool is stopping or the restart limit is passed.
     pub(super) fn restart(&mut self, slot: usize, reason: RestartReason, ctx: &mut Context<Self>) {
-        let nothing_left = self.phase == Phase::Draining && self.drained();
+        let nothing_left = matches!(self.phase, Phase::Draining) && self.drained();
         if nothing_left || !self.phase.dispatches() {
             self.finish_if_all_gone();
             return;
@@ -273,7 +301,7 @@ impl<T: Task> Supervisor<T> {
             .restart_window
             .allow(actix::clock::Instant::now(), &policy)
         {
-            self.give_up(&reason);
+            self.give_up(&reason, ctx);
             return;
         }
         let entry = self.slots.get_mut(slot);
@@ -350,5 +378,6 @@ fn describe<T: Task>(result: &Attempt<T>) -> String {
         Attempt::Returned(Err(error)) => debug_text(error),
         Attempt::Panicked(message) => format!("panicked: {message}"),
         Attempt::TimedOut => "timed out".to_owned(),
+        Attempt::Aborted => "aborted".to_owned(),
     }
 }

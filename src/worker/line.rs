@@ -7,12 +7,13 @@
 //! count of senders and the runtime's cooperative budget on every order.
 
 use std::future::poll_fn;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
-use futures::task::AtomicWaker;
+use actix::clock::Instant;
+
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{Arc, ArrayQueue, AtomicWaker};
 
 /// What the two ends share.
 struct Shared<O> {
@@ -25,7 +26,22 @@ struct Shared<O> {
     /// `Backlog::pull_shared`): one flag per worker, so that workers on
     /// different threads never write to the same cache line for it.
     taking: AtomicBool,
+    /// The worker's seat: which of its watched attempts (those with a
+    /// deadline) it runs, if any, or `ABANDONED` (see [`Sender::abandon`]).
+    seat: AtomicU64,
+    /// The supervisor wants the attempt in hand dropped (a shutdown's
+    /// deadline has passed).
+    abort: AtomicBool,
+    /// The deadline of the watched attempt the seat names, in nanoseconds
+    /// after `epoch`; written before the seat says it runs.
+    deadline: AtomicU64,
+    epoch: Instant,
 }
+
+/// In the seat word: the watched attempt numbered in the bits above is running.
+const RUNNING: u64 = 1;
+/// The seat word of a worker its supervisor has given up on.
+const ABANDONED: u64 = u64::MAX;
 
 /// The supervisor's end.
 pub(super) struct Sender<O>(Arc<Shared<O>>);
@@ -40,6 +56,10 @@ pub(super) fn line<O>() -> (Sender<O>, Receiver<O>) {
         waker: AtomicWaker::new(),
         closed: AtomicBool::new(false),
         taking: AtomicBool::new(false),
+        seat: AtomicU64::new(0),
+        abort: AtomicBool::new(false),
+        deadline: AtomicU64::new(0),
+        epoch: Instant::now(),
     });
     (Sender(shared.clone()), Receiver(shared))
 }
@@ -64,6 +84,41 @@ impl<O> Sender<O> {
     pub(super) fn taking(&self) -> &AtomicBool {
         &self.0.taking
     }
+
+    /// Gives up on the worker if it is still running its watched attempt
+    /// number `seq`: it is stuck. Either this succeeds, and the worker learns
+    /// it when the attempt ends (and reports, and takes nothing more), or the
+    /// worker ended that attempt first, and its report is on its way.
+    pub(super) fn abandon(&self, seq: u64) -> bool {
+        self.0
+            .seat
+            .compare_exchange(
+                seq << 1 | RUNNING,
+                ABANDONED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// The deadline of the watched attempt number `seq`, while the worker
+    /// runs it: the deadline counts from when the worker began it.
+    pub(super) fn running_until(&self, seq: u64) -> Option<Instant> {
+        if self.0.seat.load(Ordering::Acquire) != seq << 1 | RUNNING {
+            return None;
+        }
+        // Written before the seat named `seq` (see `begin_watched`); should
+        // the worker have moved on since, the supervisor's `abandon(seq)`
+        // fails whatever this says.
+        let nanos = self.0.deadline.load(Ordering::Relaxed);
+        Some(self.0.epoch + Duration::from_nanos(nanos))
+    }
+
+    /// Asks the worker to drop the attempt in hand at once.
+    pub(super) fn abort(&self) {
+        self.0.abort.store(true, Ordering::Release);
+        self.0.waker.wake();
+    }
 }
 
 impl<O> Drop for Sender<O> {
@@ -77,6 +132,51 @@ impl<O> Receiver<O> {
     /// The worker's take flag.
     pub(super) fn taking(&self) -> &AtomicBool {
         &self.0.taking
+    }
+
+    /// The worker starts its watched attempt number `seq`, to end by
+    /// `deadline`.
+    pub(super) fn begin_watched(&self, seq: u64, deadline: Instant) {
+        let nanos = deadline.saturating_duration_since(self.0.epoch).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+        self.0.deadline.store(nanos, Ordering::Relaxed);
+        // Only the worker moves the seat forward; the supervisor only ever
+        // replaces a running number with `ABANDONED`, which ends the worker.
+        // `Release`: the deadline above is seen with the number.
+        self.0.seat.store(seq << 1 | RUNNING, Ordering::Release);
+    }
+
+    /// The worker ended its watched attempt number `seq`: `false` if the
+    /// supervisor gave up on it first.
+    pub(super) fn end_watched(&self, seq: u64) -> bool {
+        self.0
+            .seat
+            .compare_exchange(
+                seq << 1 | RUNNING,
+                seq << 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Whether the supervisor asked for the attempt in hand to be dropped.
+    pub(super) fn aborted(&self) -> bool {
+        self.0.abort.load(Ordering::Acquire)
+    }
+
+    /// Ready once the supervisor asks for the attempt in hand to be dropped.
+    pub(super) fn poll_abort(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.abort.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        // The worker is not waiting for orders while it runs an attempt, so
+        // it can wait on the same waker; a wake for an order is spurious here.
+        self.0.waker.register(cx.waker());
+        if self.0.abort.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 
     /// The next order, or `None` once the supervisor has let go of the line
@@ -103,7 +203,7 @@ impl<O> Receiver<O> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(workerpool_loom)))]
 mod tests {
     use super::*;
 
@@ -135,5 +235,202 @@ mod tests {
         actix_rt::task::yield_now().await;
         drop(sender);
         assert_eq!(waiting.await.unwrap(), None);
+    }
+}
+
+/// Model checks (see `crate::sync`): the supervisor's end and the worker's
+/// on loom's threads.
+#[cfg(all(test, workerpool_loom))]
+mod loom_tests {
+    use loom::thread;
+
+    use super::*;
+
+    /// A deadline `secs` seconds from now.
+    fn later(secs: u64) -> Instant {
+        Instant::now() + Duration::from_secs(secs)
+    }
+
+    /// The supervisor sends two orders and lets go while the worker reads:
+    /// the worker reads both, in order, before it learns the line has ended
+    /// (having seen the close, it reads once more).
+    #[test]
+    fn loom_orders_sent_before_the_sender_drops_are_read_before_none() {
+        crate::sync::model(|| {
+            let (sender, mut receiver) = line::<u8>();
+            let sending = thread::spawn(move || {
+                sender.send(1);
+                sender.send(2);
+            });
+            let read = loom::future::block_on(async {
+                let mut read = Vec::new();
+                while let Some(order) = receiver.recv().await {
+                    read.push(order);
+                }
+                read
+            });
+            sending.join().unwrap();
+            assert_eq!(read, [1, 2]);
+        });
+    }
+
+    /// The supervisor gives up on attempt 1 while the worker ends it and
+    /// starts attempt 2: exactly one of the supervisor and the worker has
+    /// its way with attempt 1, and attempt 2 is never given up on for it.
+    #[test]
+    fn loom_abandon_races_end_watched() {
+        crate::sync::model(|| {
+            let (sender, receiver) = line::<u8>();
+            let working = thread::spawn(move || {
+                receiver.begin_watched(1, later(1));
+                let ended = receiver.end_watched(1);
+                // A worker given up on takes nothing more.
+                if ended {
+                    receiver.begin_watched(2, later(2));
+                    assert!(receiver.end_watched(2), "attempt 2 given up on");
+                }
+                ended
+            });
+            let abandoned = sender.abandon(1);
+            let ended = working.join().unwrap();
+            assert!(!(abandoned && ended), "both had their way with attempt 1");
+            // Given up on before it began: the worker ends it, and the
+            // supervisor learns so from its report.
+            assert!(abandoned || ended);
+        });
+    }
+
+    /// The supervisor looks at the deadline of attempt 1 while the worker
+    /// begins it, ends it and begins attempt 2: if the seat names attempt 1,
+    /// what the supervisor reads is attempt 1's deadline (never the one
+    /// there before), or attempt 2's once the worker has moved on; and
+    /// then it can no longer give up on attempt 1.
+    #[test]
+    fn loom_running_until_reads_the_deadline_the_seat_names() {
+        crate::sync::model(|| {
+            let (first, second) = (later(1), later(2));
+            let (sender, receiver) = line::<u8>();
+            let working = thread::spawn(move || {
+                receiver.begin_watched(1, first);
+                if receiver.end_watched(1) {
+                    receiver.begin_watched(2, second);
+                }
+            });
+            if let Some(deadline) = sender.running_until(1) {
+                // Read in nanoseconds: within one of the one written.
+                let near =
+                    |d: Instant| deadline.max(d) - deadline.min(d) < Duration::from_micros(1);
+                if near(second) {
+                    assert!(!sender.abandon(1), "gave up on attempt 1 after it ended");
+                } else {
+                    assert!(near(first), "a deadline nobody wrote");
+                }
+            }
+            working.join().unwrap();
+        });
+    }
+
+    /// An abort, after an order, wakes the worker waiting on it.
+    #[test]
+    fn loom_abort_wakes_the_worker() {
+        crate::sync::model(|| {
+            let (sender, receiver) = line::<u8>();
+            let aborting = thread::spawn(move || {
+                sender.send(1);
+                sender.abort();
+                sender
+            });
+            loom::future::block_on(std::future::poll_fn(|cx| receiver.poll_abort(cx)));
+            drop(aborting.join().unwrap());
+        });
+    }
+}
+
+/// Stress: the two ends of many lines on threads of their own, on the real
+/// queue.
+#[cfg(all(test, not(workerpool_loom)))]
+mod stress_tests {
+    use std::sync::{Barrier, mpsc};
+    use std::thread;
+
+    use super::*;
+
+    /// A deadline a minute from now.
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    /// A thread sends one or two orders on each line and lets go of it while
+    /// the worker reads: every order comes out, in order, before `None`.
+    #[test]
+    fn stress_orders_sent_before_the_sender_drops_are_read_before_none() {
+        const LINES: usize = 20_000;
+        let (to_sender, senders) = mpsc::channel::<(Sender<usize>, usize)>();
+        let sending = thread::spawn(move || {
+            for (sender, n) in senders {
+                sender.send(n);
+                if n % 2 == 0 {
+                    sender.send(n + 1);
+                }
+            }
+        });
+        for n in 0..LINES {
+            let (sender, mut receiver) = line();
+            to_sender.send((sender, n)).unwrap();
+            let read = futures::executor::block_on(async {
+                let mut read = Vec::new();
+                while let Some(order) = receiver.recv().await {
+                    read.push(order);
+                }
+                read
+            });
+            let expected: &[usize] = if n % 2 == 0 { &[n, n + 1] } else { &[n] };
+            assert_eq!(read, expected, "line {n}");
+        }
+        drop(to_sender);
+        sending.join().unwrap();
+    }
+
+    /// On each of many lines, the supervisor gives up on the attempt the
+    /// worker is ending, and asks for an abort: exactly one of the two has
+    /// its way with the attempt, and the abort always wakes the worker.
+    #[test]
+    fn stress_abandon_races_end_watched() {
+        const ROUNDS: usize = 5_000;
+        let start = std::sync::Arc::new(Barrier::new(2));
+        let (to_supervisor, senders) = mpsc::sync_channel::<Sender<()>>(1);
+        let supervising = thread::spawn({
+            let start = start.clone();
+            move || {
+                senders
+                    .into_iter()
+                    .map(|sender| {
+                        start.wait();
+                        let abandoned = sender.abandon(1);
+                        sender.abort();
+                        abandoned
+                    })
+                    .collect::<Vec<_>>()
+            }
+        });
+        let mut ended = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let (sender, receiver) = line::<()>();
+            receiver.begin_watched(1, later());
+            to_supervisor.send(sender).unwrap();
+            start.wait();
+            ended.push(receiver.end_watched(1));
+            futures::executor::block_on(std::future::poll_fn(|cx| receiver.poll_abort(cx)));
+        }
+        drop(to_supervisor);
+        let abandoned = supervising.join().unwrap();
+        assert_eq!(abandoned.len(), ROUNDS);
+        for (abandoned, ended) in abandoned.iter().zip(&ended) {
+            assert!(abandoned != ended, "not exactly one had its way");
+        }
+        eprintln!(
+            "{} of {ROUNDS} attempts given up on",
+            abandoned.iter().filter(|&&a| a).count()
+        );
     }
 }

@@ -12,24 +12,28 @@
 //! arbiter, it keeps: it is spawned there, and when it ends, however it ends,
 //! its seat tells the supervisor.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::task::Poll;
 use std::time::Duration;
 
+use actix::clock::Instant;
 use actix_rt::ArbiterHandle;
 use futures::FutureExt;
 
 use crate::config::StateFactory;
-use crate::contain::{drop_contained, forget_payload, panic_message};
+use crate::contain::{catch, drop_contained, forget_payload, panic_message};
 use crate::job::Job;
-use crate::supervisor::{Inbound, Inbox, Taken};
+use crate::supervisor::{Inbound, Inbox, Taken, TakenWatch};
 use crate::task::{Task, TaskContext};
 
 mod line;
 
 /// What a supervisor tells its worker.
 enum Order<T: Task> {
-    /// Run one attempt of this job.
-    Run(Job<T>),
+    /// Run one attempt of this job, for at most this long from its start
+    /// (`Err`: the task's `timeout` panicked, with this message).
+    Run(Job<T>, Result<Option<Duration>, String>),
     /// The quit channel: finish the task in hand, then stop. Orders are read
     /// one at a time, so it is read only once the task in hand is done.
     Quit,
@@ -42,8 +46,24 @@ impl<T: Task> WorkerLink<T> {
     /// Gives the worker a job. If the worker is gone, the job waits unread
     /// and drops with the line, handing its task back, once the supervisor
     /// lets go of the link on the worker's exit report, which accounts for it.
-    pub(crate) fn run(&self, job: Job<T>) {
-        self.0.send(Order::Run(job));
+    pub(crate) fn run(&self, job: Job<T>, timeout: Result<Option<Duration>, String>) {
+        self.0.send(Order::Run(job, timeout));
+    }
+
+    /// Gives up on the worker if it still runs its watched attempt `seq`
+    /// (see `line::Sender::abandon`).
+    pub(crate) fn abandon(&self, seq: u64) -> bool {
+        self.0.abandon(seq)
+    }
+
+    /// The deadline of the watched attempt `seq`, if the worker runs it now.
+    pub(crate) fn running_until(&self, seq: u64) -> Option<Instant> {
+        self.0.running_until(seq)
+    }
+
+    /// Asks the worker to drop the attempt in hand at once.
+    pub(crate) fn abort(&self) {
+        self.0.abort();
     }
 
     pub(crate) fn quit(&self) {
@@ -61,6 +81,9 @@ pub(crate) enum Attempt<T: Task> {
     Returned(Result<T::Output, T::Error>),
     Panicked(String),
     TimedOut,
+    /// The supervisor asked for the attempt to be dropped (a shutdown's
+    /// deadline passed).
+    Aborted,
 }
 
 /// What a worker needs to know about its place in the pool.
@@ -72,6 +95,8 @@ pub(crate) struct Seat<T: Task> {
     pub(crate) local: bool,
     pub(crate) state: StateFactory<T::State>,
     pub(crate) timeout: Option<Duration>,
+    /// The pool's retry policy, for tasks without one of their own.
+    pub(crate) retry: crate::retry::RetryPolicy,
 }
 
 /// The seat reports the worker's exit when it is dropped: when the worker's
@@ -111,7 +136,7 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
     let Seat {
         slot, generation, ..
     } = seat;
-    let error = match contain_panic(|| (seat.state)(slot)) {
+    let error = match catch(|| (seat.state)(slot)) {
         Ok(Ok(state)) => {
             seat.inbox.report(Inbound::Ready { slot, generation });
             let cx = serve(&seat, orders, TaskContext::new(slot, state)).await;
@@ -134,14 +159,43 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
 /// the supervisor lets it, and says so in the same report; it goes back to
 /// its orders only when it has nothing in hand. Gives the worker's state
 /// back at the end, for its owner to drop.
+///
+/// An attempt with a deadline is watched: the worker marks it running in its
+/// seat, and if the supervisor gave up on it meanwhile (the thread was stuck
+/// past the deadline), the worker reports its result, which the supervisor
+/// discards, and ends without taking anything more.
 async fn serve<T: Task>(
     seat: &Seat<T>,
     mut orders: line::Receiver<Order<T>>,
     mut cx: TaskContext<T::State>,
 ) -> TaskContext<T::State> {
-    while let Some(Order::Run(mut job)) = orders.recv().await {
+    let mut watched: u64 = 0;
+    while let Some(Order::Run(mut job, mut timeout)) = orders.recv().await {
         loop {
-            let result = run_attempt(&mut job, &mut cx, seat.timeout).await;
+            // The attempt's time starts now, as it begins, not when it was
+            // handed out: it may have waited for this thread.
+            let deadline = match &timeout {
+                Ok(timeout) => Ok(timeout.map(deadline_after)),
+                Err(message) => Err(message.clone()),
+            };
+            let watch = if let Ok(Some(deadline)) = deadline {
+                watched += 1;
+                orders.begin_watched(watched, deadline);
+                true
+            } else {
+                false
+            };
+            let result = run_attempt(&mut job, &mut cx, deadline, &orders).await;
+            if watch && !orders.end_watched(watched) {
+                seat.inbox.report(Inbound::Done {
+                    slot: seat.slot,
+                    generation: seat.generation,
+                    job,
+                    result,
+                    next: None,
+                });
+                return cx;
+            }
             // A worker whose task panicked is replaced: it takes nothing more.
             let backlog = seat.inbox.backlog();
             let (mut next, take) = match result {
@@ -149,20 +203,50 @@ async fn serve<T: Task>(
                 _ if seat.local => (backlog.pull_local(), None),
                 _ => backlog.pull_shared(orders.taking()).unzip(),
             };
-            let taken = next.as_mut().map(|next| Taken {
-                id: next.id(),
-                permit: next.take_permit(),
+            let mut next_timeout = Ok(None);
+            let taken = next.as_mut().map(|next| {
+                next_timeout = next.timeout(seat.timeout);
+                // For the supervisor, should this attempt get stuck: whether
+                // a timeout would be retried (asked now: the task will be in
+                // use then), and a hold on the task's cell.
+                let watch = match &next_timeout {
+                    Ok(Some(timeout)) => Some(Box::new(TakenWatch {
+                        timeout: *timeout,
+                        retry: next.retry_policy().unwrap_or(seat.retry).allows_another(1),
+                        resolver: next.resolver(),
+                    })),
+                    _ => None,
+                };
+                Taken {
+                    id: next.id(),
+                    permit: next.take_permit(),
+                    watch,
+                }
             });
             seat.inbox.report(Inbound::Done {
                 slot: seat.slot,
+                generation: seat.generation,
                 job,
                 result,
                 next: taken,
             });
-            // The take is over once its report is sent (see `Backlog::pull`).
+            // The take is over once its report is sent (see `Backlog::pull_shared`).
             drop(take);
             let Some(next) = next else { break };
+            if orders.aborted() {
+                // A shutdown's deadline passed while this worker took the
+                // job: it is given back unstarted, and ends `Aborted`.
+                seat.inbox.report(Inbound::Done {
+                    slot: seat.slot,
+                    generation: seat.generation,
+                    job: next,
+                    result: Attempt::Aborted,
+                    next: None,
+                });
+                return cx;
+            }
             job = next;
+            timeout = next_timeout;
             // Tasks that never wait would otherwise keep this worker's thread
             // to itself for as long as the backlog lasts.
             tokio::task::consume_budget().await;
@@ -171,56 +255,93 @@ async fn serve<T: Task>(
     cx
 }
 
-/// Runs `f`, user code, and gives the panic's message if it panics.
-fn contain_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let message = panic_message(payload.as_ref());
-        forget_payload(payload);
-        message
-    })
+/// When an attempt that begins now must end. `Job::timeout` keeps timeouts
+/// short enough to add to the clock; should that ever fail, the attempt gets
+/// the longest deadline there is rather than none, so that the worker and
+/// the supervisor still agree that it has one.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(crate::job::LONGEST_TIMEOUT))
+        .unwrap_or(now)
 }
 
-/// Runs one attempt, turning a panic anywhere in the task (in `timeout`, in
-/// the call that makes its future, in the future, or in its `Drop`) into
-/// `Attempt::Panicked`, and a deadline passed into `Attempt::TimedOut` (the
+/// Runs one attempt until its `deadline` (`Err`: `Task::timeout` panicked,
+/// with this message), turning a panic anywhere in the task (in the call
+/// that makes its future, in the future, or in its `Drop`) into
+/// `Attempt::Panicked`, a deadline passed into `Attempt::TimedOut`, and an
+/// abort asked for by the supervisor into `Attempt::Aborted` (in both, the
 /// task's future is dropped).
+///
+/// The deadline counts from when the attempt begins. A result that comes at
+/// or after it, even in the same turn as the timer, is discarded: the
+/// attempt timed out.
 async fn run_attempt<T: Task>(
     job: &mut Job<T>,
     cx: &mut TaskContext<T::State>,
-    pool_timeout: Option<Duration>,
+    deadline: Result<Option<Instant>, String>,
+    orders: &line::Receiver<Order<T>>,
 ) -> Attempt<T> {
     let id = job.id();
     let (task, attempt) = job.start_attempt();
     cx.begin(id, attempt);
-    let timeout = match contain_panic(|| task.timeout()) {
-        Ok(own) => own.or(pool_timeout),
+    let deadline = match deadline {
+        Ok(deadline) => deadline,
         Err(message) => return Attempt::Panicked(message),
     };
-    // The task's future is made, polled and dropped (when it ends or times
-    // out) inside `catch_unwind`, so a panic in its `Drop` is caught too.
-    let caught = match timeout {
-        // `async`, so that a panic in the call that makes the future is caught.
-        None => AssertUnwindSafe(async { task.run(cx).await })
-            .catch_unwind()
-            .await
-            .map(Attempt::Returned),
-        Some(limit) => {
-            AssertUnwindSafe(async {
-                match actix_rt::time::timeout(limit, task.run(cx)).await {
-                    Ok(result) => Attempt::Returned(result),
-                    Err(_elapsed) => Attempt::TimedOut,
+    // The task's future is made, polled and dropped (when it ends, times out
+    // or is aborted) inside `catch_unwind`, so a panic in its `Drop` is caught
+    // too; `async`, so that a panic in the call that makes it is caught.
+    let Some(deadline) = deadline else {
+        // No deadline, so no timer: the lighter path most tasks take.
+        let caught = AssertUnwindSafe(async {
+            let run = task.run(cx);
+            let mut run = std::pin::pin!(run);
+            std::future::poll_fn(|waker| {
+                if let Poll::Ready(result) = run.as_mut().poll(waker) {
+                    return Poll::Ready(Attempt::Returned(result));
                 }
+                if orders.poll_abort(waker).is_ready() {
+                    return Poll::Ready(Attempt::Aborted);
+                }
+                Poll::Pending
             })
-            .catch_unwind()
             .await
-        }
+        })
+        .catch_unwind()
+        .await;
+        return caught.unwrap_or_else(panicked);
     };
-    match caught {
-        Ok(attempt) => attempt,
-        Err(payload) => {
-            let message = panic_message(payload.as_ref());
-            forget_payload(payload);
-            Attempt::Panicked(message)
-        }
-    }
+    let caught = AssertUnwindSafe(async {
+        let run = task.run(cx);
+        let mut run = std::pin::pin!(run);
+        let mut timer = std::pin::pin!(actix_rt::time::sleep_until(deadline));
+        std::future::poll_fn(|waker| {
+            if let Poll::Ready(result) = run.as_mut().poll(waker) {
+                if Instant::now() >= deadline {
+                    drop_contained("Drop of a result past its deadline", result);
+                    return Poll::Ready(Attempt::TimedOut);
+                }
+                return Poll::Ready(Attempt::Returned(result));
+            }
+            if timer.as_mut().poll(waker).is_ready() {
+                return Poll::Ready(Attempt::TimedOut);
+            }
+            if orders.poll_abort(waker).is_ready() {
+                return Poll::Ready(Attempt::Aborted);
+            }
+            Poll::Pending
+        })
+        .await
+    })
+    .catch_unwind()
+    .await;
+    caught.unwrap_or_else(panicked)
+}
+
+/// A panic caught in an attempt, as its end.
+fn panicked<T: Task>(payload: Box<dyn std::any::Any + Send>) -> Attempt<T> {
+    let message = panic_message(payload.as_ref());
+    forget_payload(payload);
+    Attempt::Panicked(message)
 }

@@ -217,3 +217,11 @@ pub fn drain_later<T: Task>(
     let pool = pool.clone();
     actix_rt::spawn(async move { pool.drain().await })
 }
+
+/// Fails the test, rather than hanging it, if `work` takes longer than 60 s
+/// (real time: not for tests on the paused clock).
+pub async fn within_60s<F: std::future::Future>(work: F) -> F::Output {
+    actix_rt::time::timeout(std::time::Duration::from_secs(60), work)
+        .await
+        .expect("the pool should have answered long before")
+}

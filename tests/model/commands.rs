@@ -1,38 +1,116 @@
-//! What a case is made of: the task kinds, the commands and the pool setup,
-//! and the proptest strategies that generate them.
+//! What a case is made of: the task kinds (and what each attempt of one does),
+//! the commands and the pool setup, and the proptest strategies that generate
+//! them.
 
 use std::fmt;
 use std::time::Duration;
 
-use actix_workerpool::OutcomeKind;
+use actix_workerpool::{Jitter, RetryPolicy};
 use proptest::prelude::*;
 
-/// What a task does when it runs.
+/// What a task does, attempt by attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Completes,
     Fails,
     Panics,
-    /// Waits until released (or times out).
+    /// Waits until released (or times out), on every attempt.
     Held,
     /// Sleeps past the pool's timeout.
     Sleeps,
     /// Never ends by itself: only the timeout ends it.
     Forever,
+    /// Fails on its first attempt, completes on any later one.
+    FailsOnce,
+    /// Panics on its first attempt, completes on any later one.
+    PanicsOnce,
+    /// Hangs on its first attempt (only the timeout ends it), completes on
+    /// any later one.
+    HangsOnce,
+}
+
+/// What one attempt of a task does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Act {
+    Complete,
+    Fail,
+    Panic,
+    Hold,
+    Sleep,
+    Hang,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    Completed,
+    Failed,
+    Panicked,
+    TimedOut,
 }
 
 impl Kind {
-    /// Whether a task of this kind may end this way.
-    pub(crate) fn may_end(self, outcome: OutcomeKind) -> bool {
-        use OutcomeKind as O;
-        outcome == O::NotRun
-            || match self {
-                Kind::Completes => outcome == O::Completed,
-                Kind::Fails => outcome == O::Failed,
-                Kind::Panics => outcome == O::Panicked,
-                Kind::Held => matches!(outcome, O::Completed | O::TimedOut),
-                Kind::Sleeps | Kind::Forever => outcome == O::TimedOut,
-            }
+    /// What attempt `attempt` (counting from 1) does.
+    pub(crate) fn act(self, attempt: u32) -> Act {
+        let first = attempt <= 1;
+        match self {
+            Kind::Completes => Act::Complete,
+            Kind::Fails => Act::Fail,
+            Kind::Panics => Act::Panic,
+            Kind::Held => Act::Hold,
+            Kind::Sleeps => Act::Sleep,
+            Kind::Forever => Act::Hang,
+            Kind::FailsOnce if first => Act::Fail,
+            Kind::PanicsOnce if first => Act::Panic,
+            Kind::HangsOnce if first => Act::Hang,
+            Kind::FailsOnce | Kind::PanicsOnce | Kind::HangsOnce => Act::Complete,
+        }
+    }
+}
+
+/// When a held task's release came, against its attempt's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// Not released (or no timeout and not released).
+    No,
+    /// Released before the deadline (or with no deadline at all).
+    Before,
+    /// Released at a moment that may be before, at or after the deadline:
+    /// the attempt's start (so its deadline) is known only within a window;
+    /// or exactly at the deadline, where DESIGN rule 9 ("a result that
+    /// arrives after its deadline is discarded") leaves the instant itself
+    /// open (the worker discards it; before rule 9 it was booked).
+    Around,
+    /// Released after the deadline (its timer may not have fired yet:
+    /// timers fire on the millisecond tick after their deadline).
+    After,
+}
+
+impl Act {
+    /// How an attempt doing this may end, if it ends without anyone's help;
+    /// `timeout`: whether the pool has one. Empty: it runs on.
+    ///
+    /// A held task released while its attempt runs ends at once, in the same
+    /// instant (virtual time does not move until the pool settles): completed
+    /// if that is before its deadline; a result after the deadline is
+    /// discarded, and the attempt timed out (DESIGN rule 9).
+    pub(crate) fn ends(self, release: Release, timeout: bool) -> Vec<End> {
+        match self {
+            Act::Complete => vec![End::Completed],
+            Act::Fail => vec![End::Failed],
+            Act::Panic => vec![End::Panicked],
+            Act::Hold => match release {
+                Release::Before => vec![End::Completed],
+                Release::Around => vec![End::Completed, End::TimedOut],
+                Release::After => vec![End::TimedOut],
+                Release::No if timeout => vec![End::TimedOut],
+                Release::No => vec![],
+            },
+            // `SLEEP` is past `TIMEOUT`.
+            Act::Sleep | Act::Hang if timeout => vec![End::TimedOut],
+            Act::Sleep => vec![End::Completed],
+            Act::Hang => vec![],
+        }
     }
 }
 
@@ -65,8 +143,41 @@ pub(crate) enum Command {
     Stop,
     /// `pool.drain()`, spawned.
     Drain,
-    /// A few snapshots in a row, between yields.
+    /// A few snapshots in a row, between yields (and, on one arbiter, the
+    /// status of every task).
     Snapshot,
+}
+
+/// The pool's retry policy: exponential backoff with factor 2 and no jitter,
+/// so that every delay is known exactly.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retry {
+    /// Attempts in all (1: a policy that never retries, set explicitly).
+    pub(crate) max_attempts: u32,
+    pub(crate) base: Ms,
+    pub(crate) max: Ms,
+    pub(crate) retry_panics: bool,
+}
+
+impl Retry {
+    pub(crate) fn policy(&self) -> RetryPolicy {
+        RetryPolicy::builder()
+            .max_attempts(self.max_attempts)
+            .base_delay(self.base.duration())
+            .factor(2.0)
+            .max_delay(self.max.duration())
+            .jitter(Jitter::None)
+            .retry_panics(self.retry_panics)
+            .build()
+            .expect("a valid retry policy")
+    }
+
+    /// The delay after failure number `failures` (from 1): `base * 2^(failures
+    /// - 1)`, capped at `max`, computed here in whole milliseconds.
+    pub(crate) fn delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(20);
+        Duration::from_millis((self.base.0 << doublings).min(self.max.0))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +187,29 @@ pub(crate) struct Setup {
     pub(crate) backoff_base: Ms,
     pub(crate) backoff_max: Ms,
     pub(crate) restart_limit: u32,
+    /// `None`: the pool's default policy (never retry).
+    pub(crate) retry: Option<Retry>,
+    /// `Some(k)`: the workers run on k dedicated arbiters (threads).
+    pub(crate) arbiters: Option<usize>,
+}
+
+impl Setup {
+    /// Attempts a task gets in all.
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.retry.map_or(1, |r| r.max_attempts)
+    }
+
+    /// Whether an attempt that ended `end` as attempt number `attempt` is
+    /// retried (the pool's rules: every error retries, as do timeouts;
+    /// panics only with `retry_panics`; never past `max_attempts`).
+    pub(crate) fn retries(&self, end: End, attempt: u32) -> bool {
+        let retryable = match end {
+            End::Completed => false,
+            End::Failed | End::TimedOut => true,
+            End::Panicked => self.retry.is_some_and(|r| r.retry_panics),
+        };
+        retryable && attempt < self.max_attempts()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -84,50 +218,111 @@ pub(crate) struct Case {
     pub(crate) commands: Vec<Command>,
 }
 
-pub(crate) fn kind() -> impl Strategy<Value = Kind> {
+/// Kinds for a pool on one arbiter: all of them.
+pub(crate) fn kind() -> BoxedStrategy<Kind> {
     prop_oneof![
-        30 => Just(Kind::Completes),
-        12 => Just(Kind::Fails),
-        14 => Just(Kind::Panics),
-        25 => Just(Kind::Held),
-        10 => Just(Kind::Sleeps),
-        8 => Just(Kind::Forever),
+        26 => Just(Kind::Completes),
+        10 => Just(Kind::Fails),
+        12 => Just(Kind::Panics),
+        22 => Just(Kind::Held),
+        8 => Just(Kind::Sleeps),
+        6 => Just(Kind::Forever),
+        8 => Just(Kind::FailsOnce),
+        6 => Just(Kind::PanicsOnce),
+        6 => Just(Kind::HangsOnce),
     ]
+    .boxed()
 }
 
-pub(crate) fn command() -> impl Strategy<Value = Command> {
+/// Kinds for a pool on dedicated arbiters: none that needs a timeout (the
+/// pool there has none; see `main.rs`).
+pub(crate) fn untimed_kind() -> BoxedStrategy<Kind> {
     prop_oneof![
-        30 => kind().prop_map(Command::TrySubmit),
-        10 => kind().prop_map(Command::Submit),
+        30 => Just(Kind::Completes),
+        10 => Just(Kind::Fails),
+        12 => Just(Kind::Panics),
+        25 => Just(Kind::Held),
+        10 => Just(Kind::FailsOnce),
+        8 => Just(Kind::PanicsOnce),
+    ]
+    .boxed()
+}
+
+fn commands_of(
+    kind: BoxedStrategy<Kind>,
+    advance: BoxedStrategy<u64>,
+) -> impl Strategy<Value = Command> {
+    prop_oneof![
+        30 => kind.clone().prop_map(Command::TrySubmit),
+        10 => kind.prop_map(Command::Submit),
         14 => (0..8usize).prop_map(Command::Release),
-        18 => prop_oneof![1..=10u64, 95..=105u64, 1..=250u64]
-            .prop_map(|ms| Command::Advance(Ms(ms))),
+        18 => advance.prop_map(|ms| Command::Advance(Ms(ms))),
         6 => Just(Command::Snapshot),
         3 => Just(Command::Stop),
         3 => Just(Command::Drain),
     ]
 }
 
-pub(crate) fn setup() -> impl Strategy<Value = Setup> {
+pub(crate) fn command() -> impl Strategy<Value = Command> {
+    // Around the timeout (100 ms), and around retry delays and backoffs.
+    let advance = prop_oneof![1..=10u64, 95..=105u64, 1..=250u64].boxed();
+    commands_of(kind(), advance)
+}
+
+pub(crate) fn untimed_command() -> impl Strategy<Value = Command> {
+    // Only restart backoffs and retry delays depend on time there.
+    let advance = prop_oneof![1..=10u64, 1..=40u64].boxed();
+    commands_of(untimed_kind(), advance)
+}
+
+pub(crate) fn retry() -> impl Strategy<Value = Option<Retry>> {
+    let policy = (1..=3u32, 1..=5u64, 0..=10u64, any::<bool>()).prop_map(
+        |(max_attempts, base, extra, retry_panics)| Retry {
+            max_attempts,
+            base: Ms(base),
+            max: Ms(base + extra),
+            retry_panics,
+        },
+    );
+    prop_oneof![1 => Just(None), 3 => policy.prop_map(Some)]
+}
+
+pub(crate) fn setup(
+    workers: std::ops::RangeInclusive<usize>,
+    arbiters: Option<usize>,
+) -> impl Strategy<Value = Setup> {
     (
-        1..=3usize,
+        workers,
         1..=4usize,
         1..=4u64,
         0..=4u64,
         prop_oneof![1 => 0..=1u32, 3 => 2..=8u32],
+        retry(),
     )
         .prop_map(
-            |(workers, queue_capacity, base, extra, restart_limit)| Setup {
+            move |(workers, queue_capacity, base, extra, restart_limit, retry)| Setup {
                 workers,
                 queue_capacity,
                 backoff_base: Ms(base),
                 backoff_max: Ms(base + extra),
                 restart_limit,
+                retry,
+                arbiters,
             },
         )
 }
 
+/// A case for a pool whose workers share the test's arbiter.
 pub(crate) fn case() -> impl Strategy<Value = Case> {
-    (setup(), prop::collection::vec(command(), 1..=25))
+    (setup(1..=3, None), prop::collection::vec(command(), 1..=25))
+        .prop_map(|(setup, commands)| Case { setup, commands })
+}
+
+/// A case for a pool whose workers run on two dedicated arbiters.
+pub(crate) fn two_arbiter_case() -> impl Strategy<Value = Case> {
+    (
+        setup(2..=4, Some(2)),
+        prop::collection::vec(untimed_command(), 1..=25),
+    )
         .prop_map(|(setup, commands)| Case { setup, commands })
 }

@@ -1,5 +1,6 @@
-//! The rules for each pool event: starts, ends, panics, hand-backs, restarts
-//! and backoff, and the phase the supervisor announces.
+//! The rules for each pool event: attempts that start, end, retry or are
+//! handed back; panics, restarts and backoff; the phase the supervisor
+//! announces.
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use actix_workerpool::{OutcomeKind, PoolEvent, RestartReason, StopReason, TaskId
 use tokio::time::Instant;
 
 use crate::check::{Check, ensure};
-use crate::reference::{Model, Phase, Started, Tracked};
+use crate::commands::{End, Release};
+use crate::probe::panic_message;
+use crate::reference::{ExpectRestart, GaveUp, Model, Phase, RetryWait, Started};
 
 impl Model {
     /// The reason queued tasks are handed back with: that of the first stop
@@ -16,15 +19,62 @@ impl Model {
         self.stopping.iter().find(|r| **r != StopReason::Drained)
     }
 
-    fn tracked(&mut self, id: TaskId) -> Result<&mut Tracked, String> {
-        let index = *self
-            .ids
+    fn index_of(&self, id: TaskId) -> Result<usize, String> {
+        self.ids
             .get(&id)
-            .ok_or_else(|| format!("{id} was never accepted"))?;
-        Ok(&mut self.tasks[index])
+            .copied()
+            .ok_or_else(|| format!("{id} was never accepted"))
+    }
+
+    /// How the last attempt of task `index` may end, by what it does: empty
+    /// if it cannot end by itself (a held task not released, with no timeout).
+    pub(crate) fn possible_ends(&self, index: usize) -> Vec<End> {
+        let t = &self.tasks[index];
+        let release = match (self.released.get(&t.label), t.last_start, self.timeout) {
+            (None, _, _) => Release::No,
+            (Some(_), _, None) | (Some(_), None, _) => Release::Before,
+            (Some(&at), Some(started), Some(timeout)) => {
+                if at < started.after + timeout {
+                    Release::Before
+                } else if at > started.by + timeout {
+                    Release::After
+                } else {
+                    Release::Around
+                }
+            }
+        };
+        t.kind.act(t.attempts).ends(release, self.timeout.is_some())
+    }
+
+    /// The end of the last attempt of task `index`, known to have ended in a
+    /// way that its policy retries (a `Retrying` event, or a hand-back of a
+    /// running task): the one such end it may have had.
+    fn retried_end(&self, index: usize) -> Result<End, String> {
+        let t = &self.tasks[index];
+        let ends = self.possible_ends(index);
+        ends.iter()
+            .copied()
+            .find(|end| self.setup.retries(*end, t.attempts))
+            .ok_or_else(|| {
+                format!(
+                    "attempt {} ({:?}) may end {ends:?}: none of them is retried",
+                    t.attempts,
+                    t.kind.act(t.attempts)
+                )
+            })
     }
 
     pub(crate) fn on_event(&mut self, event: &PoolEvent) -> Check {
+        // A panic's restart is the very next event, if it comes at all.
+        if let Some(expected) = self.expect_restart.take() {
+            let restarted = matches!(
+                event,
+                PoolEvent::WorkerRestarted { worker, .. } if *worker == expected.worker
+            );
+            if !restarted {
+                self.no_restart(expected)?;
+            }
+        }
         let now = Instant::now();
         let after = self.step_start;
         let phase = self.phase;
@@ -35,9 +85,21 @@ impl Model {
                 worker,
                 attempt,
             } => {
-                let (task, worker) = (*task, *worker);
+                let (task, worker, attempt) = (*task, *worker, *attempt);
                 ensure!(phase != Phase::Stopping, "a task started after the stop");
-                ensure!(*attempt == 1, "there are no retries");
+                let index = self.index_of(task)?;
+                if attempt == 1 {
+                    // A due retry goes before any task waiting for its first
+                    // attempt: none may start while one has been due since
+                    // before this step began.
+                    let overdue = self.tasks.iter().find(|t| {
+                        t.retry.is_some_and(|w| w.latest() <= after) && t.running.is_none()
+                    });
+                    ensure!(
+                        overdue.is_none(),
+                        "a first attempt started while a due retry waited: {overdue:?}"
+                    );
+                }
                 let slot = &mut self.slots[worker];
                 ensure!(
                     slot.busy.is_none(),
@@ -51,16 +113,31 @@ impl Model {
                     );
                 }
                 slot.busy = Some(task);
-                let t = self.tracked(task)?;
+                let t = &mut self.tasks[index];
                 ensure!(
-                    t.started.is_none() && t.ended.is_none(),
-                    "the task started twice"
+                    t.running.is_none() && t.ended.is_none(),
+                    "the task started while running or after it ended"
                 );
-                t.started = Some(Started {
+                ensure!(
+                    attempt == t.attempts + 1,
+                    "attempt {attempt} started after {} attempts",
+                    t.attempts
+                );
+                match t.retry.take() {
+                    Some(wait) => ensure!(
+                        now >= wait.earliest(),
+                        "attempt {attempt} started before its retry delay was over: {wait:?}"
+                    ),
+                    None => ensure!(attempt == 1, "attempt {attempt} started without a retry"),
+                }
+                t.attempts = attempt;
+                let started = Started {
                     worker,
                     after,
                     by: now,
-                });
+                };
+                t.running = Some(started);
+                t.last_start = Some(started);
             }
             PoolEvent::TaskCompleted {
                 task,
@@ -78,13 +155,22 @@ impl Model {
                 worker,
                 attempts,
             } => {
-                ensure!(*attempts == 1, "there are no retries");
-                let kind = match event {
-                    PoolEvent::TaskCompleted { .. } => OutcomeKind::Completed,
-                    PoolEvent::TaskFailed { .. } => OutcomeKind::Failed,
-                    _ => OutcomeKind::TimedOut,
+                let (end, kind) = match event {
+                    PoolEvent::TaskCompleted { .. } => (End::Completed, OutcomeKind::Completed),
+                    PoolEvent::TaskFailed { .. } => (End::Failed, OutcomeKind::Failed),
+                    _ => (End::TimedOut, OutcomeKind::TimedOut),
                 };
-                self.ended(*task, *worker, kind)?;
+                let index = self.attempt_over(*task, *worker, end)?;
+                let made = self.tasks[index].attempts;
+                ensure!(
+                    *attempts == made,
+                    "it says {attempts} attempts, {made} were seen"
+                );
+                ensure!(
+                    !self.setup.retries(end, made),
+                    "attempt {made} ended {end:?}, which the policy retries, yet the task ended"
+                );
+                self.tasks[index].ended = Some(kind);
                 self.slots[*worker].consecutive = 0;
             }
             PoolEvent::TaskPanicked {
@@ -92,23 +178,61 @@ impl Model {
                 worker,
                 message,
             } => {
-                self.ended(*task, *worker, OutcomeKind::Panicked)?;
-                // A panic restarts its worker while the pool runs, and in a
-                // drain while anything is left to run (queued: accepted, not
-                // started, not ended); never once the pool stops.
-                let left = self
-                    .tasks
-                    .iter()
-                    .any(|t| t.started.is_none() && t.ended.is_none());
-                let due = match phase {
-                    Phase::Running => true,
-                    Phase::Draining => left,
-                    Phase::Stopping => false,
-                };
-                if due {
-                    self.restarts_due += 1;
+                let index = self.attempt_over(*task, *worker, End::Panicked)?;
+                let t = &self.tasks[index];
+                ensure!(
+                    *message == panic_message(t.label),
+                    "the panic message is {message:?}"
+                );
+                ensure!(
+                    !self.setup.retries(End::Panicked, t.attempts),
+                    "attempt {} panicked, which the policy retries, yet the task ended",
+                    t.attempts
+                );
+                let label = t.label;
+                self.tasks[index].ended = Some(OutcomeKind::Panicked);
+                self.on_panic(*worker, label);
+            }
+            PoolEvent::Retrying {
+                task,
+                worker,
+                attempt,
+                delay,
+            } => {
+                ensure!(
+                    phase != Phase::Stopping,
+                    "a retry was scheduled after the stop (it should be handed back)"
+                );
+                let index = self.index_of(*task)?;
+                let end = self.retried_end(index)?;
+                self.attempt_over(*task, *worker, end)?;
+                let t = &mut self.tasks[index];
+                ensure!(
+                    *attempt == t.attempts,
+                    "retrying after attempt {attempt}, but {} were seen",
+                    t.attempts
+                );
+                ensure!(
+                    self.setup.retries(end, *attempt),
+                    "attempt {attempt} ended {end:?}: no retry allowed"
+                );
+                let expected = self.setup.retry.ok_or("no policy")?.delay(*attempt);
+                ensure!(
+                    *delay == expected,
+                    "retry delay {delay:?}, expected {expected:?} (no jitter)"
+                );
+                t.retry = Some(RetryWait {
+                    after,
+                    by: now,
+                    delay: *delay,
+                });
+                let label = t.label;
+                self.retries += 1;
+                if end == End::Panicked {
+                    self.on_panic(*worker, label);
+                } else {
+                    self.slots[*worker].consecutive = 0;
                 }
-                self.slots[*worker].last_panic = due.then(|| message.clone());
             }
             PoolEvent::TaskNotRun { task, reason } => {
                 let expected = self.hand_back_reason().cloned();
@@ -117,11 +241,33 @@ impl Model {
                     "handed back with {reason:?}, but the pool stops with {expected:?}"
                 );
                 self.not_run.push(*task);
-                let t = self.tracked(*task)?;
-                ensure!(
-                    t.started.is_none() && t.ended.is_none(),
-                    "a task that started or ended was handed back"
-                );
+                let index = self.index_of(*task)?;
+                let t = &self.tasks[index];
+                ensure!(t.ended.is_none(), "a task that ended was handed back");
+                if let Some(started) = t.running {
+                    // Its attempt just ended in a way the policy retries, but
+                    // the pool is stopping: it goes back rather than waits.
+                    ensure!(
+                        phase == Phase::Stopping,
+                        "handed back while running (attempt {}, {phase:?})",
+                        t.attempts
+                    );
+                    let end = self.retried_end(index)?;
+                    let label = t.label;
+                    self.attempt_over(*task, started.worker, end)?;
+                    if end == End::Panicked {
+                        self.on_panic(started.worker, label);
+                    }
+                } else {
+                    ensure!(
+                        (t.attempts == 0) == t.retry.is_none(),
+                        "handed back after {} attempts, waiting for a retry: {:?}",
+                        t.attempts,
+                        t.retry
+                    );
+                }
+                let t = &mut self.tasks[index];
+                t.retry = None;
                 t.ended = Some(OutcomeKind::NotRun);
                 t.ended_reason = Some(reason.clone());
             }
@@ -139,7 +285,7 @@ impl Model {
                 let panicked = slot.last_panic.take();
                 ensure!(
                     matches!(reason, RestartReason::Panicked(m) if Some(m) == panicked.as_ref()),
-                    "restarted for {reason:?}, but its last panic was {panicked:?}"
+                    "restarted for {reason:?}, but the panic that calls for it was {panicked:?}"
                 );
                 ensure!(slot.busy.is_none(), "a busy worker restarted");
                 slot.restarts += 1;
@@ -153,16 +299,29 @@ impl Model {
                 );
                 slot.back = Some((after + *delay, now + *delay));
                 self.restarts += 1;
+                ensure!(
+                    self.restarts <= u64::from(self.setup.restart_limit),
+                    "restart {} passes the limit of {}",
+                    self.restarts,
+                    self.setup.restart_limit
+                );
             }
             PoolEvent::SupervisorStopping { reason } => {
                 self.phase = match (phase, reason) {
                     (Phase::Running, StopReason::Drained) => Phase::Draining,
                     (Phase::Running | Phase::Draining, StopReason::Stopped) => Phase::Stopping,
                     (Phase::Running | Phase::Draining, r) if self.is_restart_limit(r) => {
+                        ensure!(
+                            self.gave_up != GaveUp::No,
+                            "gave up, but no panic went past the limit"
+                        );
                         Phase::Stopping
                     }
                     _ => return Err(format!("unexpected while {phase:?}")),
                 };
+                if self.phase == Phase::Stopping {
+                    self.stop_asked = false;
+                }
                 self.stopping.push(reason.clone());
             }
             other => return Err(format!("an event the model does not know: {other:?}")),
@@ -170,8 +329,12 @@ impl Model {
         Ok(())
     }
 
-    /// A terminal event of an attempt on `worker`.
-    fn ended(&mut self, task: TaskId, worker: usize, kind: OutcomeKind) -> Check {
+    /// The attempt of `task` on `worker` is over, ending `end`: it must fit
+    /// what the attempt does, and it frees the worker. Returns the task's index.
+    fn attempt_over(&mut self, task: TaskId, worker: usize, end: End) -> Result<usize, String> {
+        let index = self.index_of(task)?;
+        let expected = self.possible_ends(index);
+        let released = self.released.get(&self.tasks[index].label).copied();
         let slot = &mut self.slots[worker];
         ensure!(
             slot.busy == Some(task),
@@ -180,14 +343,68 @@ impl Model {
         );
         slot.busy = None;
         slot.tasks_run += 1;
-        let t = self.tracked(task)?;
+        let t = &mut self.tasks[index];
         ensure!(
-            t.started.is_some_and(|s| s.worker == worker),
-            "it ended on worker {worker} but started as {:?}",
-            t.started
+            t.running.is_some_and(|s| s.worker == worker),
+            "its attempt ended on worker {worker}, but it runs as {:?}",
+            t.running
         );
         ensure!(t.ended.is_none(), "a second outcome, after {:?}", t.ended);
-        t.ended = Some(kind);
+        ensure!(
+            expected.contains(&end),
+            "attempt {} ({:?}, released at {released:?}) ended {end:?}, expected one of {expected:?}",
+            t.attempts,
+            t.kind.act(t.attempts),
+        );
+        t.running = None;
+        Ok(index)
+    }
+
+    /// A panic on `worker` (its task `label` ended or waits for a retry):
+    /// whether it calls for a restart, and if so that the restart is the
+    /// next event.
+    ///
+    /// A panic restarts its worker while the pool runs, and in a drain
+    /// while anything is left to run (queued or waiting for a retry: not
+    /// running, not ended); never once the pool stops. A restart past the
+    /// limit gives up instead; once it has, panics restart nothing.
+    fn on_panic(&mut self, worker: usize, label: u32) {
+        self.slots[worker].last_panic = None;
+        let left = self
+            .tasks
+            .iter()
+            .any(|t| t.running.is_none() && t.ended.is_none());
+        let calls = match self.phase {
+            Phase::Running => true,
+            Phase::Draining => left,
+            Phase::Stopping => false,
+        };
+        if !calls || self.gave_up != GaveUp::No {
+            return;
+        }
+        if self.restarts == u64::from(self.setup.restart_limit) {
+            self.gave_up = if self.stop_asked {
+                GaveUp::Maybe
+            } else {
+                GaveUp::Yes
+            };
+            return;
+        }
+        self.slots[worker].last_panic = Some(panic_message(label));
+        self.expect_restart = Some(ExpectRestart {
+            worker,
+            optional: self.stop_asked,
+        });
+    }
+
+    /// The restart a panic called for did not come next.
+    pub(crate) fn no_restart(&mut self, expected: ExpectRestart) -> Check {
+        ensure!(
+            expected.optional,
+            "worker {} was not restarted right after its panic",
+            expected.worker
+        );
+        self.slots[expected.worker].last_panic = None;
         Ok(())
     }
 }

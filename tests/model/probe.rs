@@ -1,4 +1,5 @@
-//! The task under test: a labelled probe that does what its [`Kind`] says.
+//! The task under test: a labelled probe that does, on each attempt, what its
+//! [`Kind`] says for that attempt.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,12 +8,14 @@ use actix_workerpool::{Task, TaskContext};
 use futures::channel::oneshot;
 
 use crate::SLEEP;
-use crate::commands::Kind;
+use crate::commands::{Act, Kind};
 
 /// The task under test: labelled, so that a task handed back can be recognised.
 pub(crate) struct Probe {
     pub(crate) label: u32,
     pub(crate) kind: Kind,
+    /// A held task's release; it outlives an attempt that times out, so a
+    /// later attempt waits on it again (or finds it released).
     pub(crate) hold: Option<oneshot::Receiver<()>>,
     /// How many times `run` was called.
     pub(crate) runs: Arc<AtomicU32>,
@@ -23,23 +26,25 @@ impl Task for Probe {
     type Error = u32;
     type State = ();
 
-    async fn run(&mut self, _cx: &mut TaskContext<()>) -> Result<u32, u32> {
+    async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<u32, u32> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        match self.kind {
-            Kind::Completes => Ok(self.label),
-            Kind::Fails => Err(self.label),
-            Kind::Panics => panic!("{}", panic_message(self.label)),
-            Kind::Held => {
+        match self.kind.act(cx.attempt()) {
+            Act::Complete => Ok(self.label),
+            Act::Fail => Err(self.label),
+            Act::Panic => panic!("{}", panic_message(self.label)),
+            Act::Hold => {
                 if let Some(release) = self.hold.as_mut() {
+                    // Once released (or its sender dropped), this is ready at
+                    // once, on every later attempt too.
                     let _ = release.await;
                 }
                 Ok(self.label)
             }
-            Kind::Sleeps => {
+            Act::Sleep => {
                 actix_rt::time::sleep(SLEEP).await;
                 Ok(self.label)
             }
-            Kind::Forever => std::future::pending().await,
+            Act::Hang => std::future::pending().await,
         }
     }
 }

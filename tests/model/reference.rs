@@ -1,10 +1,12 @@
-//! The reference model: what it knows of every task, worker slot, waiting
-//! submit and stop call, and which phase the pool is in.
+//! The reference model: what it knows of every task (its attempts, the one
+//! running, the retry it waits for), worker slot, waiting submit and stop
+//! call, and which phase the pool is in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use actix_rt::task::JoinHandle;
 use actix_workerpool::{
@@ -26,12 +28,34 @@ pub(crate) enum Phase {
     Stopping,
 }
 
-/// When a task was seen to start: between `after` and `by`, on `worker`.
+/// When an attempt was seen to start: between `after` and `by`, on `worker`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Started {
     pub(crate) worker: usize,
     pub(crate) after: Instant,
     pub(crate) by: Instant,
+}
+
+/// A task between two attempts: its `Retrying` event came between `after`
+/// and `by`, and it waits `delay` from then, off any worker.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetryWait {
+    pub(crate) after: Instant,
+    pub(crate) by: Instant,
+    pub(crate) delay: Duration,
+}
+
+impl RetryWait {
+    /// The earliest its timer can fire.
+    pub(crate) fn earliest(&self) -> Instant {
+        self.after + self.delay
+    }
+
+    /// The latest its timer can fire (timers fire on the millisecond tick
+    /// after their deadline).
+    pub(crate) fn latest(&self) -> Instant {
+        self.by + self.delay + crate::TICK
+    }
 }
 
 /// An accepted task.
@@ -41,7 +65,14 @@ pub(crate) struct Tracked {
     pub(crate) runs: Arc<AtomicU32>,
     /// `None` once its outcome has been received.
     pub(crate) handle: Option<TaskHandle<Probe>>,
-    pub(crate) started: Option<Started>,
+    /// Attempts begun, from the `TaskStarted` events.
+    pub(crate) attempts: u32,
+    /// The attempt running now.
+    pub(crate) running: Option<Started>,
+    /// The last attempt begun (running or not).
+    pub(crate) last_start: Option<Started>,
+    /// Waiting for its next attempt.
+    pub(crate) retry: Option<RetryWait>,
     /// What its terminal event said.
     pub(crate) ended: Option<OutcomeKind>,
     pub(crate) ended_reason: Option<StopReason>,
@@ -74,31 +105,66 @@ pub(crate) struct SlotModel {
     pub(crate) restarts: u64,
     pub(crate) consecutive: u32,
     pub(crate) tasks_run: u64,
+    /// The message of the panic its restart must name.
     pub(crate) last_panic: Option<String>,
+}
+
+/// Whether the supervisor gave up (went past the restart limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GaveUp {
+    No,
+    Yes,
+    /// A panic went past the limit while a stop was asked for: the
+    /// supervisor gave up, or was already deciding the stop (and then a
+    /// panic calls for no restart at all). Either is right.
+    Maybe,
+}
+
+/// A panic whose restart must be the very next event.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExpectRestart {
+    pub(crate) worker: usize,
+    /// A stop was asked for: the supervisor may be deciding it, and then it
+    /// restarts nothing.
+    pub(crate) optional: bool,
 }
 
 pub(crate) struct Model {
     pub(crate) setup: Setup,
+    /// The pool's timeout for every attempt (`None` on dedicated arbiters).
+    pub(crate) timeout: Option<Duration>,
+    /// Whether workers run on other threads: then settling waits (in real
+    /// time, bounded) for them, and the settled checks hold eventually.
+    pub(crate) threads: bool,
     pub(crate) pool: Pool<Probe>,
     pub(crate) events: Events,
     pub(crate) tasks: Vec<Tracked>,
     pub(crate) ids: HashMap<TaskId, usize>,
     /// Held tasks (accepted or waiting to be) not yet released, by label.
     pub(crate) holds: Vec<(u32, oneshot::Sender<()>)>,
-    pub(crate) released: HashSet<u32>,
+    /// Held tasks released, by label, and when.
+    pub(crate) released: HashMap<u32, Instant>,
     pub(crate) waiting: Vec<Waiter>,
     pub(crate) calls: Vec<Call>,
     pub(crate) slots: Vec<SlotModel>,
     pub(crate) phase: Phase,
+    /// A `Stop` was asked for and not yet decided: the supervisor may be
+    /// deciding it (dispatching nothing, restarting nothing).
+    pub(crate) stop_asked: bool,
     /// The reasons of the `SupervisorStopping` events, in order.
     pub(crate) stopping: Vec<StopReason>,
     /// The tasks handed back, in the order of their events.
     pub(crate) not_run: Vec<TaskId>,
-    /// Panics that call for a restart of their worker.
-    pub(crate) restarts_due: u64,
+    pub(crate) gave_up: GaveUp,
+    pub(crate) expect_restart: Option<ExpectRestart>,
+    /// `WorkerRestarted` events seen.
     pub(crate) restarts: u64,
+    /// `Retrying` events seen.
+    pub(crate) retries: u64,
     pub(crate) next_label: u32,
     pub(crate) step_start: Instant,
+    /// When the case began (for `MODEL_TRACE`, which prints every event).
+    pub(crate) origin: Instant,
     /// The last snapshot taken, settled or not (counters never go down).
     pub(crate) last: Stats,
     /// The snapshot taken when the pool last settled.
@@ -113,6 +179,11 @@ impl Model {
                 within: WINDOW,
             }
     }
+
+    /// Whether a held task has been released.
+    pub(crate) fn is_released(&self, label: u32) -> bool {
+        self.released.contains_key(&label)
+    }
 }
 
 impl fmt::Debug for Tracked {
@@ -120,7 +191,9 @@ impl fmt::Debug for Tracked {
         f.debug_struct("Tracked")
             .field("label", &self.label)
             .field("kind", &self.kind)
-            .field("started", &self.started)
+            .field("attempts", &self.attempts)
+            .field("running", &self.running)
+            .field("retry", &self.retry)
             .field("ended", &self.ended)
             .field("outcome", &self.outcome.map(|o| o.0))
             .finish_non_exhaustive()

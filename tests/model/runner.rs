@@ -1,12 +1,13 @@
 //! Driving the real pool: building it, running each command and checking its
-//! direct answer (admission, refusals, releases, stop and drain calls).
+//! direct answer (admission, refusals, releases, statuses, stop and drain calls).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use actix_workerpool::{
-    OutcomeKind, Pool, PoolGone, Stats, StopReason, StopReport, SubmitError, TaskHandle,
+    Pool, PoolGone, Stats, StopReason, StopReport, SubmitError, TaskHandle, TaskStatus,
     TrySubmitError,
 };
 use futures::FutureExt;
@@ -17,38 +18,61 @@ use crate::check::{Check, bounded, ensure};
 use crate::commands::{Command, Kind, Setup};
 use crate::common::Events;
 use crate::probe::Probe;
-use crate::reference::{Call, Model, Phase, SlotModel, Tracked, Waiter};
+use crate::reference::{Call, GaveUp, Model, Phase, SlotModel, Tracked, Waiter};
 use crate::{TIMEOUT, WINDOW};
 
 impl Model {
     pub(crate) async fn start(setup: Setup) -> Result<Model, String> {
-        let pool = Pool::<Probe>::builder()
+        let threads = setup.arbiters.is_some();
+        // On dedicated arbiters the pool has no timeout: their threads keep
+        // real time while this one keeps paused time (see `main.rs`).
+        let timeout = (!threads).then_some(TIMEOUT);
+        let mut builder = Pool::<Probe>::builder()
             .workers(setup.workers)
             .queue_capacity(setup.queue_capacity)
-            .task_timeout(TIMEOUT)
             .restart_limit(setup.restart_limit, WINDOW)
-            .restart_backoff(setup.backoff_base.duration(), setup.backoff_max.duration())
-            .build()
-            .map_err(|e| format!("build: {e}"))?;
-        let events = bounded("subscribe", Events::subscribe(&pool)).await?;
+            .restart_backoff(setup.backoff_base.duration(), setup.backoff_max.duration());
+        if let Some(timeout) = timeout {
+            builder = builder.task_timeout(timeout);
+        }
+        if let Some(retry) = setup.retry {
+            builder = builder.retry(retry.policy());
+        }
+        if let Some(arbiters) = setup.arbiters {
+            builder = builder.arbiters(arbiters);
+        }
+        let pool = builder.build().map_err(|e| format!("build: {e}"))?;
+        let events = bounded(
+            threads,
+            "subscribe",
+            Box::pin(Events::subscribe(&pool)),
+            false,
+        )
+        .await?;
         let mut model = Model {
             slots: (0..setup.workers).map(|_| SlotModel::default()).collect(),
             setup,
+            timeout,
+            threads,
             pool,
             events,
             tasks: Vec::new(),
             ids: HashMap::new(),
             holds: Vec::new(),
-            released: HashSet::new(),
+            released: HashMap::new(),
             waiting: Vec::new(),
             calls: Vec::new(),
             phase: Phase::Running,
+            stop_asked: false,
             stopping: Vec::new(),
             not_run: Vec::new(),
-            restarts_due: 0,
+            gave_up: GaveUp::No,
+            expect_restart: None,
             restarts: 0,
+            retries: 0,
             next_label: 0,
             step_start: Instant::now(),
+            origin: Instant::now(),
             last: Stats::default(),
             settled: Stats::default(),
         };
@@ -58,6 +82,9 @@ impl Model {
 
     pub(crate) async fn step(&mut self, command: &Command) -> Check {
         self.step_start = Instant::now();
+        if std::env::var_os("MODEL_TRACE").is_some() {
+            eprintln!("{:?} step {command:?}", self.step_start - self.origin);
+        }
         let phase_before = self.phase;
         let finished_before = self.calls.iter().any(|c| c.report.is_some());
         let stopping_before = self.stopping.len();
@@ -66,10 +93,13 @@ impl Model {
             Command::Submit(kind) => self.submit(kind)?,
             Command::TrySubmit(kind) => self.try_submit(kind)?,
             Command::Release(i) => in_hand = self.release(i),
-            Command::Advance(ms) => tokio::time::sleep(ms.duration()).await,
+            Command::Advance(ms) => self.advance(ms.duration()).await,
             Command::Stop => self.call("stop"),
             Command::Drain => self.call("drain"),
             Command::Snapshot => {
+                if !self.threads {
+                    self.check_statuses().await?;
+                }
                 for _ in 0..4 {
                     self.snapshot().await?;
                     actix_rt::task::yield_now().await;
@@ -80,13 +110,14 @@ impl Model {
         self.snapshot().await?;
         self.settle().await?;
 
-        if let Some(index) = in_hand {
+        // A held task released while running ends its attempt at once: how
+        // (completed, or timed out at its deadline) its events were checked for.
+        if let Some((index, attempt)) = in_hand {
             let t = &self.tasks[index];
             ensure!(
-                t.outcome.map(|o| o.0) == Some(OutcomeKind::Completed),
-                "task {} was released while running, and ended {:?} instead of Completed",
+                t.running.is_none() || t.attempts > attempt,
+                "task {} was released while running attempt {attempt}, which still runs: {t:?}",
                 t.label,
-                t.outcome
             );
         }
         let new = &self.stopping[stopping_before..];
@@ -114,24 +145,85 @@ impl Model {
         Ok(())
     }
 
+    /// Lets virtual time pass. On one arbiter the paused clock jumps from
+    /// timer to timer while the runtime idles; with workers on other threads
+    /// the clock moves a millisecond at a time instead, with a moment for
+    /// them in between, so that it never jumps past work they are doing.
+    async fn advance(&mut self, by: Duration) {
+        if !self.threads {
+            tokio::time::sleep(by).await;
+            return;
+        }
+        let ms = by.as_millis() as u64;
+        for _ in 0..ms {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            for _ in 0..4 {
+                actix_rt::task::yield_now().await;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Asks the pool where each task is; it must say what the model says.
+    /// (A status query reads the backlog into the supervisor's own queue, so
+    /// it also drives the path where workers find jobs held there.)
+    async fn check_statuses(&mut self) -> Check {
+        let mut ids: Vec<_> = self.ids.iter().map(|(id, index)| (*index, *id)).collect();
+        ids.sort_unstable();
+        for (index, id) in ids {
+            let t = &self.tasks[index];
+            let expected = if t.ended.is_some() {
+                TaskStatus::Unknown
+            } else if let Some(started) = t.running {
+                TaskStatus::Running {
+                    worker: started.worker,
+                }
+            } else if t.retry.is_some() {
+                TaskStatus::WaitingRetry {
+                    attempts: t.attempts,
+                }
+            } else {
+                TaskStatus::Queued
+            };
+            let status = bounded(
+                false,
+                "pool.status()",
+                Box::pin(self.pool.status(id)),
+                false,
+            )
+            .await?
+            .map_err(|_| "pool.status(): the pool is gone".to_string())?;
+            ensure!(
+                status == expected,
+                "task {} ({id}): status {status:?}, expected {expected:?} ({t:?})",
+                t.label
+            );
+        }
+        Ok(())
+    }
+
     /// Releases every held task, drains, lets virtual time run until everything
     /// has ended, and checks that every accepted task had exactly one outcome.
     pub(crate) async fn finish(&mut self) -> Check {
         self.step_start = Instant::now();
+        if std::env::var_os("MODEL_TRACE").is_some() {
+            eprintln!("{:?} finish", self.step_start - self.origin);
+        }
         for (label, release) in self.holds.drain(..) {
-            self.released.insert(label);
+            self.released.insert(label, self.step_start);
             let _ = release.send(());
         }
         self.call("final drain");
         for index in 0..self.calls.len() {
             if self.calls[index].report.is_none() {
                 let what = format!("{} (call {index})", self.calls[index].what);
-                let answer = bounded(&what, &mut self.calls[index].join).await?;
+                let answer =
+                    bounded(self.threads, &what, &mut self.calls[index].join, true).await?;
                 self.record_answer(index, answer)?;
             }
         }
         while let Some(mut waiter) = self.waiting.pop() {
-            let answer = bounded("a waiting submit", &mut waiter.join).await?;
+            let answer = bounded(self.threads, "a waiting submit", &mut waiter.join, true).await?;
             self.on_waiter_answer(waiter, answer)?;
         }
         self.settle().await?;
@@ -148,7 +240,7 @@ impl Model {
         ensure!(self.waiting.is_empty(), "a submit is still waiting");
         let stats = &self.settled;
         ensure!(
-            stats.queued == 0 && stats.in_flight == 0,
+            stats.queued == 0 && stats.in_flight == 0 && stats.waiting_retry == 0,
             "the pool stopped with tasks left: {stats:?}"
         );
         ensure!(
@@ -160,9 +252,14 @@ impl Model {
             .report
             .clone()
             .ok_or("the first stop/drain never answered")?;
-        let watched = bounded("pool.stopped()", self.pool.stopped())
-            .await?
-            .map_err(|_| "pool.stopped(): the pool is gone")?;
+        let watched = bounded(
+            self.threads,
+            "pool.stopped()",
+            Box::pin(self.pool.stopped()),
+            true,
+        )
+        .await?
+        .map_err(|_| "pool.stopped(): the pool is gone")?;
         ensure!(
             watched == first,
             "pool.stopped() says {watched:?}, the stop answers {first:?}"
@@ -196,7 +293,8 @@ impl Model {
     }
 
     /// Whether the queue had room when the pool last settled (then the gate's
-    /// count equals the queue's length: nothing is in the supervisor's mailbox).
+    /// count equals the queue's length: nothing is in the supervisor's mailbox;
+    /// due retries hold no place in it).
     fn room(&self) -> bool {
         self.settled.queued < self.setup.queue_capacity
     }
@@ -274,7 +372,10 @@ impl Model {
             kind,
             runs,
             handle: Some(handle),
-            started: None,
+            attempts: 0,
+            running: None,
+            last_start: None,
+            retry: None,
             ended: None,
             ended_reason: None,
             outcome: None,
@@ -306,23 +407,28 @@ impl Model {
         Ok(())
     }
 
-    /// Releases a held task; returns it if it was running (then it must end
-    /// `Completed` in this very step).
-    fn release(&mut self, i: usize) -> Option<usize> {
+    /// Releases a held task; returns it and its attempt if it was running
+    /// (then that attempt must end in this very step).
+    fn release(&mut self, i: usize) -> Option<(usize, u32)> {
         if self.holds.is_empty() {
             return None;
         }
         let (label, release) = self.holds.remove(i % self.holds.len());
-        self.released.insert(label);
+        self.released.insert(label, Instant::now());
         let _ = release.send(());
-        self.tasks
+        let index = self
+            .tasks
             .iter()
-            .position(|t| t.label == label && t.started.is_some() && t.ended.is_none())
+            .position(|t| t.label == label && t.running.is_some() && t.ended.is_none())?;
+        Some((index, self.tasks[index].attempts))
     }
 
     fn call(&mut self, what: &'static str) {
         let pool = self.pool.clone();
         let drain = what != "stop";
+        if !drain && self.phase != Phase::Stopping {
+            self.stop_asked = true;
+        }
         let join = actix_rt::spawn(async move {
             if drain {
                 pool.drain().await

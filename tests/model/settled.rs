@@ -1,27 +1,28 @@
 //! The rules once the pool has settled: outcomes, ids, counters, admission,
-//! dispatch, restarts against the limit, and the stop answers.
+//! dispatch (due retries included), restarts against the limit, and the stop
+//! answers.
 
 use std::collections::HashMap;
 
 use actix_workerpool::{OutcomeKind, StopReport};
 use tokio::time::Instant;
 
+use crate::TICK;
 use crate::check::{Check, ensure};
-use crate::commands::Kind;
-use crate::reference::{Model, Phase};
-use crate::{TICK, TIMEOUT};
+use crate::commands::End;
+use crate::reference::{GaveUp, Model, Phase};
 
 impl Model {
     /// The rules, once the pool has settled.
     pub(crate) fn check_settled(&self) -> Check {
         let now = Instant::now();
         let stats = &self.settled;
-        let limit = u64::from(self.setup.restart_limit);
 
         // Every accepted task: its events and its handle agree, and it fits its kind.
         let mut outcomes: HashMap<OutcomeKind, u64> = HashMap::new();
-        let (mut unresolved, mut running) = (0, 0);
-        for t in &self.tasks {
+        let (mut unresolved, mut running, mut between) = (0, 0, 0);
+        let mut overdue_retry = None;
+        for (index, t) in self.tasks.iter().enumerate() {
             let label = t.label;
             ensure!(
                 t.ended == t.outcome.map(|o| o.0),
@@ -35,33 +36,44 @@ impl Model {
                 t.ended_reason,
                 t.outcome_reason
             );
-            match (t.outcome, t.started) {
-                (Some((kind, _)), _) => *outcomes.entry(kind).or_default() += 1,
-                (None, Some(started)) => {
+            match (t.outcome, t.running, t.retry) {
+                (Some((kind, _)), _, _) => *outcomes.entry(kind).or_default() += 1,
+                (None, Some(started), _) => {
                     unresolved += 1;
                     running += 1;
-                    let ends_by_timeout = match t.kind {
-                        Kind::Sleeps | Kind::Forever => true,
-                        Kind::Held => !self.released.contains(&label),
-                        Kind::Completes | Kind::Fails | Kind::Panics => false,
-                    };
+                    // Only an attempt that waits for its release or its
+                    // timeout may still run, and not past the timeout.
+                    let ends = self.possible_ends(index);
+                    let may_run = ends.is_empty() || ends == [End::TimedOut];
                     ensure!(
-                        ends_by_timeout,
-                        "task {label} ({:?}, released: {}) is still running",
+                        may_run,
+                        "task {label} (attempt {} of {:?}, released: {}) is still running",
+                        t.attempts,
                         t.kind,
-                        self.released.contains(&label)
+                        self.is_released(label)
                     );
-                    ensure!(
-                        now < started.by + TIMEOUT + TICK,
-                        "task {label} started by {:?} ago and has not timed out",
-                        now - started.by
-                    );
+                    if let Some(timeout) = self.timeout {
+                        ensure!(
+                            now < started.by + timeout + TICK,
+                            "task {label} started by {:?} ago and has not timed out",
+                            now - started.by
+                        );
+                    }
                 }
-                (None, None) => unresolved += 1,
+                (None, None, Some(wait)) => {
+                    unresolved += 1;
+                    between += 1;
+                    if now >= wait.latest() {
+                        overdue_retry = Some(label);
+                    }
+                }
+                (None, None, None) => unresolved += 1,
             }
-            if let (Some((OutcomeKind::TimedOut, seen)), Some(started)) = (t.outcome, t.started) {
+            if let (Some((OutcomeKind::TimedOut, seen)), Some(started), Some(timeout)) =
+                (t.outcome, t.last_start, self.timeout)
+            {
                 ensure!(
-                    seen >= started.after + TIMEOUT,
+                    seen >= started.after + timeout,
                     "task {label} timed out within {:?} of its start",
                     seen - started.after
                 );
@@ -87,6 +99,8 @@ impl Model {
             count(OutcomeKind::NotRun),
             unresolved,
             running,
+            between,
+            self.retries,
         );
         let counted = (
             stats.submitted,
@@ -95,13 +109,15 @@ impl Model {
             stats.panicked,
             stats.timed_out,
             stats.not_run,
-            (stats.queued + stats.in_flight) as u64,
+            (stats.queued + stats.in_flight + stats.waiting_retry) as u64,
             stats.in_flight as u64,
+            stats.waiting_retry as u64,
+            stats.retries,
         );
         ensure!(
             seen == counted,
             "seen (accepted, completed, failed, panicked, timed out, not run, \
-             unfinished, running) = {seen:?}, but {stats:?}"
+             unfinished, running, between attempts, retries) = {seen:?}, but {stats:?}"
         );
         for (i, (slot, counted)) in self.slots.iter().zip(&stats.workers).enumerate() {
             ensure!(
@@ -129,44 +145,54 @@ impl Model {
             "a submit still waits, but the pool is closed or has room: {stats:?}"
         );
 
-        // Dispatch: nothing waits in the queue while a worker could take it.
-        if stats.queued > 0 {
+        // Dispatch: nothing waits in the queue, and no retry that is due
+        // waits, while a worker could take it.
+        if stats.queued > 0 || overdue_retry.is_some() {
             ensure!(
                 self.phase != Phase::Stopping,
-                "tasks still queued after the stop: {stats:?}"
+                "tasks still queued or due for a retry after the stop: {stats:?}"
             );
             for (i, slot) in self.slots.iter().enumerate() {
                 let restarting = slot.back.is_some_and(|(_, latest)| now < latest + TICK);
                 ensure!(
                     slot.busy.is_some() || restarting,
-                    "worker {i} is neither busy nor restarting, yet tasks are queued: {stats:?}"
+                    "worker {i} is neither busy nor restarting, yet tasks are queued \
+                     (or task {overdue_retry:?} is due for a retry): {stats:?}"
                 );
             }
         }
+        ensure!(
+            self.phase != Phase::Stopping || stats.waiting_retry == 0,
+            "tasks still wait for a retry after the stop: {stats:?}"
+        );
 
-        // Restarts: every panic that calls for one restarts its worker, until
-        // one is past the limit.
+        // Restarts: every panic that calls for one restarts its worker (right
+        // after its event), until one goes past the limit: then the
+        // supervisor gives up.
         ensure!(
             stats.restarts == self.restarts,
             "{} restarts seen, {} counted",
             self.restarts,
             stats.restarts
         );
+        if let Some(expected) = self.expect_restart {
+            ensure!(
+                expected.optional,
+                "worker {} was not restarted after its panic",
+                expected.worker
+            );
+        }
         let gave_up = self.stopping.iter().any(|r| self.is_restart_limit(r));
-        let (restarts, due) = (self.restarts, self.restarts_due);
-        if gave_up {
-            ensure!(
-                restarts == limit && due == limit + 1,
-                "gave up after {restarts} restarts and {due} panics calling for one; \
-                 the limit is {limit}"
-            );
-        } else {
-            ensure!(
-                restarts == due && due <= limit,
-                "{due} panics called for a restart, {restarts} restarts, limit {limit}, \
-                 and the pool is {:?}",
-                self.phase
-            );
+        match self.gave_up {
+            GaveUp::Yes => ensure!(
+                gave_up,
+                "a panic went past the restart limit of {}, yet the supervisor did not give up \
+                 (it stopped for {:?})",
+                self.setup.restart_limit,
+                self.stopping
+            ),
+            GaveUp::No => ensure!(!gave_up, "the supervisor gave up, unasked"),
+            GaveUp::Maybe => {}
         }
 
         // Stop and drain answer once every worker is gone, all with one report.
@@ -185,7 +211,10 @@ impl Model {
                 "a stop/drain is unanswered although another one answered"
             );
             ensure!(
-                stats.queued == 0 && stats.in_flight == 0 && self.phase != Phase::Running,
+                stats.queued == 0
+                    && stats.in_flight == 0
+                    && stats.waiting_retry == 0
+                    && self.phase != Phase::Running,
                 "answered {first:?} while {:?}: {stats:?}",
                 self.phase
             );
@@ -203,7 +232,12 @@ impl Model {
             let done = match self.phase {
                 Phase::Running => false,
                 Phase::Stopping => stats.in_flight == 0,
-                Phase::Draining => stats.queued == 0 && stats.in_flight == 0 && all_back,
+                Phase::Draining => {
+                    stats.queued == 0
+                        && stats.in_flight == 0
+                        && stats.waiting_retry == 0
+                        && all_back
+                }
             };
             ensure!(
                 !done,

@@ -1,0 +1,420 @@
+//! Deadlines the supervisor keeps itself (DESIGN rule 9).
+//!
+//! A worker enforces its attempt's timeout with a timer on its own thread;
+//! that works until the task blocks that thread (a blocking call, a busy
+//! loop), and then nothing on the thread runs, the timer included. So the
+//! supervisor watches every attempt that has a deadline too: the [`Watch`]
+//! in the attempt's slot, and one standing timer ([`Watchdog`]) set to the
+//! earliest deadline plus a grace. A worker that has not reported by then is
+//! stuck, and the supervisor gives up on it:
+//!
+//! - the attempt ends there: `TimedOut` (through the task's cell, since the
+//!   task itself is still in the blocked thread's hands), or, if the task has
+//!   an attempt left, a retry owed to it once the thread gives it back;
+//! - the slot is reported stuck (`PoolEvent::WorkerStuck`, `Stats::stuck`)
+//!   and gets a fresh worker at once, on a fresh arbiter if it had a
+//!   dedicated one (idle workers on the blocked arbiter move with it), so the
+//!   pool keeps its N working slots;
+//! - whatever the old worker reports later is late: its result is discarded,
+//!   and its job goes to the retry it is owed, if any.
+//!
+//! The worker and the supervisor agree on who ended the attempt through the
+//! worker's seat (see `line::Sender::abandon`): a worker that ends its attempt
+//! first reports as usual, one given up on takes nothing more.
+//!
+//! Workers on the supervisor's own arbiter share its thread: a task that
+//! blocks it blocks the supervisor too, and nothing can be noticed until it
+//! returns. Then the worker finds its deadline passed and reports `TimedOut`
+//! in the same turn, before the supervisor's timer can run; should that
+//! timer run first (a task that returns `Pending` after blocking), the
+//! worker is counted stuck and replaced like any other. Tasks that may block
+//! belong on dedicated arbiters (`PoolBuilder::arbiters`).
+
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use actix::ActorFuture;
+use actix::clock::{Instant, Sleep};
+use log::{debug, warn};
+
+use super::slots::SlotState;
+use super::{Phase, Supervisor, Taken};
+use crate::contain::drop_contained;
+use crate::job::{Job, Resolver};
+use crate::stats::{PoolEvent, RestartReason};
+use crate::task::{Task, TaskId};
+use crate::worker::Attempt;
+
+/// An attempt with a deadline, as the supervisor watches it.
+pub(super) struct Watch<T: Task> {
+    pub(super) task: TaskId,
+    pub(super) attempt: u32,
+    /// The worker's number for this watched attempt.
+    pub(super) seq: u64,
+    /// When to look at it: the deadline plus the grace, pushed on by a grace
+    /// each time the worker turns out not to be running it.
+    check_at: Instant,
+    /// Whether the task would get another attempt after timing out.
+    retry: bool,
+    resolver: Option<Resolver<T>>,
+}
+
+/// A task whose worker was given up on while it had an attempt left: it is
+/// retried once the blocked thread gives it back.
+pub(super) struct Owed<T: Task> {
+    /// The slot its stuck worker had.
+    slot: usize,
+    attempts: u32,
+    resolver: Option<Resolver<T>>,
+}
+
+impl<T: Task> Owed<T> {
+    pub(super) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+/// What the supervisor knows of an attempt when it books its start.
+pub(super) struct Watched<T: Task> {
+    /// How long the attempt may run, from when its worker begins it.
+    pub(super) timeout: Option<Duration>,
+    pub(super) retry: bool,
+    pub(super) resolver: Option<Resolver<T>>,
+}
+
+impl<T: Task> Supervisor<T> {
+    /// Books the start of `task`'s attempt `attempt` in `slot`: watched if it
+    /// has a deadline.
+    pub(super) fn watch(&mut self, slot: usize, task: TaskId, attempt: u32, watched: Watched<T>) {
+        // Most attempts have no timeout: nothing to watch (the slot's last
+        // watch ended with its attempt).
+        let Some(timeout) = watched.timeout else {
+            return;
+        };
+        let entry = self.slots.get_mut(slot);
+        // Counted whatever follows: the worker counts every attempt with a
+        // timeout the same way (see `line::Sender::abandon`).
+        entry.watched += 1;
+        // The worker begins the attempt at the earliest now, so its deadline
+        // is no earlier than this; the check reads the real one.
+        let check_at = later(
+            Instant::now(),
+            timeout.saturating_add(self.config.stuck_grace),
+        );
+        entry.watch = Some(Watch {
+            task,
+            attempt,
+            seq: entry.watched,
+            check_at,
+            retry: watched.retry,
+            resolver: watched.resolver,
+        });
+        if self.next_check.is_none_or(|at| check_at < at) {
+            self.next_check = Some(check_at);
+            if let Some(waker) = &self.watchdog {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// Looks at every watched attempt whose time has come; gives up on the
+    /// workers still running theirs.
+    fn check_deadlines(&mut self, ctx: &mut actix::Context<Self>) {
+        let now = Instant::now();
+        let grace = self.config.stuck_grace;
+        let mut next = None::<Instant>;
+        for slot in 0..self.slots.len() {
+            let due = self
+                .slots
+                .get(slot)
+                .watch
+                .as_ref()
+                .is_some_and(|watch| watch.check_at <= now);
+            if due {
+                let Some(mut watch) = self.slots.get_mut(slot).watch.take() else {
+                    continue;
+                };
+                let state = self.slots.get(slot).state();
+                let worker = state.worker().filter(|_| state.task() == Some(watch.task));
+                // The deadline the worker set when it began the attempt.
+                let running_until = worker.and_then(|w| w.running_until(watch.seq));
+                match running_until.map(|deadline| later(deadline, grace)) {
+                    Some(stuck_at) if stuck_at <= now => {
+                        if worker.is_some_and(|w| w.abandon(watch.seq)) {
+                            self.give_up_on(slot, watch, ctx);
+                            continue;
+                        }
+                        // It ended the attempt just now: its report is on its way.
+                        watch.check_at = later(now, grace);
+                    }
+                    Some(stuck_at) => watch.check_at = stuck_at,
+                    // Ended (its report is on its way), or not begun yet
+                    // (its thread is busy): look again a grace later.
+                    None => watch.check_at = later(now, grace),
+                }
+                self.slots.get_mut(slot).watch = Some(watch);
+            }
+            if let Some(watch) = &self.slots.get(slot).watch {
+                next = Some(next.map_or(watch.check_at, |n| n.min(watch.check_at)));
+            }
+        }
+        self.next_check = next;
+    }
+
+    /// The worker in `slot` is stuck in the watched attempt: end the attempt,
+    /// report the slot stuck, and put a fresh worker in it.
+    fn give_up_on(&mut self, slot: usize, watch: Watch<T>, ctx: &mut actix::Context<Self>) {
+        let Watch {
+            task,
+            attempt,
+            retry,
+            resolver,
+            ..
+        } = watch;
+        let grace = self.config.stuck_grace;
+        warn!(
+            "worker {slot} is stuck: {task} ran more than {grace:?} past its deadline; \
+             a fresh worker takes its place"
+        );
+        let entry = self.slots.get_mut(slot);
+        entry.stuck += 1;
+        entry.tasks_run += 1;
+        self.counts.stuck += 1;
+        self.counts.in_flight -= 1;
+        self.subscribers.emit(|| PoolEvent::WorkerStuck {
+            worker: slot,
+            task,
+            attempt,
+        });
+        if retry && self.phase.dispatches() {
+            debug!("{task} will be retried once its blocked thread gives it back");
+            let owed = Owed {
+                slot,
+                attempts: attempt,
+                resolver,
+            };
+            self.owed.insert(task, owed);
+        } else {
+            self.time_out_owed(slot, task, attempt, resolver.as_ref());
+            self.note_finished(task);
+        }
+        self.replace_stuck_worker(slot, ctx);
+    }
+
+    /// Ends a task whose worker is stuck as `TimedOut`, through its cell.
+    fn time_out_owed(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        attempts: u32,
+        resolver: Option<&Resolver<T>>,
+    ) {
+        if resolver.is_some_and(|resolver| resolver.time_out(attempts)) {
+            self.counts.timed_out += 1;
+            warn!("{task} timed out on worker {slot}, stuck");
+            self.subscribers.emit(|| PoolEvent::TaskTimedOut {
+                task,
+                worker: slot,
+                attempts,
+            });
+        } else {
+            // The job was dropped meanwhile (its arbiter gone), which handed
+            // the task back to its handle as `NotRun`: counted as such.
+            self.counts.not_run += 1;
+            self.not_run.push(task);
+        }
+    }
+
+    /// A fresh worker for a slot whose worker is stuck, on a thread that is
+    /// not blocked; idle workers on the same blocked arbiter move too. Stuck
+    /// workers count against the restart limit, as crashed ones do.
+    fn replace_stuck_worker(&mut self, slot: usize, ctx: &mut actix::Context<Self>) {
+        let arbiter = self.slots.get(slot).arbiter;
+        // Dropping the line leaves the stuck worker to end by itself: it
+        // reports once its thread comes back, and takes nothing more.
+        self.let_go(slot);
+        let retired = arbiter.and_then(|id| self.placement.retire(id));
+        let entry = self.slots.get_mut(slot);
+        entry.restarts += 1;
+        let restarts = entry.restarts;
+        self.counts.restarts += 1;
+        self.subscribers.emit(|| PoolEvent::WorkerRestarted {
+            worker: slot,
+            reason: RestartReason::Stuck,
+            restarts,
+            delay: Duration::ZERO,
+        });
+        let policy = self.config.restarts;
+        if !self.restart_window.allow(Instant::now(), &policy) {
+            self.give_up(&RestartReason::Stuck, ctx);
+        }
+        let wanted = match self.phase {
+            Phase::Running => true,
+            Phase::Draining => !self.drained(),
+            _ => false,
+        };
+        if !wanted {
+            self.finish_if_all_gone();
+            return;
+        }
+        self.spawn_worker(slot);
+        // Idle workers started on the retired arbiter move off it.
+        if let Some((index, places)) = retired {
+            for sibling in (0..self.slots.len()).filter(|&s| s != slot && s % places == index) {
+                let on_it = self.slots.get(sibling).arbiter == arbiter;
+                let idle = matches!(
+                    self.slots.get(sibling).state(),
+                    SlotState::Idle(_) | SlotState::Starting(_)
+                );
+                if on_it && idle {
+                    debug!("worker {sibling} moves off the blocked arbiter");
+                    self.let_go(sibling);
+                    self.spawn_worker(sibling);
+                }
+            }
+        }
+        self.pump();
+    }
+
+    /// A report from a worker the supervisor gave up on (stuck, or cut off by
+    /// a shutdown's deadline): its result is discarded; its job goes to the
+    /// retry it is owed or to the outcome the shutdown gave it, or else, its
+    /// outcome already given, is let go.
+    pub(super) fn late_report(
+        &mut self,
+        slot: usize,
+        job: Job<T>,
+        result: Attempt<T>,
+        next: Option<Taken<T>>,
+        ctx: &mut actix::Context<Self>,
+    ) {
+        let id = job.id();
+        drop_contained("Drop of a late result", result);
+        if let Some(owed) = self.owed.remove(&id) {
+            drop(owed.resolver);
+            self.retry_later(slot, job, ctx);
+        } else if self.aborting.remove(&id) {
+            job.abort();
+        } else {
+            debug!("{id}: a late result from worker {slot} discarded");
+            drop(job);
+        }
+        if let Some(taken) = next {
+            self.took_after_cut_off(slot, taken);
+        }
+        // A place given back may have been the last a stop waited for.
+        self.finish_if_all_gone();
+    }
+
+    /// A worker cut off by a shutdown's deadline had taken a job from the
+    /// backlog just before: the job is booked as taken, and as cut off with
+    /// the rest. The worker gives it back (unstarted, if it saw the abort in
+    /// time) and it ends `Aborted`.
+    fn took_after_cut_off(&mut self, slot: usize, taken: Taken<T>) {
+        let id = taken.id;
+        self.inbound.count_taken();
+        self.counts.submitted += 1;
+        drop(taken);
+        self.counts.aborted += 1;
+        self.aborting.insert(id);
+        self.aborted.push(id);
+        warn!("{id} cut off on worker {slot}, which took it as the shutdown's deadline passed");
+        self.subscribers.emit(|| PoolEvent::TaskAborted {
+            task: id,
+            worker: slot,
+        });
+    }
+
+    /// Ends every task still owed a retry by a blocked thread as `TimedOut`:
+    /// the pool is stopping, and does not wait for such a thread.
+    pub(super) fn settle_owed(&mut self) {
+        for (task, owed) in std::mem::take(&mut self.owed) {
+            debug!("{task}: its thread is still blocked and the pool is stopping");
+            self.time_out_owed(owed.slot, task, owed.attempts, owed.resolver.as_ref());
+            self.note_finished(task);
+        }
+    }
+
+    /// Lets go of the worker in `slot`, which is stuck or cut off by a
+    /// shutdown's deadline: the slot has no worker from now on, and whatever
+    /// the old one reports is late. Its arbiter is kept running until it has
+    /// exited, so that it can hand back what it holds.
+    pub(super) fn let_go(&mut self, slot: usize) {
+        let entry = self.slots.get_mut(slot);
+        entry.watch = None;
+        let (generation, arbiter) = (entry.generation, entry.arbiter);
+        // Reports from the old worker no longer match the slot.
+        entry.generation = generation.wrapping_add(1);
+        if self.slots.get(slot).state().worker().is_some() {
+            self.let_go_of.insert((slot, generation), arbiter);
+            if let Some(arbiter) = arbiter {
+                self.placement.hold(arbiter);
+            }
+        }
+        self.slots.set(slot, SlotState::Gone);
+    }
+}
+
+/// The supervisor's standing timer for the deadlines it watches: sleeps
+/// until `Supervisor::next_check`, then checks. Ends once the pool has
+/// stopped with nothing left to watch.
+pub(super) struct Watchdog {
+    sleep: Pin<Box<Sleep>>,
+    set_for: Option<Instant>,
+}
+
+impl Watchdog {
+    pub(super) fn new() -> Self {
+        Watchdog {
+            sleep: Box::pin(actix::clock::sleep_until(Instant::now())),
+            set_for: None,
+        }
+    }
+}
+
+impl<T: Task> ActorFuture<Supervisor<T>> for Watchdog {
+    type Output = ();
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        supervisor: &mut Supervisor<T>,
+        ctx: &mut actix::Context<Supervisor<T>>,
+        task: &mut Context<'_>,
+    ) -> Poll<()> {
+        let this = &mut *self;
+        remember(&mut supervisor.watchdog, task.waker());
+        loop {
+            let Some(at) = supervisor.next_check else {
+                if matches!(supervisor.phase, Phase::Stopped(_)) {
+                    return Poll::Ready(());
+                }
+                return Poll::Pending;
+            };
+            if this.set_for != Some(at) {
+                this.sleep.as_mut().reset(at);
+                this.set_for = Some(at);
+            }
+            if this.sleep.as_mut().poll(task).is_pending() {
+                return Poll::Pending;
+            }
+            this.set_for = None;
+            supervisor.check_deadlines(ctx);
+            supervisor.settle_stop(ctx);
+        }
+    }
+}
+
+/// `at + by`, or as late as the clock goes: user settings and timeouts may
+/// be as long as `Duration::MAX`, and `Instant + Duration` panics on overflow.
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .or_else(|| at.checked_add(crate::job::LONGEST_TIMEOUT))
+        .unwrap_or(at)
+}
+
+fn remember(slot: &mut Option<Waker>, waker: &Waker) {
+    if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+        *slot = Some(waker.clone());
+    }
+}
