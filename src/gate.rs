@@ -414,7 +414,7 @@ mod stress_tests {
                 let (gate, holders) = (gate.clone(), holders.clone());
                 thread::spawn(move || {
                     let mut admitted = 0;
-                    for _ in 0..20_000 {
+                    for _ in 0..50_000 {
                         if let Ok((_, permit)) = gate.try_admit() {
                             let before = holders.fetch_add(1, Ordering::SeqCst);
                             assert!(before < CAPACITY, "more permits out than places");
@@ -545,7 +545,7 @@ mod stress_tests {
     /// of the gate lets go on another: the gate is freed, whoever is last.
     #[test]
     fn stress_the_last_permit_and_the_last_owner_let_go_at_once() {
-        const ROUNDS: usize = 20_000;
+        const ROUNDS: usize = 50_000;
         let (to_dropper, permits) = std::sync::mpsc::sync_channel::<Permit>(16);
         let dropping = thread::spawn(move || permits.into_iter().for_each(drop));
         let mut gates: Vec<Weak<Gate>> = Vec::with_capacity(ROUNDS);

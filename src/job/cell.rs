@@ -571,7 +571,7 @@ mod stress_tests {
     /// the resolver wins, and every task and outcome drops exactly once.
     #[test]
     fn stress_writers_resolvers_and_readers_race() {
-        const CELLS: usize = 20_000;
+        const CELLS: usize = 50_000;
         let (to_writer, writers) = mpsc::channel::<(usize, Writer<Job>)>();
         let (to_resolver, resolvers) = mpsc::channel::<(usize, Resolver<Job>)>();
         let (to_reader, readers) = mpsc::channel::<(usize, Reader<Job>)>();

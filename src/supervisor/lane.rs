@@ -277,7 +277,7 @@ mod stress_tests {
     use super::*;
 
     const WRITERS: usize = 4;
-    const EACH: usize = 20_000;
+    const EACH: usize = 50_000;
 
     /// Writers push on their own threads while a waiting reader (`poll_pop`)
     /// and two other takers (`pop`, as workers take from the backlog) read:

@@ -364,7 +364,7 @@ mod stress_tests {
     /// the worker reads: every order comes out, in order, before `None`.
     #[test]
     fn stress_orders_sent_before_the_sender_drops_are_read_before_none() {
-        const LINES: usize = 20_000;
+        const LINES: usize = 50_000;
         let (to_sender, senders) = mpsc::channel::<(Sender<usize>, usize)>();
         let sending = thread::spawn(move || {
             for (sender, n) in senders {
@@ -396,7 +396,7 @@ mod stress_tests {
     /// its way with the attempt, and the abort always wakes the worker.
     #[test]
     fn stress_abandon_races_end_watched() {
-        const ROUNDS: usize = 5_000;
+        const ROUNDS: usize = 20_000;
         let start = std::sync::Arc::new(Barrier::new(2));
         let (to_supervisor, senders) = mpsc::sync_channel::<Sender<()>>(1);
         let supervising = thread::spawn({

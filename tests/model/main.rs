@@ -25,6 +25,25 @@
 //! once due, that every outcome carries the number of attempts made, that a
 //! stop hands a waiting task back with its attempts, and that a drain waits.
 //!
+//! # Where the model allows latitude
+//!
+//! The checks are exact wherever the pool's rules are. Two places leave a
+//! choice to the pool, and the model accepts either answer there, and only
+//! there:
+//!
+//! - a held task released when its attempt's deadline may already have come
+//!   (the attempt's start is known only within the step it was seen in), or
+//!   exactly at its deadline: it may complete or time out (DESIGN rule 9
+//!   discards a result that comes after the deadline, and the worker
+//!   discards one at the deadline too; its timer, rounded up to the next
+//!   millisecond, may not have fired yet);
+//! - a panic while a `Stop` has been asked for but not yet decided: the
+//!   supervisor may be deciding already, and then it restarts nothing, so
+//!   the restart may or may not follow (and a panic past the restart limit
+//!   may or may not make it give up). On one arbiter a stop is decided as
+//!   soon as it is handled; on two it waits for workers in the middle of a
+//!   take.
+//!
 //! # Two arbiters
 //!
 //! A second proptest runs the same model against pools whose workers run on

@@ -89,6 +89,8 @@ impl Model {
         let mut quiet = 0;
         let started = std::time::Instant::now();
         let mut round = 0u32;
+        // With workers on other threads: the last rule a quiet moment broke.
+        let mut broken: Option<String> = None;
         loop {
             round += 1;
             for _ in 0..8 {
@@ -117,7 +119,10 @@ impl Model {
                         Err(why) if !self.threads || started.elapsed() > SETTLE_REAL => {
                             return Err(why);
                         }
-                        Err(_) => quiet = 0,
+                        Err(why) => {
+                            broken = Some(why);
+                            quiet = 0;
+                        }
                     }
                 }
             }
@@ -125,9 +130,12 @@ impl Model {
                 return Err("the pool never settled: it kept changing for 500 rounds".into());
             }
             if self.threads && started.elapsed() > SETTLE_REAL {
-                return Err(format!(
-                    "the pool never settled: it kept changing for {SETTLE_REAL:?} (real time)"
-                ));
+                return Err(match broken {
+                    Some(why) => why,
+                    None => format!(
+                        "the pool never settled: it kept changing for {SETTLE_REAL:?} (real time)"
+                    ),
+                });
             }
         }
     }
