@@ -42,6 +42,7 @@ use super::slots::SlotState;
 use super::{Phase, Supervisor, Taken};
 use crate::contain::drop_contained;
 use crate::job::{Job, Resolver};
+use crate::retry::RetryPolicy;
 use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
@@ -75,23 +76,44 @@ impl<T: Task> Owed<T> {
     }
 }
 
-/// What the supervisor knows of an attempt when it books its start.
-pub(super) struct Watched<T: Task> {
+/// What the supervisor needs to watch an attempt that has a timeout. Made
+/// where the job is when the attempt is handed out (the supervisor, or the
+/// worker that takes the job itself), since the task is in use once it runs.
+pub(crate) struct Watched<T: Task> {
     /// How long the attempt may run, from when its worker begins it.
-    pub(super) timeout: Option<Duration>,
-    pub(super) retry: bool,
-    pub(super) resolver: Option<Resolver<T>>,
+    timeout: Duration,
+    /// Whether a timed-out attempt would be retried.
+    retry: bool,
+    /// The supervisor's hold on the job's cell.
+    resolver: Option<Resolver<T>>,
+}
+
+impl<T: Task> Watched<T> {
+    /// For attempt `attempt` of `job`, whose timeout is `timeout`: whether a
+    /// timeout would be retried (by the task's own policy, or else
+    /// `pool_retry`), and a hold on the job's cell.
+    pub(crate) fn of(
+        job: &mut Job<T>,
+        timeout: Duration,
+        pool_retry: RetryPolicy,
+        attempt: u32,
+    ) -> Self {
+        Watched {
+            timeout,
+            retry: job
+                .retry_policy()
+                .unwrap_or(pool_retry)
+                .allows_another(attempt),
+            resolver: job.resolver(),
+        }
+    }
 }
 
 impl<T: Task> Supervisor<T> {
-    /// Books the start of `task`'s attempt `attempt` in `slot`: watched if it
-    /// has a deadline.
+    /// Books the start of `task`'s attempt `attempt` in `slot`, which has a
+    /// timeout, to watch it.
     pub(super) fn watch(&mut self, slot: usize, task: TaskId, attempt: u32, watched: Watched<T>) {
-        // Most attempts have no timeout: nothing to watch (the slot's last
-        // watch ended with its attempt).
-        let Some(timeout) = watched.timeout else {
-            return;
-        };
+        let timeout = watched.timeout;
         let entry = self.slots.get_mut(slot);
         // Counted whatever follows: the worker counts every attempt with a
         // timeout the same way (see `line::Sender::abandon`).

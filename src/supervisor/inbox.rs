@@ -29,10 +29,11 @@ use std::task::{Context, Poll, Waker};
 use actix::ActorFuture;
 
 use super::Supervisor;
+use super::Watched;
 pub(crate) use super::backlog::Backlog;
 use super::lane::Lane;
 use crate::gate::{Gate, Permit};
-use crate::job::{Job, Resolver};
+use crate::job::Job;
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
 
@@ -71,17 +72,7 @@ pub(crate) struct Taken<T: Task> {
     pub(crate) permit: Option<Permit>,
     /// What the supervisor needs to watch the attempt, if it has a timeout.
     /// Boxed: most tasks have none, and every report carries this field.
-    pub(crate) watch: Option<Box<TakenWatch<T>>>,
-}
-
-/// The attempt of a job a worker took itself, for the supervisor to watch.
-pub(crate) struct TakenWatch<T: Task> {
-    /// How long the attempt may run.
-    pub(crate) timeout: std::time::Duration,
-    /// Whether a timed-out attempt would be retried.
-    pub(crate) retry: bool,
-    /// The supervisor's hold on the job's cell.
-    pub(crate) resolver: Option<Resolver<T>>,
+    pub(crate) watch: Option<Box<Watched<T>>>,
 }
 
 /// What workers report, on a lane that counts its senders: once every

@@ -69,9 +69,10 @@ use crate::stats::{PoolEvent, Stats, WorkerStats};
 use crate::task::{Task, TaskId};
 use crate::worker::{self, Seat};
 
-use deadlines::{Owed, Watchdog, Watched};
+pub(crate) use deadlines::Watched;
+use deadlines::{Owed, Watchdog};
 use events::Subscribers;
-pub(crate) use inbox::{Backlog, Inbound, Inbox, Taken, TakenWatch};
+pub(crate) use inbox::{Backlog, Inbound, Inbox, Taken};
 use inbox::{InboxReader, ReadInbox};
 use placement::Placement;
 use queue::TaskQueue;
@@ -337,17 +338,8 @@ impl<T: Task> Supervisor<T> {
         let attempt = job.attempts() + 1;
         let timeout = job.timeout(self.config.task_timeout);
         let watched = match &timeout {
-            Ok(Some(timeout)) => Watched {
-                timeout: Some(*timeout),
-                // A timed-out attempt retries if the policy has one left.
-                retry: self.retry_policy(&job).allows_another(attempt),
-                resolver: job.resolver(),
-            },
-            _ => Watched {
-                timeout: None,
-                retry: false,
-                resolver: None,
-            },
+            Ok(Some(timeout)) => Some(Watched::of(&mut job, *timeout, self.config.retry, attempt)),
+            _ => None,
         };
         // A worker is idle, so this finds it.
         let Some((slot, worker)) = self.slots.take_idle(id) else {
@@ -358,7 +350,9 @@ impl<T: Task> Supervisor<T> {
         // Booked as running: its place in the queue is free.
         drop(job.take_permit());
         worker.run(job, timeout);
-        self.watch(slot, id, attempt, watched);
+        if let Some(watched) = watched {
+            self.watch(slot, id, attempt, watched);
+        }
         self.subscribers.emit(|| PoolEvent::TaskStarted {
             task: id,
             worker: slot,

@@ -14,8 +14,7 @@ use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
 
-use super::deadlines::Watched;
-use super::{Taken, TakenWatch};
+use super::Taken;
 
 impl<T: Task> Supervisor<T> {
     pub(super) fn finish_attempt(
@@ -213,18 +212,8 @@ impl<T: Task> Supervisor<T> {
         self.counts.submitted += 1;
         self.counts.in_flight += 1;
         drop(permit);
-        if let Some(watch) = watch {
-            let TakenWatch {
-                timeout,
-                retry,
-                resolver,
-            } = *watch;
-            let watched = Watched {
-                timeout: Some(timeout),
-                retry,
-                resolver,
-            };
-            self.watch(slot, id, 1, watched);
+        if let Some(watched) = watch {
+            self.watch(slot, id, 1, *watched);
         }
         debug!("{id} -> worker {slot} (attempt 1, taken from the backlog)");
         self.subscribers.emit(|| PoolEvent::TaskStarted {

@@ -24,7 +24,7 @@ use futures::FutureExt;
 use crate::config::StateFactory;
 use crate::contain::{catch, drop_contained, forget_payload, panic_message};
 use crate::job::Job;
-use crate::supervisor::{Inbound, Inbox, Taken, TakenWatch};
+use crate::supervisor::{Inbound, Inbox, Taken, Watched};
 use crate::task::{Task, TaskContext};
 
 mod line;
@@ -210,11 +210,7 @@ async fn serve<T: Task>(
                 // a timeout would be retried (asked now: the task will be in
                 // use then), and a hold on the task's cell.
                 let watch = match &next_timeout {
-                    Ok(Some(timeout)) => Some(Box::new(TakenWatch {
-                        timeout: *timeout,
-                        retry: next.retry_policy().unwrap_or(seat.retry).allows_another(1),
-                        resolver: next.resolver(),
-                    })),
+                    Ok(Some(timeout)) => Some(Box::new(Watched::of(next, *timeout, seat.retry, 1))),
                     _ => None,
                 };
                 Taken {
