@@ -39,8 +39,9 @@ pub(crate) struct Job<T: Task> {
     /// The task, then its outcome; `None` once resolved.
     cell: Option<cell::Writer<T>>,
     /// Where the outcome goes instead of the cell, for an actor that asked
-    /// for a [`TaskReport`].
-    report_to: Option<Recipient<TaskReport<T>>>,
+    /// for a [`TaskReport`]. Boxed: few jobs have one, and every job
+    /// travels through the inbox's slots.
+    report_to: Option<Box<Recipient<TaskReport<T>>>>,
 }
 
 impl<T: Task> Job<T> {
@@ -73,7 +74,7 @@ impl<T: Task> Job<T> {
             watched: false,
             permit: Some(permit),
             cell: Some(writer),
-            report_to: Some(report_to),
+            report_to: Some(Box::new(report_to)),
         }
     }
 
@@ -88,7 +89,10 @@ impl<T: Task> Job<T> {
     pub(crate) fn resolver(&mut self) -> Option<Resolver<T>> {
         let cell = self.cell.as_ref()?.resolver();
         self.watched = true;
-        let report_to = self.report_to.clone().map(|recipient| (self.id, recipient));
+        let report_to = self
+            .report_to
+            .as_deref()
+            .map(|recipient| (self.id, recipient.clone()));
         Some(Resolver { cell, report_to })
     }
 

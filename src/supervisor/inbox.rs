@@ -7,8 +7,12 @@
 //! nothing here. The supervisor reads both in its own context, so it is
 //! still the one place that handles what arrives.
 //!
-//! Reports are read as they come. Workers send them all through one channel,
-//! so that a worker's exit can never overtake the result it sent before it.
+//! Reports are read as they come. Each worker sends them all through one
+//! channel, so that its exit can never overtake the result it sent before it:
+//! a worker on another arbiter through a [`Lane`], and a worker on the
+//! supervisor's own thread through a plain queue ([`LocalInbox`]), which
+//! costs no atomic operation and no block of places, and wakes the supervisor
+//! once per batch rather than once per report.
 //! Jobs are taken from the backlog only when a worker is idle (or the pool is
 //! stopping, to hand them back); busy workers take their next job from it
 //! themselves.
@@ -21,18 +25,21 @@
 //! under way is caught by the gate: a stop reports only once every admitted
 //! job has come in and been handed back.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use actix::ActorFuture;
 
 use super::Supervisor;
 use super::Watched;
-pub(crate) use super::backlog::Backlog;
+pub(crate) use super::backlog::{Backlog, Take};
 use super::lane::Lane;
-use crate::gate::{Gate, Permit};
+use crate::gate::Permit;
 use crate::job::Job;
 use crate::task::{Task, TaskId};
 use crate::worker::Attempt;
@@ -75,14 +82,70 @@ pub(crate) struct Taken<T: Task> {
     pub(crate) watch: Option<Box<Watched<T>>>,
 }
 
-/// What workers report, on a lane that counts its senders: once every
-/// sender is gone, and every report read, it has ended.
+/// What workers on other arbiters report, on a lane that counts its
+/// senders: once every sender is gone, and every report read, it has ended.
 struct Reports<T: Task> {
     lane: Lane<Inbound<T>>,
     senders: AtomicUsize,
 }
 
-/// The sending end of a supervisor's inbox.
+/// What workers on the supervisor's own thread report: a queue that only
+/// that thread touches, and that counts its senders too.
+struct LocalReports<T: Task> {
+    queue: RefCell<VecDeque<Inbound<T>>>,
+    senders: Cell<usize>,
+    /// The supervisor's inbox reader, to wake for a report.
+    reader: RefCell<Option<Waker>>,
+    /// The reader has been woken and has not read the queue since: a report
+    /// needs no wake of its own.
+    woken: Cell<bool>,
+    /// The reader is gone: what is added now would never be read.
+    closed: Cell<bool>,
+}
+
+impl<T: Task> LocalReports<T> {
+    fn pop(&self) -> Option<Inbound<T>> {
+        self.queue.borrow_mut().pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
+    fn wake_reader(&self) {
+        if self.woken.get() {
+            return;
+        }
+        if let Some(waker) = &*self.reader.borrow() {
+            self.woken.set(true);
+            waker.wake_by_ref();
+        }
+    }
+
+    /// Every report still here, and any added later, is dropped (a job
+    /// among them hands its task back as it drops).
+    fn close(&self) {
+        self.closed.set(true);
+        // Dropped outside the borrow: a job's drop runs user code.
+        let left = std::mem::take(&mut *self.queue.borrow_mut());
+        drop(left);
+    }
+}
+
+/// Where a worker sends its reports, and takes its next job from: its
+/// supervisor's inbox, through the path for the thread the worker runs on.
+pub(crate) trait WorkerInbox<T: Task>: 'static {
+    /// Sends a worker's report. If the supervisor is gone there is nobody
+    /// to tell; a job inside hands its task back as it drops.
+    fn report(&self, message: Inbound<T>);
+
+    /// For a worker that has just finished a task: the next job from the
+    /// backlog, if workers may take jobs now, with the take that ends once
+    /// the report naming the job is sent (see `Backlog::pull_shared`).
+    fn take_next<'a>(&'a self, taking: &'a AtomicBool) -> Option<(Job<T>, Option<Take<'a>>)>;
+}
+
+/// The sending end of a supervisor's inbox, for workers on other arbiters.
 pub(crate) struct Inbox<T: Task> {
     backlog: Arc<Backlog<T>>,
     reports: Arc<Reports<T>>,
@@ -107,42 +170,100 @@ impl<T: Task> Drop for Inbox<T> {
     }
 }
 
-impl<T: Task> Inbox<T> {
-    /// A new inbox, and the end its supervisor reads.
-    pub(crate) fn new(gate: Arc<Gate>) -> (Self, InboxReader<T>) {
-        let backlog = Arc::new(Backlog::new(gate));
-        let reports = Arc::new(Reports {
-            lane: Lane::new(),
-            senders: AtomicUsize::new(1),
-        });
-        let reader = InboxReader {
-            backlog: backlog.clone(),
-            reports: reports.clone(),
-            waker: None,
-            taken: 0,
-        };
-        (Inbox { backlog, reports }, reader)
-    }
-
-    /// Where pool handles add jobs.
-    pub(crate) fn backlog(&self) -> &Arc<Backlog<T>> {
-        &self.backlog
-    }
-
-    /// Sends a worker's report. If the supervisor is gone there is nobody to
-    /// tell; a job inside hands its task back as it drops.
-    pub(crate) fn report(&self, message: Inbound<T>) {
+impl<T: Task> WorkerInbox<T> for Inbox<T> {
+    fn report(&self, message: Inbound<T>) {
         self.reports.lane.push(message);
+    }
+
+    fn take_next<'a>(&'a self, taking: &'a AtomicBool) -> Option<(Job<T>, Option<Take<'a>>)> {
+        let (job, take) = self.backlog.pull_shared(taking)?;
+        Some((job, Some(take)))
     }
 }
 
-/// The supervisor's end of its inbox. The reports end once every [`Inbox`]
-/// is dropped.
+/// The sending end of a supervisor's inbox, for workers on its own thread.
+pub(crate) struct LocalInbox<T: Task> {
+    backlog: Arc<Backlog<T>>,
+    reports: Rc<LocalReports<T>>,
+}
+
+impl<T: Task> Clone for LocalInbox<T> {
+    fn clone(&self) -> Self {
+        self.reports.senders.set(self.reports.senders.get() + 1);
+        LocalInbox {
+            backlog: self.backlog.clone(),
+            reports: self.reports.clone(),
+        }
+    }
+}
+
+impl<T: Task> Drop for LocalInbox<T> {
+    fn drop(&mut self) {
+        let senders = self.reports.senders.get() - 1;
+        self.reports.senders.set(senders);
+        if senders == 0 {
+            self.reports.wake_reader();
+        }
+    }
+}
+
+impl<T: Task> WorkerInbox<T> for LocalInbox<T> {
+    fn report(&self, message: Inbound<T>) {
+        if self.reports.closed.get() {
+            drop(message);
+            return;
+        }
+        self.reports.queue.borrow_mut().push_back(message);
+        self.reports.wake_reader();
+    }
+
+    fn take_next<'a>(&'a self, _: &'a AtomicBool) -> Option<(Job<T>, Option<Take<'a>>)> {
+        Some((self.backlog.pull_local()?, None))
+    }
+}
+
+/// The ends of a new inbox: for workers on other arbiters, for workers on
+/// the supervisor's thread, and the supervisor's own. Made on the
+/// supervisor's thread, which alone may touch the second and third.
+pub(crate) fn inbox<T: Task>(
+    backlog: Arc<Backlog<T>>,
+) -> (Inbox<T>, LocalInbox<T>, InboxReader<T>) {
+    let reports = Arc::new(Reports {
+        lane: Lane::new(),
+        senders: AtomicUsize::new(1),
+    });
+    let local = Rc::new(LocalReports {
+        queue: RefCell::new(VecDeque::new()),
+        senders: Cell::new(1),
+        reader: RefCell::new(None),
+        woken: Cell::new(false),
+        closed: Cell::new(false),
+    });
+    let reader = InboxReader {
+        backlog: backlog.clone(),
+        reports: reports.clone(),
+        local: local.clone(),
+        taken: 0,
+    };
+    (
+        Inbox {
+            backlog: backlog.clone(),
+            reports,
+        },
+        LocalInbox {
+            backlog,
+            reports: local,
+        },
+        reader,
+    )
+}
+
+/// The supervisor's end of its inbox. The reports end once every
+/// [`Inbox`] and every [`LocalInbox`] is dropped.
 pub(crate) struct InboxReader<T: Task> {
     backlog: Arc<Backlog<T>>,
     reports: Arc<Reports<T>>,
-    /// Wakes [`ReadInbox`], after a worker freed up outside it.
-    waker: Option<Waker>,
+    local: Rc<LocalReports<T>>,
     /// Jobs known to have left the backlog: taken by the supervisor, or by a
     /// worker whose report has been read.
     taken: u64,
@@ -166,14 +287,37 @@ impl<T: Task> InboxReader<T> {
     /// The next report, or a wake-up when one comes; `None` once the reports
     /// have ended.
     fn poll_report(&self, cx: &mut Context<'_>) -> Poll<Option<Inbound<T>>> {
+        if let Some(message) = self.local.pop() {
+            return Poll::Ready(Some(message));
+        }
         if let Poll::Ready(message) = self.reports.lane.poll_pop(cx) {
             return Poll::Ready(Some(message));
         }
-        if self.reports.senders.load(Ordering::Acquire) > 0 {
+        if self.reports.senders.load(Ordering::Acquire) > 0 || self.local.senders.get() > 0 {
             return Poll::Pending;
         }
         // The last sender left after its last report: read that first.
         Poll::Ready(self.reports.lane.pop())
+    }
+
+    /// A report already in, if any.
+    fn next_report(&self) -> Option<Inbound<T>> {
+        self.local.pop().or_else(|| self.reports.lane.pop())
+    }
+
+    /// How many reports are in now.
+    fn reports_in(&self) -> usize {
+        self.local.len() + self.reports.lane.len()
+    }
+
+    /// [`ReadInbox`] is being polled, with this waker: the local reports
+    /// wake it through that from now on.
+    fn reading(&self, waker: &Waker) {
+        let mut reader = self.local.reader.borrow_mut();
+        if !reader.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *reader = Some(waker.clone());
+        }
+        self.local.woken.set(false);
     }
 
     /// Counts a job taken from the backlog, by the supervisor or a worker.
@@ -184,7 +328,7 @@ impl<T: Task> InboxReader<T> {
     /// Wakes [`ReadInbox`], to look at the supervisor's state again (a stop
     /// to decide).
     pub(super) fn wake(&self) {
-        if let Some(waker) = &self.waker {
+        if let Some(waker) = &*self.local.reader.borrow() {
             waker.wake_by_ref();
         }
     }
@@ -192,7 +336,7 @@ impl<T: Task> InboxReader<T> {
     /// Has [`ReadInbox`] woken when a worker's take from the backlog ends
     /// under the stop bar.
     pub(super) fn wake_when_takes_end(&self) {
-        if let Some(waker) = &self.waker {
+        if let Some(waker) = &*self.local.reader.borrow() {
             self.backlog.wake_when_takes_end(waker);
         }
     }
@@ -204,6 +348,7 @@ impl<T: Task> Drop for InboxReader<T> {
     fn drop(&mut self) {
         self.backlog.close();
         self.reports.lane.close();
+        self.local.close();
     }
 }
 
@@ -220,10 +365,7 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
         ctx: &mut actix::Context<Supervisor<T>>,
         task: &mut Context<'_>,
     ) -> Poll<()> {
-        let waker = &mut supervisor.inbound.waker;
-        if !waker.as_ref().is_some_and(|w| w.will_wake(task.waker())) {
-            *waker = Some(task.waker().clone());
-        }
+        supervisor.inbound.reading(task.waker());
         let mut budget = BATCH;
         supervisor.settle_stop(ctx);
         // Reports first: each may free a worker for a job.
@@ -279,8 +421,8 @@ impl<T: Task> Supervisor<T> {
     /// that must see them (a stats request).
     pub(super) fn catch_up_reports(&mut self, ctx: &mut actix::Context<Self>) {
         // Only what is there now: workers on other arbiters may keep sending.
-        for _ in 0..self.inbound.reports.lane.len() {
-            match self.inbound.reports.lane.pop() {
+        for _ in 0..self.inbound.reports_in() {
+            match self.inbound.next_report() {
                 Some(message) => {
                     self.receive(message, ctx);
                     self.settle_stop(ctx);
@@ -290,9 +432,7 @@ impl<T: Task> Supervisor<T> {
         }
         // A report read here may have freed a worker while `ReadInbox` was
         // not watching for jobs; let it look again.
-        if let Some(waker) = &self.inbound.waker {
-            waker.wake_by_ref();
-        }
+        self.inbound.wake();
     }
 
     /// Handles everything already in the inbox, reports and jobs, before
@@ -316,7 +456,7 @@ impl<T: Task> Supervisor<T> {
     /// names a task it took. Ends: under the stop bar, workers take nothing
     /// new, so each sends at most what it has in hand.
     pub(super) fn read_every_report(&mut self, ctx: &mut actix::Context<Self>) {
-        while let Some(message) = self.inbound.reports.lane.pop() {
+        while let Some(message) = self.inbound.next_report() {
             self.receive(message, ctx);
         }
     }

@@ -72,7 +72,7 @@ use crate::worker::{self, Seat};
 pub(crate) use deadlines::Watched;
 use deadlines::{Owed, Watchdog};
 use events::Subscribers;
-pub(crate) use inbox::{Backlog, Inbound, Inbox, Taken};
+pub(crate) use inbox::{Backlog, Inbound, Inbox, LocalInbox, Taken, WorkerInbox};
 use inbox::{InboxReader, ReadInbox};
 use placement::Placement;
 use queue::TaskQueue;
@@ -176,9 +176,10 @@ pub struct Supervisor<T: Task> {
     /// When the watchdog looks at deadlines next, and how to wake it.
     next_check: Option<actix::clock::Instant>,
     watchdog: Option<std::task::Waker>,
-    /// For new workers; dropped once the pool has stopped, so that the
-    /// inbox's reports end with the last worker.
-    inbox: Option<Inbox<T>>,
+    /// For new workers, on other arbiters and on this one; dropped once
+    /// the pool has stopped, so that the inbox's reports end with the last
+    /// worker.
+    inbox: Option<(Inbox<T>, LocalInbox<T>)>,
     inbound: InboxReader<T>,
 }
 
@@ -190,12 +191,12 @@ impl<T: Task> Supervisor<T> {
         gate: Arc<Gate>,
         arbiter: Option<&actix_rt::ArbiterHandle>,
     ) -> (Addr<Self>, Arc<Backlog<T>>) {
-        let (inbox, inbound) = Inbox::new(gate.clone());
-        let backlog = inbox.backlog().clone();
+        let backlog = Arc::new(Backlog::new(gate.clone()));
+        let for_supervisor = backlog.clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
             ctx.spawn(Watchdog::new());
-            Supervisor::new(config, gate, inbox, inbound)
+            Supervisor::new(config, gate, for_supervisor)
         };
         let addr = match arbiter {
             Some(arbiter) => Supervisor::start_in_arbiter(arbiter, init),
@@ -204,17 +205,18 @@ impl<T: Task> Supervisor<T> {
         (addr, backlog)
     }
 
-    fn new(config: Config<T>, gate: Arc<Gate>, inbox: Inbox<T>, inbound: InboxReader<T>) -> Self {
+    fn new(config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
+        let (inbox, local_inbox, inbound) = inbox::inbox(backlog.clone());
         info!(
             "worker pool started: {} workers, queue capacity {}",
             config.workers, config.queue_capacity
         );
         let mut supervisor = Supervisor {
-            slots: Slots::new(config.workers, inbox.backlog().clone()),
+            slots: Slots::new(config.workers, backlog.clone()),
             placement: Placement::new(config.arbiters),
             config,
             gate,
-            queue: TaskQueue::new(inbox.backlog().clone()),
+            queue: TaskQueue::new(backlog),
             counts: Counts::default(),
             phase: Phase::Running,
             restart_window: RestartWindow::default(),
@@ -230,7 +232,7 @@ impl<T: Task> Supervisor<T> {
             shutdown_deadline: None,
             next_check: None,
             watchdog: None,
-            inbox: Some(inbox),
+            inbox: Some((inbox, local_inbox)),
             inbound,
         };
         for slot in 0..supervisor.slots.len() {
@@ -242,7 +244,7 @@ impl<T: Task> Supervisor<T> {
     fn spawn_worker(&mut self, slot: usize) {
         // Workers are started only before the pool has stopped, while the
         // supervisor still holds its inbox.
-        let Some(inbox) = self.inbox.clone() else {
+        let Some((inbox, local_inbox)) = &self.inbox else {
             return;
         };
         let entry = self.slots.get_mut(slot);
@@ -251,17 +253,14 @@ impl<T: Task> Supervisor<T> {
         entry.watched = 0;
         let placed = self.placement.arbiter_for(slot);
         entry.arbiter = placed.as_ref().map(|(id, _)| *id);
-        let arbiter = placed.map(|(_, handle)| handle);
-        let seat = Seat {
-            slot,
-            generation: entry.generation,
-            inbox,
-            local: arbiter.is_none(),
-            state: self.config.state.clone(),
-            timeout: self.config.task_timeout,
-            retry: self.config.retry,
+        let generation = entry.generation;
+        let config = &self.config;
+        let link = match placed {
+            Some((_, arbiter)) => {
+                worker::start_on(Seat::new(slot, generation, inbox.clone(), config), arbiter)
+            }
+            None => worker::start_here(Seat::new(slot, generation, local_inbox.clone(), config)),
         };
-        let link = worker::start(seat, arbiter);
         self.slots.set(slot, SlotState::Starting(link));
     }
 

@@ -21,10 +21,10 @@ use actix::clock::Instant;
 use actix_rt::ArbiterHandle;
 use futures::FutureExt;
 
-use crate::config::StateFactory;
+use crate::config::{Config, StateFactory};
 use crate::contain::{catch, drop_contained, forget_payload, panic_message};
 use crate::job::Job;
-use crate::supervisor::{Inbound, Inbox, Taken, Watched};
+use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
 
 mod line;
@@ -87,22 +87,34 @@ pub(crate) enum Attempt<T: Task> {
 }
 
 /// What a worker needs to know about its place in the pool.
-pub(crate) struct Seat<T: Task> {
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
-    pub(crate) inbox: Inbox<T>,
-    /// Whether the worker runs on its supervisor's thread.
-    pub(crate) local: bool,
-    pub(crate) state: StateFactory<T::State>,
-    pub(crate) timeout: Option<Duration>,
+pub(crate) struct Seat<T: Task, I: WorkerInbox<T>> {
+    slot: usize,
+    generation: u32,
+    /// Its supervisor's inbox, through the path for the worker's thread.
+    inbox: I,
+    state: StateFactory<T::State>,
+    timeout: Option<Duration>,
     /// The pool's retry policy, for tasks without one of their own.
-    pub(crate) retry: crate::retry::RetryPolicy,
+    retry: crate::retry::RetryPolicy,
+}
+
+impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
+    pub(crate) fn new(slot: usize, generation: u32, inbox: I, config: &Config<T>) -> Self {
+        Seat {
+            slot,
+            generation,
+            inbox,
+            state: config.state.clone(),
+            timeout: config.task_timeout,
+            retry: config.retry,
+        }
+    }
 }
 
 /// The seat reports the worker's exit when it is dropped: when the worker's
 /// loop ends, when its arbiter stops and drops it mid-task, and when it is
 /// sent to an arbiter that has already stopped and is never started at all.
-impl<T: Task> Drop for Seat<T> {
+impl<T: Task, I: WorkerInbox<T>> Drop for Seat<T, I> {
     fn drop(&mut self) {
         self.inbox.report(Inbound::Exited {
             slot: self.slot,
@@ -111,28 +123,28 @@ impl<T: Task> Drop for Seat<T> {
     }
 }
 
-/// Starts a worker for `seat` on `arbiter`, or on the current arbiter, and
+/// Starts a worker for `seat` on the current arbiter (its supervisor's), and
 /// returns the line to it.
-pub(crate) fn start<T: Task>(seat: Seat<T>, arbiter: Option<ArbiterHandle>) -> WorkerLink<T> {
+pub(crate) fn start_here<T: Task>(seat: Seat<T, LocalInbox<T>>) -> WorkerLink<T> {
     let (link, orders) = line::line();
-    match arbiter {
-        // The worker's future holds its state and its task's future, which
-        // need not be `Send`: it is made on the arbiter's own thread.
-        Some(arbiter) => {
-            arbiter.spawn_fn(move || {
-                actix_rt::spawn(work(seat, orders));
-            });
-        }
-        None => {
-            actix_rt::spawn(work(seat, orders));
-        }
-    }
+    actix_rt::spawn(work(seat, orders));
+    WorkerLink(link)
+}
+
+/// Starts a worker for `seat` on `arbiter`, and returns the line to it.
+pub(crate) fn start_on<T: Task>(seat: Seat<T, Inbox<T>>, arbiter: ArbiterHandle) -> WorkerLink<T> {
+    let (link, orders) = line::line();
+    // The worker's future holds its state and its task's future, which need
+    // not be `Send`: it is made on the arbiter's own thread.
+    arbiter.spawn_fn(move || {
+        actix_rt::spawn(work(seat, orders));
+    });
     WorkerLink(link)
 }
 
 /// A worker's life: makes its state (a factory that fails or panics is
 /// reported, and the worker ends), says it is ready, then serves orders.
-async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
+async fn work<T: Task, I: WorkerInbox<T>>(seat: Seat<T, I>, orders: line::Receiver<Order<T>>) {
     let Seat {
         slot, generation, ..
     } = seat;
@@ -164,28 +176,33 @@ async fn work<T: Task>(seat: Seat<T>, orders: line::Receiver<Order<T>>) {
 /// seat, and if the supervisor gave up on it meanwhile (the thread was stuck
 /// past the deadline), the worker reports its result, which the supervisor
 /// discards, and ends without taking anything more.
-async fn serve<T: Task>(
-    seat: &Seat<T>,
+async fn serve<T: Task, I: WorkerInbox<T>>(
+    seat: &Seat<T, I>,
     mut orders: line::Receiver<Order<T>>,
     mut cx: TaskContext<T::State>,
 ) -> TaskContext<T::State> {
     let mut watched: u64 = 0;
     while let Some(Order::Run(mut job, mut timeout)) = orders.recv().await {
         loop {
+            let id = job.id();
+            let (task, attempt) = job.start_attempt();
+            cx.begin(id, attempt);
             // The attempt's time starts now, as it begins, not when it was
             // handed out: it may have waited for this thread.
             let deadline = match &timeout {
-                Ok(timeout) => Ok(timeout.map(deadline_after)),
-                Err(message) => Err(message.clone()),
+                Ok(timeout) => timeout.map(deadline_after),
+                Err(_) => None,
             };
-            let watch = if let Ok(Some(deadline)) = deadline {
+            if let Some(deadline) = deadline {
                 watched += 1;
                 orders.begin_watched(watched, deadline);
-                true
-            } else {
-                false
+            }
+            let result = match timeout {
+                Ok(_) => run_attempt(task, &mut cx, deadline, &orders).await,
+                // `Task::timeout` panicked: the attempt ends as it begins.
+                Err(message) => Attempt::Panicked(message),
             };
-            let result = run_attempt(&mut job, &mut cx, deadline, &orders).await;
+            let watch = deadline.is_some();
             if watch && !orders.end_watched(watched) {
                 seat.inbox.report(Inbound::Done {
                     slot: seat.slot,
@@ -197,11 +214,12 @@ async fn serve<T: Task>(
                 return cx;
             }
             // A worker whose task panicked is replaced: it takes nothing more.
-            let backlog = seat.inbox.backlog();
             let (mut next, take) = match result {
                 Attempt::Panicked(_) => (None, None),
-                _ if seat.local => (backlog.pull_local(), None),
-                _ => backlog.pull_shared(orders.taking()).unzip(),
+                _ => match seat.inbox.take_next(orders.taking()) {
+                    Some((next, take)) => (Some(next), take),
+                    None => (None, None),
+                },
             };
             let mut next_timeout = Ok(None);
             let taken = next.as_mut().map(|next| {
@@ -262,65 +280,39 @@ fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Runs one attempt until its `deadline` (`Err`: `Task::timeout` panicked,
-/// with this message), turning a panic anywhere in the task (in the call
-/// that makes its future, in the future, or in its `Drop`) into
-/// `Attempt::Panicked`, a deadline passed into `Attempt::TimedOut`, and an
-/// abort asked for by the supervisor into `Attempt::Aborted` (in both, the
+/// Runs one attempt until its `deadline`, turning a panic anywhere in the
+/// task (in the call that makes its future, in the future, or in its `Drop`)
+/// into `Attempt::Panicked`, a deadline passed into `Attempt::TimedOut`, and
+/// an abort asked for by the supervisor into `Attempt::Aborted` (in both, the
 /// task's future is dropped).
 ///
 /// The deadline counts from when the attempt begins. A result that comes at
 /// or after it, even in the same turn as the timer, is discarded: the
 /// attempt timed out.
 async fn run_attempt<T: Task>(
-    job: &mut Job<T>,
+    task: &mut T,
     cx: &mut TaskContext<T::State>,
-    deadline: Result<Option<Instant>, String>,
+    deadline: Option<Instant>,
     orders: &line::Receiver<Order<T>>,
 ) -> Attempt<T> {
-    let id = job.id();
-    let (task, attempt) = job.start_attempt();
-    cx.begin(id, attempt);
-    let deadline = match deadline {
-        Ok(deadline) => deadline,
-        Err(message) => return Attempt::Panicked(message),
-    };
     // The task's future is made, polled and dropped (when it ends, times out
-    // or is aborted) inside `catch_unwind`, so a panic in its `Drop` is caught
-    // too; `async`, so that a panic in the call that makes it is caught.
-    let Some(deadline) = deadline else {
-        // No deadline, so no timer: the lighter path most tasks take.
-        let caught = AssertUnwindSafe(async {
-            let run = task.run(cx);
-            let mut run = std::pin::pin!(run);
-            std::future::poll_fn(|waker| {
-                if let Poll::Ready(result) = run.as_mut().poll(waker) {
-                    return Poll::Ready(Attempt::Returned(result));
-                }
-                if orders.poll_abort(waker).is_ready() {
-                    return Poll::Ready(Attempt::Aborted);
-                }
-                Poll::Pending
-            })
-            .await
-        })
-        .catch_unwind()
-        .await;
-        return caught.unwrap_or_else(panicked);
-    };
+    // or is aborted) inside one `catch_unwind`, so a panic in its `Drop` is
+    // caught too; `async`, so that a panic in the call that makes it is
+    // caught. Without a deadline there is no timer: most tasks have none.
     let caught = AssertUnwindSafe(async {
-        let run = task.run(cx);
-        let mut run = std::pin::pin!(run);
-        let mut timer = std::pin::pin!(actix_rt::time::sleep_until(deadline));
+        let mut run = std::pin::pin!(task.run(cx));
+        let mut timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
         std::future::poll_fn(|waker| {
             if let Poll::Ready(result) = run.as_mut().poll(waker) {
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                     drop_contained("Drop of a result past its deadline", result);
                     return Poll::Ready(Attempt::TimedOut);
                 }
                 return Poll::Ready(Attempt::Returned(result));
             }
-            if timer.as_mut().poll(waker).is_ready() {
+            if let Some(timer) = timer.as_mut().as_pin_mut()
+                && timer.poll(waker).is_ready()
+            {
                 return Poll::Ready(Attempt::TimedOut);
             }
             if orders.poll_abort(waker).is_ready() {
