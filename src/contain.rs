@@ -52,6 +52,7 @@ pub(crate) fn contain<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
 }
 
 /// Runs `f`, a call into user code; a panic in it gives the panic's message.
+#[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let message = panic_message(payload.as_ref());

@@ -13,16 +13,15 @@
 //! its seat tells the supervisor.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
 use actix::clock::Instant;
 use actix_rt::ArbiterHandle;
-use futures::FutureExt;
 
 use crate::config::{Config, StateFactory};
-use crate::contain::{catch, drop_contained, forget_payload, panic_message};
+use crate::contain::{catch, drop_contained};
 use crate::job::Job;
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
@@ -108,6 +107,19 @@ impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
             timeout: config.task_timeout,
             retry: config.retry,
         }
+    }
+}
+
+impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
+    /// Reports an attempt's end, and the job taken from the backlog next.
+    fn done(&self, job: Job<T>, result: Attempt<T>, next: Option<Taken<T>>) {
+        self.inbox.report(Inbound::Done {
+            slot: self.slot,
+            generation: self.generation,
+            job,
+            result,
+            next,
+        });
     }
 }
 
@@ -197,66 +209,59 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 watched += 1;
                 orders.begin_watched(watched, deadline);
             }
-            let result = match timeout {
-                Ok(_) => run_attempt(task, &mut cx, deadline, &orders).await,
-                // `Task::timeout` panicked: the attempt ends as it begins.
-                Err(message) => Attempt::Panicked(message),
+            // The attempt runs in place, in this future (see `Attempting`).
+            let result = match timeout.map(|_| catch(|| task.run(&mut cx))) {
+                Ok(Ok(run)) => {
+                    // Dropped inside `catch_unwind`: its `Drop` is the task's
+                    // code too.
+                    let mut run = std::pin::pin!(Some(run));
+                    // Without a deadline there is no timer: most tasks have none.
+                    let timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
+                    let ended = match run.as_mut().as_pin_mut() {
+                        Some(run) => Attempting::new(run, timer, deadline, &orders).await,
+                        // Not reached: `run` was filled just above.
+                        None => Attempt::Aborted,
+                    };
+                    end_attempt(run, ended)
+                }
+                // `Task::timeout` panicked, or the call that makes the future.
+                Ok(Err(message)) | Err(message) => Attempt::Panicked(message),
             };
-            let watch = deadline.is_some();
-            if watch && !orders.end_watched(watched) {
-                seat.inbox.report(Inbound::Done {
-                    slot: seat.slot,
-                    generation: seat.generation,
-                    job,
-                    result,
-                    next: None,
-                });
+            if deadline.is_some() && !orders.end_watched(watched) {
+                seat.done(job, result, None);
                 return cx;
             }
             // A worker whose task panicked is replaced: it takes nothing more.
-            let (mut next, take) = match result {
-                Attempt::Panicked(_) => (None, None),
-                _ => match seat.inbox.take_next(orders.taking()) {
-                    Some((next, take)) => (Some(next), take),
-                    None => (None, None),
-                },
+            let took = match result {
+                Attempt::Panicked(_) => None,
+                _ => seat.inbox.take_next(orders.taking()),
             };
-            let mut next_timeout = Ok(None);
-            let taken = next.as_mut().map(|next| {
-                next_timeout = next.timeout(seat.timeout);
-                // For the supervisor, should this attempt get stuck: whether
-                // a timeout would be retried (asked now: the task will be in
-                // use then), and a hold on the task's cell.
-                let watch = match &next_timeout {
-                    Ok(Some(timeout)) => Some(Box::new(Watched::of(next, *timeout, seat.retry, 1))),
-                    _ => None,
-                };
-                Taken {
-                    id: next.id(),
-                    permit: next.take_permit(),
-                    watch,
+            let Some((mut next, take)) = took else {
+                seat.done(job, result, None);
+                break;
+            };
+            let next_timeout = next.timeout(seat.timeout);
+            // For the supervisor, should this attempt get stuck: whether a
+            // timeout would be retried (asked now: the task will be in use
+            // then), and a hold on the task's cell.
+            let watch = match &next_timeout {
+                Ok(Some(timeout)) => {
+                    Some(Box::new(Watched::of(&mut next, *timeout, seat.retry, 1)))
                 }
-            });
-            seat.inbox.report(Inbound::Done {
-                slot: seat.slot,
-                generation: seat.generation,
-                job,
-                result,
-                next: taken,
-            });
+                _ => None,
+            };
+            let taken = Taken {
+                id: next.id(),
+                permit: next.take_permit(),
+                watch,
+            };
+            seat.done(job, result, Some(taken));
             // The take is over once its report is sent (see `Backlog::pull_shared`).
             drop(take);
-            let Some(next) = next else { break };
             if orders.aborted() {
                 // A shutdown's deadline passed while this worker took the
                 // job: it is given back unstarted, and ends `Aborted`.
-                seat.inbox.report(Inbound::Done {
-                    slot: seat.slot,
-                    generation: seat.generation,
-                    job: next,
-                    result: Attempt::Aborted,
-                    next: None,
-                });
+                seat.done(next, Attempt::Aborted, None);
                 return cx;
             }
             job = next;
@@ -280,56 +285,87 @@ fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Runs one attempt until its `deadline`, turning a panic anywhere in the
-/// task (in the call that makes its future, in the future, or in its `Drop`)
-/// into `Attempt::Panicked`, a deadline passed into `Attempt::TimedOut`, and
-/// an abort asked for by the supervisor into `Attempt::Aborted` (in both, the
-/// task's future is dropped).
+/// Drops the attempt's future, which ended as `ended`; a panic in its
+/// `Drop` is the attempt's end, unless it had panicked already.
+fn end_attempt<T: Task, F>(run: Pin<&mut Option<F>>, ended: Attempt<T>) -> Attempt<T> {
+    let mut run = run;
+    match catch(|| run.set(None)) {
+        Ok(()) => ended,
+        Err(_) if matches!(ended, Attempt::Panicked(_)) => ended,
+        Err(message) => {
+            drop_contained("Drop of an attempt's result", ended);
+            Attempt::Panicked(message)
+        }
+    }
+}
+
+/// One attempt under way: the task's future, polled inside `catch_unwind`
+/// until its deadline (`None`: none), against its timer and the
+/// supervisor's abort flag. It ends `Returned`, `Panicked` (a panic in the
+/// call that makes the future, or in the future), `TimedOut` or `Aborted`.
 ///
 /// The deadline counts from when the attempt begins. A result that comes at
 /// or after it, even in the same turn as the timer, is discarded: the
 /// attempt timed out.
-async fn run_attempt<T: Task>(
-    task: &mut T,
-    cx: &mut TaskContext<T::State>,
+///
+/// A plain future whose parts the worker pins in its own, rather than an
+/// `async` function in a `CatchUnwind`: so its poll is inlined into the
+/// worker's, which matters on the path every task takes.
+struct Attempting<'a, T: Task, F> {
+    run: Pin<&'a mut F>,
+    timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
     deadline: Option<Instant>,
-    orders: &line::Receiver<Order<T>>,
-) -> Attempt<T> {
-    // The task's future is made, polled and dropped (when it ends, times out
-    // or is aborted) inside one `catch_unwind`, so a panic in its `Drop` is
-    // caught too; `async`, so that a panic in the call that makes it is
-    // caught. Without a deadline there is no timer: most tasks have none.
-    let caught = AssertUnwindSafe(async {
-        let mut run = std::pin::pin!(task.run(cx));
-        let mut timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
-        std::future::poll_fn(|waker| {
-            if let Poll::Ready(result) = run.as_mut().poll(waker) {
-                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+    orders: &'a line::Receiver<Order<T>>,
+}
+
+impl<'a, T: Task, F> Attempting<'a, T, F> {
+    fn new(
+        run: Pin<&'a mut F>,
+        timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
+        deadline: Option<Instant>,
+        orders: &'a line::Receiver<Order<T>>,
+    ) -> Self {
+        Attempting {
+            run,
+            timer,
+            deadline,
+            orders,
+        }
+    }
+}
+
+impl<T, F> Future for Attempting<'_, T, F>
+where
+    T: Task,
+    F: Future<Output = Result<T::Output, T::Error>>,
+{
+    type Output = Attempt<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, waker: &mut std::task::Context<'_>) -> Poll<Attempt<T>> {
+        let this = self.get_mut();
+        match catch(|| this.run.as_mut().poll(waker)) {
+            Ok(Poll::Ready(result)) => {
+                if this
+                    .deadline
+                    .is_some_and(|deadline| Instant::now() >= deadline)
+                {
                     drop_contained("Drop of a result past its deadline", result);
                     return Poll::Ready(Attempt::TimedOut);
                 }
                 return Poll::Ready(Attempt::Returned(result));
             }
-            if let Some(timer) = timer.as_mut().as_pin_mut()
-                && timer.poll(waker).is_ready()
-            {
-                return Poll::Ready(Attempt::TimedOut);
-            }
-            if orders.poll_abort(waker).is_ready() {
-                return Poll::Ready(Attempt::Aborted);
-            }
-            Poll::Pending
-        })
-        .await
-    })
-    .catch_unwind()
-    .await;
-    caught.unwrap_or_else(panicked)
-}
-
-/// A panic caught in an attempt, as its end.
-fn panicked<T: Task>(payload: Box<dyn std::any::Any + Send>) -> Attempt<T> {
-    let message = panic_message(payload.as_ref());
-    forget_payload(payload);
-    Attempt::Panicked(message)
+            Ok(Poll::Pending) => {}
+            Err(message) => return Poll::Ready(Attempt::Panicked(message)),
+        }
+        if let Some(timer) = this.timer.as_mut().as_pin_mut()
+            && timer.poll(waker).is_ready()
+        {
+            return Poll::Ready(Attempt::TimedOut);
+        }
+        if this.orders.poll_abort(waker).is_ready() {
+            return Poll::Ready(Attempt::Aborted);
+        }
+        Poll::Pending
+    }
 }
