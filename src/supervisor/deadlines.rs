@@ -31,10 +31,9 @@
 //! belong on dedicated arbiters (`PoolBuilder::arbiters`).
 
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Context;
 use std::time::Duration;
 
-use actix::ActorFuture;
 use actix::clock::{Instant, Sleep};
 use log::{debug, warn};
 
@@ -134,9 +133,9 @@ impl<T: Task> Supervisor<T> {
         });
         if self.next_check.is_none_or(|at| check_at < at) {
             self.next_check = Some(check_at);
-            if let Some(waker) = &self.watchdog {
-                waker.wake_by_ref();
-            }
+            // The watchdog shares the actor's task with the inbox reader:
+            // a wake for one is a wake for both.
+            self.inbound.wake();
         }
     }
 
@@ -378,9 +377,10 @@ impl<T: Task> Supervisor<T> {
     }
 }
 
-/// The supervisor's standing timer for the deadlines it watches: sleeps
-/// until `Supervisor::next_check`, then checks. Ends once the pool has
-/// stopped with nothing left to watch.
+/// The supervisor's standing timer for the deadlines it watches, set to
+/// `Supervisor::next_check`. The inbox reader polls it (see
+/// [`Supervisor::poll_watchdog`]): a future of its own in the actor's
+/// context would be polled on every wake of the actor, which is every task.
 pub(super) struct Watchdog {
     sleep: Pin<Box<Sleep>>,
     set_for: Option<Instant>,
@@ -395,34 +395,22 @@ impl Watchdog {
     }
 }
 
-impl<T: Task> ActorFuture<Supervisor<T>> for Watchdog {
-    type Output = ();
-
-    fn poll(
-        mut self: Pin<&mut Self>,
-        supervisor: &mut Supervisor<T>,
-        ctx: &mut actix::Context<Supervisor<T>>,
-        task: &mut Context<'_>,
-    ) -> Poll<()> {
-        let this = &mut *self;
-        remember(&mut supervisor.watchdog, task.waker());
-        loop {
-            let Some(at) = supervisor.next_check else {
-                if matches!(supervisor.phase, Phase::Stopped(_)) {
-                    return Poll::Ready(());
-                }
-                return Poll::Pending;
-            };
-            if this.set_for != Some(at) {
-                this.sleep.as_mut().reset(at);
-                this.set_for = Some(at);
+impl<T: Task> Supervisor<T> {
+    /// Checks the deadlines whose time has come, and sets the watchdog for
+    /// the next; wakes `task` when that comes.
+    pub(super) fn poll_watchdog(&mut self, ctx: &mut actix::Context<Self>, task: &mut Context<'_>) {
+        while let Some(at) = self.next_check {
+            let watchdog = &mut self.watchdog;
+            if watchdog.set_for != Some(at) {
+                watchdog.sleep.as_mut().reset(at);
+                watchdog.set_for = Some(at);
             }
-            if this.sleep.as_mut().poll(task).is_pending() {
-                return Poll::Pending;
+            if watchdog.sleep.as_mut().poll(task).is_pending() {
+                return;
             }
-            this.set_for = None;
-            supervisor.check_deadlines(ctx);
-            supervisor.settle_stop(ctx);
+            watchdog.set_for = None;
+            self.check_deadlines(ctx);
+            self.settle_stop(ctx);
         }
     }
 }
@@ -433,10 +421,4 @@ fn later(at: Instant, by: Duration) -> Instant {
     at.checked_add(by)
         .or_else(|| at.checked_add(crate::job::LONGEST_TIMEOUT))
         .unwrap_or(at)
-}
-
-fn remember(slot: &mut Option<Waker>, waker: &Waker) {
-    if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-        *slot = Some(waker.clone());
-    }
 }

@@ -366,6 +366,7 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
         task: &mut Context<'_>,
     ) -> Poll<()> {
         supervisor.inbound.reading(task.waker());
+        supervisor.poll_watchdog(ctx, task);
         let mut budget = BATCH;
         supervisor.settle_stop(ctx);
         // Reports first: each may free a worker for a job.

@@ -173,9 +173,9 @@ pub struct Supervisor<T: Task> {
     let_go_of: HashMap<(usize, u32), Option<placement::ArbiterId>>,
     /// The earliest deadline armed for the shutdown under way.
     shutdown_deadline: Option<actix::clock::Instant>,
-    /// When the watchdog looks at deadlines next, and how to wake it.
+    /// When the watchdog looks at deadlines next.
     next_check: Option<actix::clock::Instant>,
-    watchdog: Option<std::task::Waker>,
+    watchdog: Watchdog,
     /// For new workers, on other arbiters and on this one; dropped once
     /// the pool has stopped, so that the inbox's reports end with the last
     /// worker.
@@ -195,7 +195,6 @@ impl<T: Task> Supervisor<T> {
         let for_supervisor = backlog.clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
-            ctx.spawn(Watchdog::new());
             Supervisor::new(config, gate, for_supervisor)
         };
         let addr = match arbiter {
@@ -231,7 +230,7 @@ impl<T: Task> Supervisor<T> {
             let_go_of: HashMap::new(),
             shutdown_deadline: None,
             next_check: None,
-            watchdog: None,
+            watchdog: Watchdog::new(),
             inbox: Some((inbox, local_inbox)),
             inbound,
         };
