@@ -167,7 +167,14 @@ impl<T: Task> Pool<T> {
     /// Cancel safe: if the future is dropped before it resolves, the task was
     /// not submitted (and is dropped with the future).
     pub async fn submit(&self, task: T) -> Result<TaskHandle<T>, SubmitError<T>> {
-        submit_to(&self.shared.gate, &self.shared.backlog, task).await
+        let Shared { gate, backlog, .. } = &*self.shared;
+        // Most submits find room: they take it without building the future
+        // that waits for some.
+        match try_submit_to(gate, backlog, task) {
+            Ok(handle) => Ok(handle),
+            Err(TrySubmitError::Full(task)) => submit_to(gate, backlog, task).await,
+            Err(TrySubmitError::Stopped(task)) => Err(SubmitError(task)),
+        }
     }
 
     /// Runs a batch, like Go's `NewPool(tasks, n).Run()`: submits every task

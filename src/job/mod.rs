@@ -47,6 +47,7 @@ pub(crate) struct Job<T: Task> {
 impl<T: Task> Job<T> {
     /// A new job, holding the place it was admitted with, and the handle its
     /// outcome will reach.
+    #[inline]
     pub(crate) fn new(id: TaskId, permit: Permit, task: T) -> (Self, TaskHandle<T>) {
         let (writer, reader) = cell::new(task);
         let job = Job {

@@ -112,6 +112,7 @@ impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
 
 impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
     /// Reports an attempt's end, and the job taken from the backlog next.
+    #[inline]
     fn done(&self, job: Job<T>, result: Attempt<T>, next: Option<Taken<T>>) {
         self.inbox.report(Inbound::Done {
             slot: self.slot,
@@ -341,7 +342,9 @@ where
 {
     type Output = Attempt<T>;
 
-    #[inline]
+    // Always: it runs once or twice per task, and its caller is generic
+    // over the worker's inbox, which keeps the compiler from inlining it.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, waker: &mut std::task::Context<'_>) -> Poll<Attempt<T>> {
         let this = self.get_mut();
         match catch(|| this.run.as_mut().poll(waker)) {
