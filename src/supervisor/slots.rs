@@ -119,6 +119,18 @@ impl<T: Task> Slots<T> {
         self.tell_backlog(none_idle_before);
     }
 
+    /// The busy worker in `slot` runs `task` now, which it took itself;
+    /// `false` (and no change) if the slot is not busy.
+    pub(super) fn moves_on(&mut self, slot: usize, task: TaskId) -> bool {
+        match &mut self.slots[slot].state {
+            SlotState::Busy(_, running) => {
+                *running = task;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn set(&mut self, slot: usize, state: SlotState<T>) {
         self.update(slot, |_| state);
     }

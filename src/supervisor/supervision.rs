@@ -173,24 +173,30 @@ impl<T: Task> Supervisor<T> {
     ) {
         let mut replace = false;
         let next_id = next.as_ref().map(|taken| taken.id);
-        self.slots.update(slot, |state| match state {
-            // A worker whose task panicked takes no other (see `worker::serve`).
-            SlotState::Busy(worker, _) if panicked.is_some() => {
-                worker.quit();
-                replace = true;
-                SlotState::Gone
-            }
-            SlotState::Busy(worker, _) => match next_id {
-                Some(id) => SlotState::Busy(worker, id),
-                None => SlotState::Idle(worker),
-            },
-            // Told to quit while busy: it finishes what it holds, then exits.
-            SlotState::Quitting { worker, .. } => SlotState::Quitting {
-                worker,
-                task: next_id,
-            },
-            other => other,
-        });
+        // Under load, the busy worker has moved on to a job it took itself:
+        // nothing changes but the task it runs.
+        let moved_on =
+            panicked.is_none() && next_id.is_some_and(|id| self.slots.moves_on(slot, id));
+        if !moved_on {
+            self.slots.update(slot, |state| match state {
+                // A worker whose task panicked takes no other (see `worker::serve`).
+                SlotState::Busy(worker, _) if panicked.is_some() => {
+                    worker.quit();
+                    replace = true;
+                    SlotState::Gone
+                }
+                SlotState::Busy(worker, _) => match next_id {
+                    Some(id) => SlotState::Busy(worker, id),
+                    None => SlotState::Idle(worker),
+                },
+                // Told to quit while busy: it finishes what it holds, then exits.
+                SlotState::Quitting { worker, .. } => SlotState::Quitting {
+                    worker,
+                    task: next_id,
+                },
+                other => other,
+            });
+        }
         if let Some(taken) = next {
             self.took_from_backlog(slot, taken);
         }
