@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
 use futures::task::AtomicWaker;
 
 use super::lane::Lane;
@@ -46,7 +47,9 @@ pub(crate) struct Backlog<T: Task> {
     /// took and whose report is still on its way.
     pushed: AtomicU64,
     /// Why workers may not take jobs themselves now: any of [`Bar`]'s bits.
-    bars: AtomicU8,
+    /// On a cache line of its own: workers on other threads read it at every
+    /// take, and the handles' pushes write the fields around it.
+    bars: CachePadded<AtomicU8>,
     /// The supervisor, while a stop waits for takes under way to end.
     takes_done: AtomicWaker,
     gate: Arc<Gate>,
@@ -77,7 +80,7 @@ impl<T: Task> Backlog<T> {
         Backlog {
             jobs: Lane::new(),
             pushed: AtomicU64::new(0),
-            bars: AtomicU8::new(0),
+            bars: CachePadded::new(AtomicU8::new(0)),
             takes_done: AtomicWaker::new(),
             gate,
         }
