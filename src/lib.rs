@@ -26,6 +26,8 @@ pub mod messages;
 mod outcome;
 #[cfg(not(workerpool_loom))]
 mod pool;
+#[cfg(all(feature = "postgres", not(workerpool_loom)))]
+pub mod postgres;
 mod retry;
 #[cfg(not(workerpool_loom))]
 mod stats;
