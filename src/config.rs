@@ -211,6 +211,13 @@ impl<T: Task> PoolBuilder<T> {
         self
     }
 
+    /// For a durable worker: the retry policy (its delays), and how many
+    /// jobs the pool holds at most (its queue and its workers).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn durable_settings(&self) -> (RetryPolicy, usize) {
+        (self.retry, self.queue_capacity.saturating_add(self.workers))
+    }
+
     /// Checks the settings, then starts the supervisor and its workers on the
     /// current arbiter (or the one given to [`arbiter`](Self::arbiter)).
     ///

@@ -30,12 +30,17 @@
 //! `GenericClient` lets a job be enqueued inside the caller's transaction.
 
 mod error;
+mod job;
 mod queue;
 mod schema;
+mod store;
+mod worker;
 
 pub use error::DurableError;
+pub use job::{DurableFailure, DurableJob};
 pub use queue::{DEFAULT_MAX_ATTEMPTS, Enqueue, JobId, JobState, JobStatus, Queue, enqueue_with};
 pub use schema::SCHEMA_VERSION;
+pub use worker::{DurableReport, DurableWorker, DurableWorkerBuilder};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -276,15 +276,7 @@ impl Queue {
     /// Deletes jobs that ended (done or dead) longer than `retention` ago;
     /// returns how many.
     pub async fn prune(&self, retention: Duration) -> Result<u64, DurableError> {
-        let micros = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
-        Ok(self
-            .client
-            .execute(
-                "DELETE FROM workerpool.jobs WHERE state IN ('done', 'dead') \
-                 AND finished_at < now() - make_interval(secs => $1::bigint / 1e6)",
-                &[&micros],
-            )
-            .await?)
+        super::store::prune(&self.client, retention).await
     }
 }
 

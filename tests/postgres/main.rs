@@ -6,6 +6,7 @@
 mod cluster;
 mod enqueue;
 mod schema;
+mod work;
 
 use actix_workerpool::postgres::Durable;
 use actix_workerpool::{Task, TaskContext};

@@ -1,0 +1,378 @@
+//! Working the queue: claims, records, retries through the queue, dead
+//! letters, leases, wake-ups and shutdown, with `DurableWorker`s in this
+//! process (each with a pool of its own, as separate processes would have).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix_workerpool::postgres::{
+    Durable, DurableJob, DurableWorker, Enqueue, JobId, JobState, JobStatus, Queue,
+};
+use actix_workerpool::{Pool, PoolBuilder, RetryPolicy, Task, TaskContext};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::Cluster;
+
+/// How many times each job (by name) ran, across every test.
+fn runs() -> &'static Mutex<HashMap<String, u32>> {
+    static RUNS: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    RUNS.get_or_init(Default::default)
+}
+
+fn runs_of(name: &str) -> u32 {
+    runs().lock().unwrap().get(name).copied().unwrap_or(0)
+}
+
+/// A job that counts its runs, takes `millis`, and fails with `fail` (if
+/// set), permanently or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Work {
+    name: String,
+    millis: u64,
+    fail: Option<String>,
+    permanent: bool,
+}
+
+impl Work {
+    fn new(name: impl Into<String>) -> Self {
+        Work {
+            name: name.into(),
+            millis: 0,
+            fail: None,
+            permanent: false,
+        }
+    }
+}
+
+impl Task for Work {
+    type Output = ();
+    type Error = String;
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), String> {
+        *runs().lock().unwrap().entry(self.name.clone()).or_default() += 1;
+        if self.millis > 0 {
+            actix_rt::time::sleep(Duration::from_millis(self.millis)).await;
+        }
+        match &self.fail {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn is_retryable(&self, _: &String) -> bool {
+        !self.permanent
+    }
+}
+
+impl Durable for Work {
+    const KIND: &'static str = "work";
+}
+
+/// A pool for durable `Work`, retrying after 10 ms.
+fn pool(workers: usize) -> PoolBuilder<DurableJob<Work>> {
+    let retry = RetryPolicy::builder()
+        .max_attempts(1)
+        .base_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    Pool::builder()
+        .workers(workers)
+        .queue_capacity(16)
+        .retry(retry)
+}
+
+async fn setup() -> (Queue, String) {
+    let db = Cluster::shared().database();
+    (Queue::migrate(&db).await.expect("migrate"), db)
+}
+
+async fn worker(db: &str, workers: usize) -> DurableWorker<Work> {
+    DurableWorker::builder(db, pool(workers))
+        .lease(Duration::from_secs(2))
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .expect("start the durable worker")
+}
+
+/// Waits (at most 20 s) until every job in `ids` is in `state`.
+async fn until_all(queue: &Queue, ids: &[JobId], state: JobState) -> Vec<JobStatus> {
+    let started = Instant::now();
+    loop {
+        let mut statuses = Vec::new();
+        for id in ids {
+            statuses.push(queue.status(*id).await.unwrap().expect("the job"));
+        }
+        if statuses.iter().all(|job| job.state == state) {
+            return statuses;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "jobs not all {state:?}: {statuses:?}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn an_enqueued_job_runs_once_and_is_recorded_done() {
+    let (queue, db) = setup().await;
+    let worker = worker(&db, 2).await;
+    let id = queue
+        .enqueue(&Work::new("once"), Enqueue::new())
+        .await
+        .unwrap();
+    let done = until_all(&queue, &[id], JobState::Done).await;
+    assert_eq!(done[0].attempts, 1);
+    assert!(done[0].finished_at.is_some());
+    assert_eq!(runs_of("once"), 1);
+    let report = worker.drain().await;
+    assert_eq!(report.unrecorded, 0);
+    assert_eq!(runs_of("once"), 1);
+}
+
+#[actix_rt::test]
+async fn a_failing_job_is_retried_through_the_queue_then_dead_with_its_error() {
+    let (queue, db) = setup().await;
+    let worker = worker(&db, 1).await;
+    let mut job = Work::new("fails thrice");
+    job.fail = Some("smtp: 451 try later".into());
+    let id = queue
+        .enqueue(&job, Enqueue::new().max_attempts(3))
+        .await
+        .unwrap();
+    let dead = until_all(&queue, &[id], JobState::Dead).await;
+    assert_eq!(dead[0].attempts, 3);
+    assert!(dead[0].last_error.as_deref().unwrap().contains("smtp: 451"));
+    assert_eq!(runs_of("fails thrice"), 3);
+    assert_eq!(queue.dead("work", 10).await.unwrap().len(), 1);
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_permanent_error_is_dead_after_one_attempt() {
+    let (queue, db) = setup().await;
+    let worker = worker(&db, 1).await;
+    let mut job = Work::new("permanent");
+    job.fail = Some("no such mailbox".into());
+    job.permanent = true;
+    let id = queue
+        .enqueue(&job, Enqueue::new().max_attempts(5))
+        .await
+        .unwrap();
+    let dead = until_all(&queue, &[id], JobState::Dead).await;
+    assert_eq!((dead[0].attempts, runs_of("permanent")), (1, 1));
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_payload_that_no_longer_deserializes_goes_dead_with_that_error() {
+    let (queue, db) = setup().await;
+    let client = crate::client(&db).await;
+    let row = client
+        .query_one(
+            "INSERT INTO workerpool.jobs (kind, payload, max_attempts) \
+             VALUES ('work', '{\"title\": 7}', 3) RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let id = JobId(row.get(0));
+    let worker = worker(&db, 1).await;
+    let dead = until_all(&queue, &[id], JobState::Dead).await;
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("does not deserialize")
+    );
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_new_job_wakes_an_idle_worker_without_waiting_for_a_poll() {
+    let (queue, db) = setup().await;
+    // The worker looks by itself only every minute (a poll, a lease
+    // renewal): within `until_all`'s 20 s, only the notification can start
+    // the job.
+    let worker = DurableWorker::builder(&db, pool(1))
+        .poll_interval(Duration::from_secs(60))
+        .lease(Duration::from_secs(180))
+        .start()
+        .await
+        .unwrap();
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    let id = queue
+        .enqueue(&Work::new("woken"), Enqueue::new())
+        .await
+        .unwrap();
+    until_all(&queue, &[id], JobState::Done).await;
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn three_workers_share_300_jobs_each_done_exactly_once() {
+    let (queue, db) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..300 {
+        ids.push(
+            queue
+                .enqueue(&Work::new(format!("shared {n}")), Enqueue::new())
+                .await
+                .unwrap(),
+        );
+    }
+    let workers = [
+        worker(&db, 2).await,
+        worker(&db, 2).await,
+        worker(&db, 2).await,
+    ];
+    let done = until_all(&queue, &ids, JobState::Done).await;
+    assert!(done.iter().all(|job| job.attempts == 1));
+    for n in 0..300 {
+        assert_eq!(runs_of(&format!("shared {n}")), 1, "job {n}");
+    }
+    for worker in workers {
+        assert_eq!(worker.stop().await.unrecorded, 0);
+    }
+}
+
+#[actix_rt::test]
+async fn a_job_whose_lease_expired_is_reclaimed_and_run() {
+    let (queue, db) = setup().await;
+    let id = queue
+        .enqueue(&Work::new("reclaimed"), Enqueue::new())
+        .await
+        .unwrap();
+    // A process that claimed it, then died.
+    crate::client(&db)
+        .await
+        .execute(
+            "UPDATE workerpool.jobs SET state = 'running', attempts = 1, lease_owner = 'ghost', \
+             lease_token = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&id.0],
+        )
+        .await
+        .unwrap();
+    let worker = worker(&db, 1).await;
+    let done = until_all(&queue, &[id], JobState::Done).await;
+    assert_eq!((done[0].attempts, runs_of("reclaimed")), (2, 1));
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_job_that_kills_its_process_every_time_ends_dead_after_its_attempts() {
+    let (queue, db) = setup().await;
+    let id = queue
+        .enqueue(&Work::new("poison"), Enqueue::new().max_attempts(2))
+        .await
+        .unwrap();
+    // Its last attempt was claimed by a process that died with it.
+    crate::client(&db)
+        .await
+        .execute(
+            "UPDATE workerpool.jobs SET state = 'running', attempts = 2, lease_owner = 'ghost', \
+             lease_token = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&id.0],
+        )
+        .await
+        .unwrap();
+    let worker = worker(&db, 1).await;
+    let dead = until_all(&queue, &[id], JobState::Dead).await;
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("lease expired")
+    );
+    assert_eq!(runs_of("poison"), 0);
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_process_whose_lease_was_taken_over_cannot_record_its_result() {
+    let (queue, db) = setup().await;
+    let worker = worker(&db, 1).await;
+    let mut slow = Work::new("taken over");
+    slow.millis = 600;
+    let id = queue.enqueue(&slow, Enqueue::new()).await.unwrap();
+    until_all(&queue, &[id], JobState::Running).await;
+    // Another process reclaimed it meanwhile, under a token of its own.
+    let client = crate::client(&db).await;
+    client
+        .execute(
+            "UPDATE workerpool.jobs SET lease_owner = 'other', lease_token = 42, \
+             lease_expires_at = now() + interval '1 hour' WHERE id = $1",
+            &[&id.0],
+        )
+        .await
+        .unwrap();
+    while runs_of("taken over") == 0 {
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = worker.drain().await;
+    let row = client
+        .query_one(
+            "SELECT state, lease_token FROM workerpool.jobs WHERE id = $1",
+            &[&id.0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, Option<i64>>(1)),
+        ("running".to_owned(), Some(42))
+    );
+    assert_eq!(report.recorded, 0);
+}
+
+#[actix_rt::test]
+async fn stop_gives_back_claimed_jobs_not_started_without_counting_an_attempt() {
+    let (queue, db) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let mut job = Work::new(format!("stopped {n}"));
+        job.millis = 400;
+        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
+    }
+    let worker = worker(&db, 1).await;
+    until_all(&queue, &ids, JobState::Running).await;
+    while (0..5).all(|n| runs_of(&format!("stopped {n}")) == 0) {
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = worker.stop().await;
+    assert_eq!(
+        (report.recorded, report.released, report.unrecorded),
+        (1, 4, 0)
+    );
+    let mut states = HashMap::new();
+    for id in &ids {
+        let job = queue.status(*id).await.unwrap().unwrap();
+        *states.entry((job.state, job.attempts)).or_insert(0) += 1;
+    }
+    assert_eq!(states.get(&(JobState::Done, 1)), Some(&1));
+    assert_eq!(states.get(&(JobState::Ready, 0)), Some(&4));
+}
+
+#[actix_rt::test]
+async fn drain_runs_and_records_every_job_it_claimed() {
+    let (queue, db) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let mut job = Work::new(format!("drained {n}"));
+        job.millis = 50;
+        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
+    }
+    let worker = worker(&db, 1).await;
+    until_all(&queue, &ids, JobState::Running).await;
+    let report = worker.drain().await;
+    assert_eq!(
+        (report.recorded, report.released, report.unrecorded),
+        (5, 0, 0)
+    );
+    until_all(&queue, &ids, JobState::Done).await;
+}
