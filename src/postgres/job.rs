@@ -30,8 +30,7 @@ impl<J: Durable> DurableJob<J> {
 }
 
 /// How a durable job's attempt failed: its error, and what the job says
-/// about trying again.
-#[derive(Debug)]
+/// about trying again. Its `Debug` is the error's, as logs and events show it.
 pub struct DurableFailure<E> {
     /// The job's error.
     pub error: E,
@@ -39,6 +38,12 @@ pub struct DurableFailure<E> {
     pub retryable: bool,
     /// The job's own retry policy, if it has one ([`Task::retry_policy`]).
     pub policy: Option<RetryPolicy>,
+}
+
+impl<E: std::fmt::Debug> std::fmt::Debug for DurableFailure<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
 }
 
 impl<J: Durable> Task for DurableJob<J> {

@@ -243,6 +243,26 @@ impl Queue {
         row.as_ref().map(JobStatus::from_row).transpose()
     }
 
+    /// How many jobs of `kind` are in each state (states with none are left out).
+    pub async fn counts(&self, kind: &str) -> Result<Vec<(JobState, u64)>, DurableError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT state, count(*) FROM workerpool.jobs WHERE kind = $1 \
+                 GROUP BY state ORDER BY state",
+                &[&kind],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state = JobState::parse(row.get(0)).ok_or(DurableError::InvalidOption(
+                    "unknown job state in the database",
+                ))?;
+                Ok((state, row.get::<_, i64>(1).max(0) as u64))
+            })
+            .collect()
+    }
+
     /// Dead jobs of `kind`, the most recent first, at most `limit` of them.
     pub async fn dead(&self, kind: &str, limit: u32) -> Result<Vec<JobStatus>, DurableError> {
         let rows = self

@@ -20,6 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
+    /// Commits survive a crash (`fsync`, synchronous commit): what a test
+    /// that crashes the server needs. The shared cluster trades that for
+    /// speed.
+    durable: bool,
 }
 
 /// The socket's port number: with no TCP listener it only names the socket
@@ -31,11 +35,16 @@ impl Cluster {
     /// database in it ([`Cluster::database`]).
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Cluster> = OnceLock::new();
-        SHARED.get_or_init(Cluster::start)
+        SHARED.get_or_init(|| Cluster::start_with(false))
     }
 
-    /// A cluster of one's own, for a test that stops or restarts it.
+    /// A cluster of one's own, whose commits survive a crash, for a test
+    /// that crashes or restarts it.
     pub fn start() -> Cluster {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Cluster {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let bin = bin_dir();
         let dir = std::env::temp_dir().join(format!(
@@ -50,7 +59,7 @@ impl Cluster {
                 .args(["-R", "postgres:postgres"])
                 .arg(&dir));
         }
-        let cluster = Cluster { dir, bin };
+        let cluster = Cluster { dir, bin, durable };
         cluster.pg(
             &[
                 "initdb",
@@ -96,11 +105,21 @@ impl Cluster {
         run(&mut command);
     }
 
-    /// Starts the server.
+    /// Stops the server at once, as a crash would (`immediate`: no
+    /// checkpoint, connections cut).
+    pub fn crash(&self) {
+        self.pg(&["pg_ctl", "stop", "-m", "immediate", "-w"], &["-D"]);
+    }
+
+    /// Starts the server (again, after [`crash`](Self::crash)).
     pub fn up(&self) {
+        let speed = if self.durable {
+            ""
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-k {} -p {PORT} -c listen_addresses='' -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-k {} -p {PORT} -c listen_addresses='' -c max_connections=200 {speed}",
             self.dir.join("socket").display()
         );
         let log = self.dir.join("server.log");

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod enqueue;
+mod processes;
 mod schema;
 mod work;
 

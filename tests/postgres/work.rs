@@ -20,22 +20,22 @@ fn runs() -> &'static Mutex<HashMap<String, u32>> {
     RUNS.get_or_init(Default::default)
 }
 
-fn runs_of(name: &str) -> u32 {
+pub(crate) fn runs_of(name: &str) -> u32 {
     runs().lock().unwrap().get(name).copied().unwrap_or(0)
 }
 
 /// A job that counts its runs, takes `millis`, and fails with `fail` (if
 /// set), permanently or not.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Work {
+pub(crate) struct Work {
     name: String,
-    millis: u64,
+    pub(crate) millis: u64,
     fail: Option<String>,
     permanent: bool,
 }
 
 impl Work {
-    fn new(name: impl Into<String>) -> Self {
+    pub(crate) fn new(name: impl Into<String>) -> Self {
         Work {
             name: name.into(),
             millis: 0,
@@ -71,7 +71,7 @@ impl Durable for Work {
 }
 
 /// A pool for durable `Work`, retrying after 10 ms.
-fn pool(workers: usize) -> PoolBuilder<DurableJob<Work>> {
+pub(crate) fn pool(workers: usize) -> PoolBuilder<DurableJob<Work>> {
     let retry = RetryPolicy::builder()
         .max_attempts(1)
         .base_delay(Duration::from_millis(10))
@@ -99,7 +99,7 @@ async fn worker(db: &str, workers: usize) -> DurableWorker<Work> {
 }
 
 /// Waits (at most 20 s) until every job in `ids` is in `state`.
-async fn until_all(queue: &Queue, ids: &[JobId], state: JobState) -> Vec<JobStatus> {
+pub(crate) async fn until_all(queue: &Queue, ids: &[JobId], state: JobState) -> Vec<JobStatus> {
     let started = Instant::now();
     loop {
         let mut statuses = Vec::new();
