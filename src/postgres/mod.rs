@@ -2,11 +2,56 @@
 //! processes, each with its own pool, share one queue. A job survives the
 //! process that enqueued it and any process that ran it.
 //!
-//! This module has the producer's side so far: [`Queue`] puts jobs in
+//! [`Queue`] puts jobs in
 //! ([`Queue::enqueue`], or [`enqueue_with`] inside the caller's own
 //! transaction) and reads how they went ([`Queue::status`], the dead letters
 //! of [`Queue::dead`], [`Queue::requeue`], [`Queue::prune`]).
 //! [`Queue::migrate`] creates or upgrades the schema, in one call.
+//! [`DurableWorker`] is a worker process's share of the queue: it claims
+//! jobs into an in-memory [`Pool`](crate::Pool), and records how each ended.
+//!
+//! ```no_run
+//! use actix_workerpool::postgres::{Durable, DurableJob, DurableWorker, Enqueue, Queue};
+//! use actix_workerpool::{Pool, Task, TaskContext};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Email {
+//!     to: String,
+//! }
+//!
+//! impl Task for Email {
+//!     type Output = ();
+//!     type Error = String;
+//!     type State = ();
+//!
+//!     async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), String> {
+//!         println!("sending to {}", self.to);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl Durable for Email {
+//!     const KIND: &'static str = "email"; // its stable name in the queue
+//! }
+//!
+//! #[actix_rt::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let db = "host=/var/run/postgresql user=postgres dbname=jobs";
+//!     // Producers: any process, no workers needed. Creates the schema the first time.
+//!     let queue = Queue::migrate(db).await?;
+//!     let id = queue
+//!         .enqueue(&Email { to: "ada@example.com".into() }, Enqueue::new().key("welcome:ada"))
+//!         .await?;
+//!     // Workers: as many processes as you like.
+//!     let pool = Pool::<DurableJob<Email>>::builder().workers(4);
+//!     let worker = DurableWorker::builder(db, pool).start().await?;
+//!     actix_rt::time::sleep(std::time::Duration::from_secs(1)).await;
+//!     println!("{id}: {:?}", queue.status(id).await?.map(|job| job.state));
+//!     worker.drain().await; // or `stop`: jobs not started go back to the queue
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # The jobs table
 //!
@@ -19,6 +64,20 @@
 //! idempotency key, unique per kind. A trigger notifies channel
 //! `workerpool_jobs` whenever a job becomes ready to run now, so that idle
 //! workers hear of it at once.
+//!
+//! # Where the queue meets the pool
+//!
+//! The seam between the queue and the pool is the pool's own front door: a
+//! durable worker submits each claimed job to its [`Pool`](crate::Pool)
+//! and awaits its handle, as any caller does. The supervisor, its workers,
+//! round-robin, restarts, timeouts, events and stats are the ones the
+//! in-memory pool has, and the in-memory path costs exactly what it did: it
+//! carries nothing for the durable mode. What changes is where jobs come
+//! from (claims, never more than the pool holds: its queue plus its
+//! workers) and where their ends go (the table, under the claim's lease).
+//! Retries go through the table rather than the supervisor's timers
+//! ([`DurableJob`] runs one attempt per claim), so that any process can
+//! make them, and attempts are counted where they are claimed.
 //!
 //! # The client
 //!
