@@ -231,6 +231,53 @@ impl Queue {
         enqueue_with(&self.client, job, options).await
     }
 
+    /// Puts many jobs in the queue in one statement, with the same options;
+    /// returns their ids, in the order of `jobs`. Keys are per job, so a
+    /// batch takes none.
+    pub async fn enqueue_batch<J: Durable>(
+        &self,
+        jobs: &[J],
+        options: Enqueue,
+    ) -> Result<Vec<JobId>, DurableError> {
+        if options.key.is_some() {
+            return Err(DurableError::InvalidOption(
+                "a batch takes no key: enqueue keyed jobs one by one",
+            ));
+        }
+        let payloads = jobs
+            .iter()
+            .map(|job| serde_json::to_value(job))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| DurableError::Serialize {
+                kind: J::KIND,
+                source,
+            })?;
+        let max_attempts = options.checked_max_attempts()?;
+        let delay = options.checked_delay()?;
+        let rows = self
+            .client
+            .query(
+                "INSERT INTO workerpool.jobs (kind, payload, priority, run_at, max_attempts) \
+                 SELECT $1, payload, $3, \
+                        COALESCE($4, now() + make_interval(secs => $5::bigint / 1e6), now()), $6 \
+                 FROM unnest($2::jsonb[]) WITH ORDINALITY AS batch(payload, n) ORDER BY n \
+                 RETURNING id",
+                &[
+                    &J::KIND,
+                    &payloads,
+                    &options.priority,
+                    &options.run_at,
+                    &delay,
+                    &max_attempts,
+                ],
+            )
+            .await?;
+        // Ids are handed out in insertion order, which follows `n`.
+        let mut ids: Vec<JobId> = rows.iter().map(|row| JobId(row.get(0))).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The job's state now; `None` if there is no such job (or it was pruned).
     pub async fn status(&self, id: JobId) -> Result<Option<JobStatus>, DurableError> {
         let row = self

@@ -247,3 +247,33 @@ async fn dead_jobs_are_listed_requeued_and_pruned() {
     assert_eq!(queue.status(b).await.unwrap(), None);
     assert!(queue.status(done).await.unwrap().is_some());
 }
+
+#[actix_rt::test]
+async fn a_batch_enqueues_every_job_in_order_and_refuses_a_key() {
+    let (queue, db) = queue().await;
+    let emails: Vec<_> = (0..50).map(|n| email(&format!("batch {n}"))).collect();
+    let ids = queue
+        .enqueue_batch(&emails, Enqueue::new().priority(2))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 50);
+    let client = crate::client(&db).await;
+    for (n, id) in ids.iter().enumerate() {
+        let row = client
+            .query_one(
+                "SELECT payload, priority FROM workerpool.jobs WHERE id = $1",
+                &[&id.0],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            row.get::<_, serde_json::Value>(0),
+            serde_json::json!({ "to": format!("batch {n}") })
+        );
+        assert_eq!(row.get::<_, i16>(1), 2);
+    }
+    match queue.enqueue_batch(&emails, Enqueue::new().key("k")).await {
+        Err(DurableError::InvalidOption(message)) => assert!(message.contains("key")),
+        other => panic!("expected InvalidOption, got {other:?}"),
+    }
+}
