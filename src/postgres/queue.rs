@@ -246,7 +246,7 @@ impl Queue {
         }
         let payloads = jobs
             .iter()
-            .map(|job| serde_json::to_value(job))
+            .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|source| DurableError::Serialize {
                 kind: J::KIND,
