@@ -35,6 +35,9 @@ CREATE TABLE workerpool.jobs (
 -- What a claim reads: ready jobs of one kind, by priority, then due time.
 CREATE INDEX jobs_ready ON workerpool.jobs (kind, priority DESC, run_at, id)
     WHERE state = 'ready';
+-- When the next ready job of a kind is due, for a worker with nothing to do.
+CREATE INDEX jobs_due ON workerpool.jobs (kind, run_at)
+    WHERE state = 'ready';
 -- What reclaiming reads: leases by expiry.
 CREATE INDEX jobs_leases ON workerpool.jobs (lease_expires_at)
     WHERE state = 'running';

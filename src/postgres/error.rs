@@ -44,7 +44,17 @@ pub enum DurableError {
         #[source]
         source: serde_json::Error,
     },
-    /// An [`Enqueue`](super::Enqueue) setting out of range.
-    #[error("invalid enqueue setting: {0}")]
+    /// A setting out of range: of [`Enqueue`](super::Enqueue), or of a
+    /// [`DurableWorkerBuilder`](super::DurableWorkerBuilder).
+    #[error("invalid setting: {0}")]
     InvalidOption(&'static str),
+    /// The durable worker's pool refused its settings.
+    #[error("the durable worker's pool could not be built")]
+    Pool(#[source] crate::BuildError),
+    /// The database did not answer within this long.
+    #[error("PostgreSQL did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The jobs table holds a state this build does not know.
+    #[error("a job in the database has the unknown state {0:?}")]
+    UnknownState(String),
 }

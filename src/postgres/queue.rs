@@ -26,7 +26,10 @@ impl fmt::Display for JobId {
 /// | [`run_at`](Self::run_at) / [`delay`](Self::delay) | now |
 /// | [`priority`](Self::priority) | 0 (higher runs first) |
 /// | [`key`](Self::key) | none |
-/// | [`max_attempts`](Self::max_attempts) | 3, as [`RetryPolicy`](crate::RetryPolicy)'s |
+/// | [`max_attempts`](Self::max_attempts) | 3 |
+///
+/// A job's attempts are its own (`max_attempts`), not the worker pool's
+/// [`RetryPolicy`](crate::RetryPolicy)'s, whose delays they follow.
 #[derive(Debug, Clone, Default)]
 #[must_use = "the settings do nothing until given to `enqueue`"]
 pub struct Enqueue {
@@ -36,6 +39,10 @@ pub struct Enqueue {
     key: Option<String>,
     max_attempts: Option<u32>,
 }
+
+/// The latest time a job may be set to run: the end of the year 9999, as
+/// a span from the epoch (and the longest delay).
+const FARTHEST: Duration = Duration::from_secs(253_402_300_799);
 
 /// Attempts a job gets unless [`Enqueue::max_attempts`] says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -97,10 +104,28 @@ impl Enqueue {
     fn checked_delay(&self) -> Result<Option<i64>, DurableError> {
         self.delay
             .map(|delay| {
-                i64::try_from(delay.as_micros())
-                    .map_err(|_| DurableError::InvalidOption("delay too long"))
+                if delay > FARTHEST {
+                    return Err(DurableError::InvalidOption("delay past the year 9999"));
+                }
+                Ok(delay.as_micros() as i64)
             })
             .transpose()
+    }
+
+    /// The time to run at, if one was given: before the epoch is due now,
+    /// past the year 9999 is refused (PostgreSQL's and the client's clocks
+    /// stop not far beyond).
+    fn checked_run_at(&self) -> Result<Option<SystemTime>, DurableError> {
+        let Some(at) = self.run_at else {
+            return Ok(None);
+        };
+        match at.duration_since(SystemTime::UNIX_EPOCH) {
+            Err(_) => Ok(Some(SystemTime::UNIX_EPOCH)),
+            Ok(since) if since > FARTHEST => {
+                Err(DurableError::InvalidOption("run_at past the year 9999"))
+            }
+            Ok(_) => Ok(Some(at)),
+        }
     }
 }
 
@@ -204,8 +229,12 @@ impl Queue {
     /// `host=localhost user=app dbname=app`), and checks that the database
     /// has the schema this build works with.
     ///
-    /// The connection runs on the current arbiter; the queue may be used
-    /// from any thread.
+    /// The connection runs on the current arbiter, and ends with it; the
+    /// queue may be used from any thread. A queue does not reconnect: once
+    /// its connection is gone (the server restarted), every call fails with
+    /// [`DurableError::Query`], and a new `Queue` is needed. Under
+    /// `REPEATABLE READ` or `SERIALIZABLE`, [`enqueue_with`] with a key can
+    /// fail with a serialization error, to be retried as any.
     pub async fn connect(conninfo: &str) -> Result<Queue, DurableError> {
         let client = connect(conninfo).await?;
         schema::check(&client).await?;
@@ -254,6 +283,7 @@ impl Queue {
             })?;
         let max_attempts = options.checked_max_attempts()?;
         let delay = options.checked_delay()?;
+        let run_at = options.checked_run_at()?;
         let rows = self
             .client
             .query(
@@ -266,7 +296,7 @@ impl Queue {
                     &J::KIND,
                     &payloads,
                     &options.priority,
-                    &options.run_at,
+                    &run_at,
                     &delay,
                     &max_attempts,
                 ],
@@ -327,13 +357,17 @@ impl Queue {
     }
 
     /// Puts a dead job back in the queue, ready now, with its attempts
-    /// counted afresh; `false` if it is not dead (or not there).
+    /// counted afresh; `false` if it is not dead (or not there), or if a
+    /// pending job of its kind holds its idempotency key now.
     pub async fn requeue(&self, id: JobId) -> Result<bool, DurableError> {
         let updated = self
             .client
             .execute(
-                "UPDATE workerpool.jobs SET state = 'ready', attempts = 0, run_at = now(), \
-                 finished_at = NULL WHERE id = $1 AND state = 'dead'",
+                "UPDATE workerpool.jobs AS j SET state = 'ready', attempts = 0, run_at = now(), \
+                 finished_at = NULL WHERE j.id = $1 AND j.state = 'dead' \
+                 AND (j.key IS NULL OR NOT EXISTS ( \
+                     SELECT 1 FROM workerpool.jobs AS p WHERE p.kind = j.kind AND p.key = j.key \
+                     AND p.state IN ('ready', 'running')))",
                 &[&id.0],
             )
             .await?;
@@ -381,6 +415,7 @@ where
     })?;
     let max_attempts = options.checked_max_attempts()?;
     let delay = options.checked_delay()?;
+    let run_at = options.checked_run_at()?;
     // The key's pending job may end between the insert that finds it and the
     // look that reads its id: then the insert goes through the next time.
     loop {
@@ -396,7 +431,7 @@ where
                     &J::KIND,
                     &payload,
                     &options.priority,
-                    &options.run_at,
+                    &run_at,
                     &delay,
                     &max_attempts,
                     &options.key,

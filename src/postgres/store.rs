@@ -32,6 +32,14 @@ pub(super) enum Record {
     Release,
 }
 
+/// Ids and tokens, in the order of the ids: statements that update many
+/// rows lock them in one order everywhere, so that two never deadlock.
+fn by_id(jobs: &[(i64, i64)]) -> (Vec<i64>, Vec<i64>) {
+    let mut jobs = jobs.to_vec();
+    jobs.sort_unstable();
+    jobs.into_iter().unzip()
+}
+
 /// Microseconds, as the statements take durations (saturating).
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
@@ -78,7 +86,7 @@ pub(super) async fn claim(
 /// Records that these jobs (id, token) are done, in one statement; returns
 /// the ids it recorded (a job missing was no longer this process's).
 pub(super) async fn done(client: &Client, jobs: &[(i64, i64)]) -> Result<Vec<i64>, DurableError> {
-    let (ids, tokens): (Vec<i64>, Vec<i64>) = jobs.iter().copied().unzip();
+    let (ids, tokens) = by_id(jobs);
     let rows = client
         .query(
             "UPDATE workerpool.jobs AS j SET state = 'done', finished_at = now(), \
@@ -147,7 +155,7 @@ pub(super) async fn renew(
     jobs: &[(i64, i64)],
     lease: Duration,
 ) -> Result<u64, DurableError> {
-    let (ids, tokens): (Vec<i64>, Vec<i64>) = jobs.iter().copied().unzip();
+    let (ids, tokens) = by_id(jobs);
     Ok(client
         .execute(
             "UPDATE workerpool.jobs AS j \
@@ -163,15 +171,19 @@ pub(super) async fn renew(
 /// database for longer than the lease) to the queue, or, past their last
 /// attempt, to the dead letters; returns how many.
 pub(super) async fn reclaim(client: &Client) -> Result<u64, DurableError> {
+    // Rows another process is reclaiming or recording are left to it.
     Ok(client
         .execute(
             "UPDATE workerpool.jobs SET \
                  state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
                  finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
                  last_error = 'the lease expired: the process running it stopped \
-                               or lost the database', \
+                               or lost the database' \
+                              || coalesce(' (its last error before: ' || last_error || ')', ''), \
                  lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
-             WHERE state = 'running' AND lease_expires_at < now()",
+             WHERE id IN (SELECT id FROM workerpool.jobs \
+                          WHERE state = 'running' AND lease_expires_at < now() \
+                          ORDER BY id FOR UPDATE SKIP LOCKED)",
             &[],
         )
         .await?)

@@ -3,6 +3,7 @@
 //! records how each ended.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -16,15 +17,24 @@ use super::job::{DurableFailure, DurableJob};
 use super::store::{self, Claimed, Record};
 use super::{Durable, DurableError, schema};
 use crate::contain::debug_text;
-use crate::outcome::Outcome;
+use crate::error::TrySubmitError;
+use crate::outcome::{Outcome, StopReason};
 use crate::retry::RetryPolicy;
 use crate::{Pool, PoolBuilder};
+
+/// The longest lease a worker takes: a process that dies holds its jobs
+/// this long at most.
+const LONGEST_LEASE: Duration = Duration::from_secs(24 * 3600);
+
+/// Retentions past this keep finished jobs for good: the table's clock
+/// cannot go back further.
+const LONGEST_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Builds a [`DurableWorker`]: made by [`DurableWorker::builder`].
 ///
 /// | setting | default | refused |
 /// |---|---|---|
-/// | [`lease`](Self::lease) | 30 s | under 1 s |
+/// | [`lease`](Self::lease) | 30 s | under 1 s, over a day |
 /// | [`poll_interval`](Self::poll_interval) | 1 s | zero |
 /// | [`retention`](Self::retention) | keep finished jobs | |
 #[must_use = "a builder does nothing until `start` is called"]
@@ -38,8 +48,11 @@ pub struct DurableWorkerBuilder<J: Durable> {
 
 impl<J: Durable> DurableWorkerBuilder<J> {
     /// How long a claimed job stays this process's without a renewal. The
-    /// process renews every third of it; a process that dies loses its jobs
-    /// to another after at most this long.
+    /// process renews every third of it while the job runs (so a job with
+    /// no timeout that never ends holds its lease for good: give durable
+    /// jobs a timeout); a process that dies loses its jobs to another after
+    /// at most this long, and one cut off from the database longer than
+    /// this may find its jobs run again elsewhere.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -52,7 +65,8 @@ impl<J: Durable> DurableWorkerBuilder<J> {
         self
     }
 
-    /// Deletes jobs that ended (done or dead) longer ago than this.
+    /// Deletes jobs that ended (done or dead) longer ago than this; over a
+    /// hundred years keeps them.
     pub fn retention(mut self, retention: Duration) -> Self {
         self.retention = Some(retention);
         self
@@ -60,37 +74,40 @@ impl<J: Durable> DurableWorkerBuilder<J> {
 
     /// Connects, checks the schema, starts the pool and begins claiming.
     pub async fn start(self) -> Result<DurableWorker<J>, DurableError> {
-        if self.lease < Duration::from_secs(1) {
-            return Err(DurableError::InvalidOption("lease must be at least 1 s"));
+        if self.lease < Duration::from_secs(1) || self.lease > LONGEST_LEASE {
+            return Err(DurableError::InvalidOption(
+                "lease must be at least 1 s and at most a day",
+            ));
         }
         if self.poll_interval.is_zero() {
             return Err(DurableError::InvalidOption(
                 "poll_interval must not be zero",
             ));
         }
-        let client = connect(&self.conninfo).await?;
+        let client = within(self.lease / 3, connect(&self.conninfo)).await??;
         schema::check(&client).await?;
         let (retry, room) = self.pool.durable_settings();
-        let pool = self
-            .pool
-            .build()
-            .map_err(|_| DurableError::InvalidOption("the pool's settings were refused"))?;
+        let pool = self.pool.build().map_err(DurableError::Pool)?;
         let (commands, orders) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
-        let listener = listen(&self.conninfo, J::KIND, wake.clone()).await;
+        let listener = listen(&self.conninfo, J::KIND, wake.clone(), self.lease / 3).await;
         let state = Loop {
             conninfo: self.conninfo,
             client,
+            reconnect: false,
             pool: pool.clone(),
             owner: format!("{}-{:x}", std::process::id(), fastrand::u64(..)),
             lease: self.lease,
             poll_interval: self.poll_interval,
-            retention: self.retention,
+            retention: self
+                .retention
+                .filter(|retention| *retention <= LONGEST_RETENTION),
             retry,
             room,
             held: HashMap::new(),
             unrecorded: Vec::new(),
             claiming: true,
+            report: DurableReport::default(),
             wake,
             listener,
             _job: std::marker::PhantomData,
@@ -110,22 +127,30 @@ impl<J: Durable> DurableWorkerBuilder<J> {
 /// records how each ended: done; failed, and ready again after the pool's
 /// [`RetryPolicy`] delay; or dead after its last attempt. It also returns
 /// jobs whose lease expired (their process died) to the queue.
+///
+/// Delivery is at least once: a job runs again if its process dies, or
+/// loses the database for longer than the lease, before recording its end.
+/// Make jobs idempotent (an idempotency key at the mail provider, an
+/// upsert).
 pub struct DurableWorker<J: Durable> {
     pool: Pool<DurableJob<J>>,
     commands: mpsc::UnboundedSender<Command>,
     done: Option<actix_rt::task::JoinHandle<()>>,
 }
 
-/// What a stop or drain did.
+/// What a durable worker did over its life, as its stop or drain reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DurableReport {
-    /// Jobs whose end was recorded (done, to retry, or dead).
+    /// Jobs whose end it recorded (done, to retry, or dead).
     pub recorded: u64,
-    /// Jobs claimed but not started, ready again in the queue.
+    /// Jobs it claimed but did not start, given back to the queue.
     pub released: u64,
-    /// Jobs this process could not record (the database was unreachable);
-    /// their leases expire and another process takes them up.
+    /// Ends it could not record because the job was no longer its own (its
+    /// lease had expired and the job was taken up again).
+    pub lost: u64,
+    /// Jobs whose end it could not record at its stop (the database stayed
+    /// unreachable): their leases expire and another process takes them up.
     pub unrecorded: u64,
 }
 
@@ -136,7 +161,8 @@ enum Command {
 
 impl<J: Durable> DurableWorker<J> {
     /// A builder for a worker on the queue at `conninfo`, whose pool is
-    /// `pool` (its workers, arbiters, timeouts, retry delays).
+    /// `pool` (its workers, arbiters, timeouts, retry delays, shutdown
+    /// deadline).
     pub fn builder(
         conninfo: impl Into<String>,
         pool: PoolBuilder<DurableJob<J>>,
@@ -150,7 +176,8 @@ impl<J: Durable> DurableWorker<J> {
         }
     }
 
-    /// The in-memory pool the jobs run in: its stats and events.
+    /// The in-memory pool the jobs run in: its stats and events. Stopping
+    /// it stops this worker's claiming too.
     pub fn pool(&self) -> &Pool<DurableJob<J>> {
         &self.pool
     }
@@ -185,6 +212,8 @@ impl<J: Durable> DurableWorker<J> {
 struct Loop<J: Durable> {
     conninfo: String,
     client: Client,
+    /// The client stopped answering: make a new one.
+    reconnect: bool,
     pool: Pool<DurableJob<J>>,
     owner: String,
     lease: Duration,
@@ -193,15 +222,19 @@ struct Loop<J: Durable> {
     retry: RetryPolicy,
     /// Jobs the pool can hold at once: its queue and its workers.
     room: usize,
-    /// Jobs claimed and not yet recorded: id -> lease token.
+    /// Jobs claimed and not yet recorded: id -> lease token. An end is
+    /// recorded, and its entry removed, only under the token it was
+    /// claimed with.
     held: HashMap<i64, i64>,
     /// Ends not yet recorded (the database was unreachable): tried again.
     unrecorded: Vec<Ended>,
     claiming: bool,
+    report: DurableReport,
     /// Woken by a notification of a new ready job.
     wake: Arc<Notify>,
-    /// Up while the connection listening for new jobs lives.
-    listener: Option<Arc<AtomicBool>>,
+    /// The connection listening for new jobs (its client, which keeps it
+    /// open), and a flag that falls when it ends.
+    listener: Option<(Client, Arc<AtomicBool>)>,
     _job: std::marker::PhantomData<fn() -> J>,
 }
 
@@ -212,48 +245,66 @@ struct Ended {
     record: Record,
 }
 
+/// Runs `work`, giving up after `limit`: a database that stops answering
+/// (a half-open connection) must not hold the loop.
+async fn within<F: Future>(limit: Duration, work: F) -> Result<F::Output, DurableError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| DurableError::Timeout(limit))
+}
+
+/// An error with its causes, for a log line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl<J: Durable> Loop<J> {
     async fn run(mut self, mut orders: mpsc::UnboundedReceiver<Command>) {
         let (ends, mut ended) = mpsc::unbounded_channel::<Ended>();
         let mut renew_at = Instant::now() + self.lease / 3;
         let mut maintain_at = Instant::now();
-        let mut finishing: Option<Command> = None;
-        let mut report = DurableReport::default();
+        let mut finishing: Option<Option<Command>> = None;
         let mut backoff = Duration::from_millis(50);
         let mut unhealthy_since: Option<Instant> = None;
         loop {
-            // Record what ended, renew leases, reclaim and prune, claim what
-            // fits; a database error pauses the rest of the round.
+            // Record what ended, renew leases, reclaim, claim what fits; a
+            // database error or silence pauses the rest of the round.
             let now = Instant::now();
             let mut next_due = None;
-            let healthy = async {
-                if !self.ensure_client().await || !self.record_all(&mut ended, &mut report).await {
-                    return false;
-                }
+            let limit = self.lease / 3;
+            let round = async {
+                self.ensure_client().await?;
+                self.record_all(&mut ended).await?;
                 if now >= renew_at {
-                    if !self.renew().await {
-                        return false;
-                    }
+                    self.renew().await?;
                     renew_at = now + self.lease / 3;
                 }
                 if now >= maintain_at {
-                    if !self.maintain().await {
-                        return false;
-                    }
+                    self.maintain().await?;
                     maintain_at = now + self.lease / 2;
                 }
                 if self.claiming {
-                    match self.claim(&ends).await {
-                        Ok(due) => next_due = due,
-                        Err(error) => {
-                            log::warn!("claiming {} jobs failed: {error}", J::KIND);
-                            return false;
-                        }
-                    }
+                    next_due = self.claim(&ends).await?;
                 }
-                true
-            }
-            .await;
+                Ok::<_, DurableError>(())
+            };
+            let healthy = match within(limit, round).await.and_then(|round| round) {
+                Ok(()) => true,
+                Err(error) => {
+                    log::warn!("durable worker ({} jobs): {}", J::KIND, chain(&error));
+                    if matches!(error, DurableError::Timeout(_)) {
+                        self.reconnect = true;
+                    }
+                    false
+                }
+            };
             if healthy {
                 backoff = Duration::from_millis(50);
                 unhealthy_since = None;
@@ -261,25 +312,26 @@ impl<J: Durable> Loop<J> {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 unhealthy_since.get_or_insert(now);
             }
-            if let Some(command) = finishing.take() {
+            if finishing.is_some() {
                 // Done once every job held is recorded; or, with the
                 // database away for longer than a lease, given up: what is
                 // not recorded comes back to the queue as its lease expires.
                 let away = unhealthy_since.is_some_and(|since| since.elapsed() >= self.lease);
                 if (self.held.is_empty() && self.unrecorded.is_empty()) || away {
-                    report.unrecorded = self.held.len() as u64;
-                    report_to(command, report);
+                    self.report.unrecorded = self.held.len() as u64;
+                    if let Some(Some(command)) = finishing.take() {
+                        report_to(command, self.report.clone());
+                    }
                     return;
                 }
-                finishing = Some(command);
             }
-            if self.claiming
-                && !self
-                    .listener
-                    .as_ref()
-                    .is_some_and(|alive| alive.load(Ordering::Acquire))
-            {
-                self.listener = listen(&self.conninfo, J::KIND, self.wake.clone()).await;
+            let listening = self
+                .listener
+                .as_ref()
+                .is_some_and(|(_, alive)| alive.load(Ordering::Acquire));
+            if self.claiming && !listening {
+                self.listener =
+                    listen(&self.conninfo, J::KIND, self.wake.clone(), self.lease / 3).await;
             }
             let wait = if healthy {
                 let until_due = next_due
@@ -296,38 +348,49 @@ impl<J: Durable> Loop<J> {
                 () = self.wake.notified(), if self.claiming => {}
                 order = orders.recv(), if finishing.is_none() => {
                     // A dropped handle stops the worker too.
-                    let command = order.unwrap_or_else(|| Command::Stop(oneshot::channel().0));
-                    self.claiming = false;
-                    let stopped = match command {
-                        Command::Stop(_) => self.pool.stop().await,
-                        Command::Drain(_) => self.pool.drain().await,
-                    };
-                    if let Err(error) = stopped {
-                        log::warn!("the durable worker's pool was already gone: {error}");
-                    }
-                    finishing = Some(command);
+                    finishing = Some(order);
+                    let drain = matches!(finishing, Some(Some(Command::Drain(_))));
+                    self.stop_claiming(drain);
                 }
                 () = actix_rt::time::sleep(wait) => {}
+            }
+            if finishing.is_none() && !self.claiming {
+                // The pool stopped underneath (see `start_job`): finish as
+                // for a stop nobody asked for.
+                finishing = Some(None);
             }
         }
     }
 
+    /// Claims nothing more, and has the pool stop (or drain) in the
+    /// background while the loop goes on recording and renewing.
+    fn stop_claiming(&mut self, drain: bool) {
+        self.claiming = false;
+        self.listener = None;
+        let pool = self.pool.clone();
+        actix_rt::spawn(async move {
+            let stopped = if drain {
+                pool.drain().await
+            } else {
+                pool.stop().await
+            };
+            if let Err(error) = stopped {
+                log::warn!("the durable worker's pool was already gone: {error}");
+            }
+        });
+    }
+
     /// A working client: the one there is, or a new one.
-    async fn ensure_client(&mut self) -> bool {
-        if !self.client.is_closed() {
-            return true;
+    async fn ensure_client(&mut self) -> Result<(), DurableError> {
+        if !self.reconnect && !self.client.is_closed() {
+            return Ok(());
         }
-        match connect(&self.conninfo).await {
-            Ok(client) => {
-                log::info!("reconnected to PostgreSQL");
-                self.client = client;
-                true
-            }
-            Err(error) => {
-                log::warn!("PostgreSQL is unreachable: {error}");
-                false
-            }
-        }
+        self.client = connect(&self.conninfo).await?;
+        // A database that came back may have been migrated meanwhile.
+        schema::check(&self.client).await?;
+        self.reconnect = false;
+        log::info!("reconnected to PostgreSQL");
+        Ok(())
     }
 
     /// Claims as many due jobs as the pool has room for, and hands them to
@@ -345,16 +408,16 @@ impl<J: Durable> Loop<J> {
                 store::claim(&self.client, J::KIND, room, &self.owner, self.lease).await?;
             let full = claimed.len() == room;
             for job in claimed {
-                self.start(job, ends).await;
+                self.start_job(job, ends);
             }
-            if !full {
+            if !full || !self.claiming {
                 return store::next_due(&self.client, J::KIND).await;
             }
         }
     }
 
     /// Hands a claimed job to the pool, and has its end sent to `ends`.
-    async fn start(&mut self, claimed: Claimed, ends: &mpsc::UnboundedSender<Ended>) {
+    fn start_job(&mut self, claimed: Claimed, ends: &mpsc::UnboundedSender<Ended>) {
         let Claimed {
             id,
             token,
@@ -363,28 +426,34 @@ impl<J: Durable> Loop<J> {
             max_attempts,
         } = claimed;
         self.held.insert(id, token);
+        let end = move |record| Ended { id, token, record };
         let job: J = match serde_json::from_value(payload) {
             Ok(job) => job,
             Err(error) => {
                 let error = format!("its payload does not deserialize as {}: {error}", J::KIND);
                 log::warn!("job {id} is dead: {error}");
-                let _ = ends.send(Ended {
-                    id,
-                    token,
-                    record: Record::Dead { error },
-                });
+                let _ = ends.send(end(Record::Dead { error }));
                 return;
             }
         };
-        let handle = match self.pool.submit(DurableJob { job, id }).await {
+        let handle = match self.pool.try_submit(DurableJob { job, id }) {
             Ok(handle) => handle,
-            Err(_) => {
-                // The pool is stopping: the job goes back unstarted.
-                let _ = ends.send(Ended {
-                    id,
-                    token,
-                    record: Record::Release,
-                });
+            // Never while the pool runs: claims fit its room.
+            Err(TrySubmitError::Full(_)) => {
+                let _ = ends.send(end(Record::Release));
+                return;
+            }
+            Err(TrySubmitError::Stopped(_)) => {
+                // The pool stopped underneath (its owner stopped it, or it
+                // gave up on restarts): this worker claims nothing more.
+                if self.claiming {
+                    log::warn!(
+                        "the pool of the durable worker for {} jobs stopped; it claims no more",
+                        J::KIND
+                    );
+                    self.claiming = false;
+                }
+                let _ = ends.send(end(Record::Release));
                 return;
             }
         };
@@ -393,10 +462,10 @@ impl<J: Durable> Loop<J> {
         actix_rt::spawn(async move {
             let record = match handle.await {
                 Ok(outcome) => record_of(outcome, attempts, max_attempts, retry),
-                // Never, by the pool's promise; the lease settles it if so.
-                Err(_) => return,
+                // Never, by the pool's promise; recorded as a failed attempt.
+                Err(lost) => failed(lost.to_string(), true, None, attempts, max_attempts, retry),
             };
-            let _ = ends.send(Ended { id, token, record });
+            let _ = ends.send(end(record));
         });
     }
 
@@ -404,13 +473,12 @@ impl<J: Durable> Loop<J> {
     async fn record_all(
         &mut self,
         ended: &mut mpsc::UnboundedReceiver<Ended>,
-        report: &mut DurableReport,
-    ) -> bool {
+    ) -> Result<(), DurableError> {
         while let Some(Some(end)) = ended.recv().now_or_never() {
             self.unrecorded.push(end);
         }
         if self.unrecorded.is_empty() {
-            return true;
+            return Ok(());
         }
         let (done, others): (Vec<Ended>, Vec<Ended>) = std::mem::take(&mut self.unrecorded)
             .into_iter()
@@ -419,84 +487,77 @@ impl<J: Durable> Loop<J> {
             let pairs: Vec<(i64, i64)> = done.iter().map(|end| (end.id, end.token)).collect();
             match store::done(&self.client, &pairs).await {
                 Ok(recorded) => {
-                    if recorded.len() < pairs.len() {
+                    let lost = pairs.len() - recorded.len();
+                    if lost > 0 {
                         log::warn!(
-                            "{} done jobs were no longer this process's (their leases were taken over); not recorded",
-                            pairs.len() - recorded.len()
+                            "{lost} jobs done here were no longer this process's (their leases were taken over); not recorded"
                         );
                     }
-                    report.recorded += recorded.len() as u64;
+                    self.report.recorded += recorded.len() as u64;
+                    self.report.lost += lost as u64;
                     for end in &done {
-                        self.held.remove(&end.id);
+                        self.let_go(end);
                     }
                 }
                 Err(error) => {
-                    log::warn!("recording done jobs failed: {error}");
                     self.unrecorded = done.into_iter().chain(others).collect();
-                    return false;
+                    return Err(error);
                 }
             }
         }
         let mut others = others.into_iter();
         while let Some(end) = others.next() {
             match store::record(&self.client, end.id, end.token, &end.record).await {
-                Ok(mine) => {
-                    if !mine {
-                        log::warn!(
-                            "job {} was no longer this process's; its end is not recorded",
-                            end.id
-                        );
-                    } else if matches!(end.record, Record::Release) {
-                        report.released += 1;
-                    } else {
-                        report.recorded += 1;
-                    }
-                    self.held.remove(&end.id);
+                Ok(true) if matches!(end.record, Record::Release) => self.report.released += 1,
+                Ok(true) => self.report.recorded += 1,
+                Ok(false) => {
+                    log::warn!(
+                        "job {} was no longer this process's; its end is not recorded",
+                        end.id
+                    );
+                    self.report.lost += 1;
                 }
                 Err(error) => {
-                    log::warn!("recording job {} failed: {error}", end.id);
                     self.unrecorded.push(end);
                     self.unrecorded.extend(others);
-                    return false;
+                    return Err(error);
                 }
             }
+            self.let_go(&end);
         }
-        true
+        Ok(())
     }
 
-    async fn renew(&mut self) -> bool {
+    /// Forgets a job whose end is recorded (or refused), if this claim is
+    /// the one held: a later claim of the same job keeps its own entry.
+    fn let_go(&mut self, end: &Ended) {
+        if self.held.get(&end.id) == Some(&end.token) {
+            self.held.remove(&end.id);
+        }
+    }
+
+    async fn renew(&mut self) -> Result<(), DurableError> {
         if self.held.is_empty() {
-            return true;
+            return Ok(());
         }
         let pairs: Vec<(i64, i64)> = self.held.iter().map(|(id, token)| (*id, *token)).collect();
-        match store::renew(&self.client, &pairs, self.lease).await {
-            Ok(_) => true,
-            Err(error) => {
-                log::warn!("renewing leases failed: {error}");
-                false
-            }
-        }
+        store::renew(&self.client, &pairs, self.lease).await?;
+        Ok(())
     }
 
-    /// Reclaims expired leases, and prunes old jobs if asked to.
-    async fn maintain(&mut self) -> bool {
-        match store::reclaim(&self.client).await {
-            Ok(0) => {}
-            Ok(reclaimed) => {
-                log::info!("{reclaimed} jobs with expired leases went back to the queue")
-            }
-            Err(error) => {
-                log::warn!("reclaiming expired leases failed: {error}");
-                return false;
-            }
+    /// Reclaims expired leases, and prunes old jobs if asked to. A failed
+    /// prune is logged, and claiming goes on.
+    async fn maintain(&mut self) -> Result<(), DurableError> {
+        let reclaimed = store::reclaim(&self.client).await?;
+        if reclaimed > 0 {
+            log::info!("{reclaimed} jobs with expired leases went back to the queue");
         }
         if let Some(retention) = self.retention
             && let Err(error) = store::prune(&self.client, retention).await
         {
-            log::warn!("pruning finished jobs failed: {error}");
-            return false;
+            log::warn!("pruning finished jobs failed: {}", chain(&error));
         }
-        true
+        Ok(())
     }
 }
 
@@ -510,7 +571,19 @@ fn record_of<J: Durable>(
 ) -> Record {
     let (error, retryable, policy) = match outcome {
         Outcome::Completed { .. } => return Record::Done,
-        Outcome::NotRun { .. } => return Record::Release,
+        // Handed back before it began (a stop, a shutdown's deadline): the
+        // attempt counted at claim did not happen.
+        Outcome::NotRun {
+            reason:
+                StopReason::Stopped
+                | StopReason::Drained
+                | StopReason::RestartLimit { .. }
+                | StopReason::Deadline { .. },
+            attempts: 0,
+            ..
+        } => return Record::Release,
+        // Lost with its worker or arbiter, maybe midway: an attempt made.
+        Outcome::NotRun { reason, .. } => (format!("lost with its worker ({reason})"), true, None),
         Outcome::Failed {
             error:
                 DurableFailure {
@@ -528,6 +601,18 @@ fn record_of<J: Durable>(
         Outcome::TimedOut { .. } => ("timed out".to_owned(), true, None),
         Outcome::Aborted { .. } => ("cut off by a shutdown's deadline".to_owned(), true, None),
     };
+    failed(error, retryable, policy, attempts, max_attempts, pool_retry)
+}
+
+/// A failed attempt's record: another after the policy's delay, or dead.
+fn failed(
+    error: String,
+    retryable: bool,
+    policy: Option<RetryPolicy>,
+    attempts: u32,
+    max_attempts: u32,
+    pool_retry: RetryPolicy,
+) -> Record {
     if retryable && attempts < max_attempts {
         let policy = policy.unwrap_or(pool_retry);
         Record::Retry {
@@ -549,22 +634,31 @@ async fn connect(conninfo: &str) -> Result<Client, DurableError> {
 }
 
 /// Listens for new ready jobs of `kind` on a connection of its own, waking
-/// `wake` for each; the flag it returns falls when that connection ends.
-/// `None` if the connection could not be made: polling goes on meanwhile.
-async fn listen(conninfo: &str, kind: &'static str, wake: Arc<Notify>) -> Option<Arc<AtomicBool>> {
-    let (client, mut connection) = match tokio_postgres::connect(conninfo, NoTls).await {
-        Ok(pair) => pair,
+/// `wake` for each. Returns the connection's client (dropping it closes the
+/// connection) and a flag that falls when the connection ends; `None` if it
+/// could not be made within `limit`: polling goes on meanwhile.
+async fn listen(
+    conninfo: &str,
+    kind: &'static str,
+    wake: Arc<Notify>,
+    limit: Duration,
+) -> Option<(Client, Arc<AtomicBool>)> {
+    let connecting = tokio_postgres::connect(conninfo, NoTls);
+    let (client, mut connection) = match within(limit, connecting).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(error)) => {
+            log::warn!("could not listen for new jobs: {}", chain(&error));
+            return None;
+        }
         Err(error) => {
             log::warn!("could not listen for new jobs: {error}");
             return None;
         }
     };
     let alive = Arc::new(AtomicBool::new(true));
-    let (keep, kept) = oneshot::channel::<Client>();
     let flag = alive.clone();
     actix_rt::spawn(async move {
-        // The client lives as long as this task: its connection with it.
-        let _client = kept;
+        // Ends when the client is dropped, or the connection breaks.
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
@@ -578,10 +672,15 @@ async fn listen(conninfo: &str, kind: &'static str, wake: Arc<Notify>) -> Option
         }
         flag.store(false, Ordering::Release);
     });
-    if let Err(error) = client.batch_execute("LISTEN workerpool_jobs").await {
-        log::warn!("could not listen for new jobs: {error}");
-        return None;
+    match within(limit, client.batch_execute("LISTEN workerpool_jobs")).await {
+        Ok(Ok(())) => Some((client, alive)),
+        Ok(Err(error)) => {
+            log::warn!("could not listen for new jobs: {}", chain(&error));
+            None
+        }
+        Err(error) => {
+            log::warn!("could not listen for new jobs: {error}");
+            None
+        }
     }
-    let _ = keep.send(client);
-    Some(alive)
 }

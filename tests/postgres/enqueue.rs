@@ -117,11 +117,17 @@ async fn a_key_held_by_a_pending_job_returns_that_job_and_adds_nothing() {
 
 #[actix_rt::test]
 async fn concurrent_enqueues_with_one_key_make_one_job() {
-    let (queue, _db) = queue().await;
-    let emails: Vec<_> = (0..16).map(|n| email(&n.to_string())).collect();
-    let enqueues: Vec<_> = emails
+    let (_queue, db) = queue().await;
+    // A connection each, so that the server runs them at once.
+    let mut queues = Vec::new();
+    for _ in 0..8 {
+        queues.push(Queue::connect(&db).await.unwrap());
+    }
+    let emails: Vec<_> = (0..8).map(|n| email(&n.to_string())).collect();
+    let enqueues: Vec<_> = queues
         .iter()
-        .map(|email| queue.enqueue(email, Enqueue::new().key("once")))
+        .zip(&emails)
+        .map(|(queue, email)| queue.enqueue(email, Enqueue::new().key("once")))
         .collect();
     let ids: std::collections::HashSet<_> = futures::future::join_all(enqueues)
         .await
@@ -276,4 +282,53 @@ async fn a_batch_enqueues_every_job_in_order_and_refuses_a_key() {
         Err(DurableError::InvalidOption(message)) => assert!(message.contains("key")),
         other => panic!("expected InvalidOption, got {other:?}"),
     }
+}
+
+#[actix_rt::test]
+async fn times_past_the_year_9999_are_refused_and_times_before_1970_are_due_now() {
+    let (queue, _db) = queue().await;
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 45);
+    for options in [
+        Enqueue::new().run_at(far),
+        Enqueue::new().delay(Duration::MAX),
+    ] {
+        match queue.enqueue(&email("x"), options).await {
+            Err(DurableError::InvalidOption(message)) => assert!(message.contains("9999")),
+            other => panic!("expected InvalidOption, got {other:?}"),
+        }
+    }
+    let early = SystemTime::UNIX_EPOCH - Duration::from_secs(1 << 45);
+    let id = queue
+        .enqueue(&email("early"), Enqueue::new().run_at(early))
+        .await
+        .unwrap();
+    let job = queue.status(id).await.unwrap().unwrap();
+    assert!(job.run_at <= SystemTime::now());
+}
+
+#[actix_rt::test]
+async fn a_dead_job_whose_key_a_pending_job_holds_is_not_requeued() {
+    let (queue, db) = queue().await;
+    let old = queue
+        .enqueue(&email("a"), Enqueue::new().key("k"))
+        .await
+        .unwrap();
+    crate::client(&db)
+        .await
+        .execute(
+            "UPDATE workerpool.jobs SET state = 'dead', finished_at = now() WHERE id = $1",
+            &[&old.0],
+        )
+        .await
+        .unwrap();
+    let new = queue
+        .enqueue(&email("a"), Enqueue::new().key("k"))
+        .await
+        .unwrap();
+    assert_ne!(new, old);
+    assert!(!queue.requeue(old).await.unwrap());
+    assert_eq!(
+        queue.status(old).await.unwrap().unwrap().state,
+        JobState::Dead
+    );
 }

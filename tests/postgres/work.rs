@@ -299,7 +299,7 @@ async fn a_process_whose_lease_was_taken_over_cannot_record_its_result() {
     let (queue, db) = setup().await;
     let worker = worker(&db, 1).await;
     let mut slow = Work::new("taken over");
-    slow.millis = 600;
+    slow.millis = 2000;
     let id = queue.enqueue(&slow, Enqueue::new()).await.unwrap();
     until_all(&queue, &[id], JobState::Running).await;
     // Another process reclaimed it meanwhile, under a token of its own.
@@ -336,7 +336,7 @@ async fn stop_gives_back_claimed_jobs_not_started_without_counting_an_attempt() 
     let mut ids = Vec::new();
     for n in 0..5 {
         let mut job = Work::new(format!("stopped {n}"));
-        job.millis = 400;
+        job.millis = 1500;
         ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
     }
     let worker = worker(&db, 1).await;
@@ -375,4 +375,126 @@ async fn drain_runs_and_records_every_job_it_claimed() {
         (5, 0, 0)
     );
     until_all(&queue, &ids, JobState::Done).await;
+}
+
+#[actix_rt::test]
+async fn a_drain_longer_than_the_lease_keeps_its_jobs_which_run_once() {
+    let (queue, db) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let mut job = Work::new(format!("long drain {n}"));
+        job.millis = 700;
+        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
+    }
+    // One worker, 4 jobs of 0.7 s in a row: 2.8 s of draining, past the 2 s
+    // lease, while another process would take up any lease that expired.
+    let draining = DurableWorker::builder(&db, pool(1))
+        .lease(Duration::from_secs(2))
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    until_all(&queue, &ids, JobState::Running).await;
+    let other = worker(&db, 2).await;
+    let report = draining.drain().await;
+    assert_eq!((report.recorded, report.lost, report.unrecorded), (4, 0, 0));
+    until_all(&queue, &ids, JobState::Done).await;
+    for n in 0..4 {
+        assert_eq!(runs_of(&format!("long drain {n}")), 1, "job {n}");
+    }
+    assert_eq!(other.stop().await.recorded, 0);
+}
+
+#[actix_rt::test]
+async fn a_pool_stopped_underneath_stops_the_claims_and_gives_jobs_back() {
+    let (queue, db) = setup().await;
+    let worker = worker(&db, 1).await;
+    worker.pool().stop().await.unwrap();
+    let id = queue
+        .enqueue(&Work::new("orphan"), Enqueue::new())
+        .await
+        .unwrap();
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    let job = queue.status(id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Ready, 0));
+    let report = worker.stop().await;
+    assert!(
+        report.released <= 1,
+        "claimed and released over and over: {report:?}"
+    );
+    assert_eq!(runs_of("orphan"), 0);
+}
+
+/// A job that takes its worker's arbiter down with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Wrecker;
+
+impl Task for Wrecker {
+    type Output = ();
+    type Error = String;
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), String> {
+        actix_rt::Arbiter::current().stop();
+        std::future::pending().await
+    }
+}
+
+impl Durable for Wrecker {
+    const KIND: &'static str = "wrecker";
+}
+
+#[actix_rt::test]
+async fn a_job_lost_with_its_worker_counts_its_attempt_and_ends_dead() {
+    let (queue, db) = setup().await;
+    let worker = DurableWorker::<Wrecker>::builder(&db, Pool::builder().workers(1).arbiters(1))
+        .lease(Duration::from_secs(2))
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let id = queue
+        .enqueue(&Wrecker, Enqueue::new().max_attempts(2))
+        .await
+        .unwrap();
+    let dead = until_all(&queue, &[id], JobState::Dead).await;
+    assert_eq!(dead[0].attempts, 2);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("lost with its worker")
+    );
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_stopped_worker_leaves_no_connection_open() {
+    let (_queue, db) = setup().await;
+    let client = crate::client(&db).await;
+    let connections = || async {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let before = connections().await;
+    for _ in 0..3 {
+        worker(&db, 1).await.stop().await;
+    }
+    // Connections close as their tasks end, a moment after the stop.
+    let started = Instant::now();
+    while connections().await > before {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "connections left open"
+        );
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
