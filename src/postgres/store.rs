@@ -67,20 +67,26 @@ pub(super) async fn claim(
                  lease_owner = $3, lease_token = $4, \
                  lease_expires_at = now() + make_interval(secs => $5::bigint / 1e6) \
              FROM picked WHERE j.id = picked.id \
-             RETURNING j.id, j.payload, j.attempts, j.max_attempts",
+             RETURNING j.id, j.payload, j.attempts, j.max_attempts, j.priority, j.run_at",
             &[&kind, &limit, &owner, &token, &micros(lease)],
         )
         .await?;
-    Ok(rows
+    // RETURNING keeps no order: the pool gets them by priority, then due time.
+    let mut claimed: Vec<(i16, SystemTime, Claimed)> = rows
         .iter()
-        .map(|row| Claimed {
-            id: row.get(0),
-            token,
-            payload: row.get(1),
-            attempts: row.get::<_, i32>(2).max(0) as u32,
-            max_attempts: row.get::<_, i32>(3).max(1) as u32,
+        .map(|row| {
+            let job = Claimed {
+                id: row.get(0),
+                token,
+                payload: row.get(1),
+                attempts: row.get::<_, i32>(2).max(0) as u32,
+                max_attempts: row.get::<_, i32>(3).max(1) as u32,
+            };
+            (row.get(4), row.get(5), job)
         })
-        .collect())
+        .collect();
+    claimed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.id.cmp(&b.2.id)));
+    Ok(claimed.into_iter().map(|(_, _, job)| job).collect())
 }
 
 /// Records that these jobs (id, token) are done, in one statement; returns

@@ -20,6 +20,12 @@ fn runs() -> &'static Mutex<HashMap<String, u32>> {
     RUNS.get_or_init(Default::default)
 }
 
+/// The names of the jobs that ran, in the order they started.
+fn started() -> &'static Mutex<Vec<String>> {
+    static STARTED: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    STARTED.get_or_init(Default::default)
+}
+
 pub(crate) fn runs_of(name: &str) -> u32 {
     runs().lock().unwrap().get(name).copied().unwrap_or(0)
 }
@@ -52,6 +58,7 @@ impl Task for Work {
 
     async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), String> {
         *runs().lock().unwrap().entry(self.name.clone()).or_default() += 1;
+        started().lock().unwrap().push(self.name.clone());
         if self.millis > 0 {
             actix_rt::time::sleep(Duration::from_millis(self.millis)).await;
         }
@@ -496,5 +503,81 @@ async fn a_stopped_worker_leaves_no_connection_open() {
             "connections left open"
         );
         actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn higher_priorities_run_first_and_delayed_jobs_wait_for_their_time() {
+    let (queue, db) = setup().await;
+    let mut ids = Vec::new();
+    for (name, priority) in [("low", -5), ("mid", 0), ("high", 5)] {
+        let job = Work::new(format!("order {name}"));
+        ids.push(
+            queue
+                .enqueue(&job, Enqueue::new().priority(priority))
+                .await
+                .unwrap(),
+        );
+    }
+    let later = queue
+        .enqueue(
+            &Work::new("order later"),
+            Enqueue::new()
+                .delay(Duration::from_millis(1500))
+                .priority(9),
+        )
+        .await
+        .unwrap();
+    let worker = worker(&db, 1).await;
+    until_all(&queue, &ids, JobState::Done).await;
+    // One worker: they start one after the other, by priority.
+    let order: Vec<String> = started()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|name| name.starts_with("order "))
+        .cloned()
+        .collect();
+    assert_eq!(order, ["order high", "order mid", "order low"]);
+    assert_eq!(
+        queue.status(later).await.unwrap().unwrap().state,
+        JobState::Ready
+    );
+    let later = until_all(&queue, &[later], JobState::Done).await;
+    assert!(later[0].finished_at.unwrap() >= later[0].run_at);
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_worker_with_a_retention_prunes_jobs_that_ended_before_it() {
+    let (queue, db) = setup().await;
+    let id = queue
+        .enqueue(&Work::new("pruned"), Enqueue::new())
+        .await
+        .unwrap();
+    let worker = DurableWorker::builder(&db, pool(1))
+        .lease(Duration::from_secs(1))
+        .retention(Duration::from_millis(1))
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while queue.status(id).await.unwrap().is_some() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never pruned");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs_of("pruned"), 1);
+    worker.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_worker_on_an_unreachable_database_is_a_typed_error_at_start() {
+    let nowhere = "host=/nonexistent-workerpool-socket-dir user=postgres dbname=x";
+    match DurableWorker::builder(nowhere, pool(1)).start().await {
+        Err(error @ actix_workerpool::postgres::DurableError::Connect(_)) => {
+            assert!(std::error::Error::source(&error).is_some());
+        }
+        Err(other) => panic!("expected Connect, got {other:?}"),
+        Ok(_) => panic!("started on no database"),
     }
 }
