@@ -16,10 +16,12 @@
 //! back to the queue once their lease (10 s here) expires, and another
 //! worker sends them.
 //!
-//! Options: `enqueue ... <count> [--fail-every k] [--millis m]` makes every
-//! k-th e-mail fail one attempt in three (retried through the queue, up to
-//! five attempts) and each take m ms (5); `work ... [--workers n]
-//! [--until-empty]`.
+//! Options: `enqueue ... <count> [--fail-every k] [--millis m]
+//! [--max-attempts a] [--poison p]` makes every k-th e-mail fail one attempt
+//! in three (retried through the queue, up to a attempts, 5 by default),
+//! each take m ms (5), and e-mail p crash its worker process every time;
+//! `work ... [--workers n] [--lease s] [--until-empty]` (a lease of s
+//! seconds, 10 by default).
 
 use std::time::Duration;
 
@@ -36,6 +38,9 @@ struct Email {
     flaky: bool,
     /// How long sending takes, in milliseconds.
     millis: u64,
+    /// Crashes its worker process (`abort`) every time: a poison job.
+    #[serde(default)]
+    poison: bool,
 }
 
 impl Task for Email {
@@ -45,6 +50,10 @@ impl Task for Email {
 
     async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), String> {
         actix_rt::time::sleep(Duration::from_millis(self.millis)).await;
+        if self.poison {
+            eprintln!("e-mail {} takes its process down", self.n);
+            std::process::abort();
+        }
         if self.flaky && fastrand::u8(..3) == 0 {
             return Err(format!("smtp: 451 try again later ({})", self.to));
         }
@@ -59,8 +68,8 @@ impl Durable for Email {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: durable_jobs enqueue <conninfo> <count> [--fail-every k] [--millis m]\n\
-         \x20      durable_jobs work <conninfo> [--workers n] [--until-empty]\n\
+        "usage: durable_jobs enqueue <conninfo> <count> [--fail-every k] [--millis m] [--max-attempts a] [--poison p]\n\
+         \x20      durable_jobs work <conninfo> [--workers n] [--lease s] [--until-empty]\n\
          \x20      durable_jobs status <conninfo>"
     );
     std::process::exit(2)
@@ -109,6 +118,8 @@ async fn enqueue(db: &str, args: &[String]) -> Fallible {
         .unwrap_or_else(|| usage());
     let fail_every: u64 = option(args, "--fail-every").unwrap_or(0);
     let millis: u64 = option(args, "--millis").unwrap_or(5);
+    let poison: Option<u64> = option(args, "--poison");
+    let max_attempts: u32 = option(args, "--max-attempts").unwrap_or(5);
     let queue = Queue::migrate(db).await?;
     for n in 0..count {
         let email = Email {
@@ -116,12 +127,15 @@ async fn enqueue(db: &str, args: &[String]) -> Fallible {
             to: format!("user{n}@example.com"),
             flaky: fail_every > 0 && n % fail_every == 0,
             millis,
+            poison: poison == Some(n),
         };
         // The key makes enqueueing again while it is pending a no-op.
         queue
             .enqueue(
                 &email,
-                Enqueue::new().key(format!("email:{n}")).max_attempts(5),
+                Enqueue::new()
+                    .key(format!("email:{n}"))
+                    .max_attempts(max_attempts),
             )
             .await?;
     }
@@ -131,6 +145,7 @@ async fn enqueue(db: &str, args: &[String]) -> Fallible {
 
 async fn work(db: &str, args: &[String]) -> Fallible {
     let workers: usize = option(args, "--workers").unwrap_or(4);
+    let lease: u64 = option(args, "--lease").unwrap_or(10);
     let until_empty = args.iter().any(|arg| arg == "--until-empty");
     let retry = RetryPolicy::builder()
         .base_delay(Duration::from_millis(50))
@@ -141,7 +156,7 @@ async fn work(db: &str, args: &[String]) -> Fallible {
         .queue_capacity(32)
         .retry(retry);
     let worker = DurableWorker::builder(db, pool)
-        .lease(Duration::from_secs(10))
+        .lease(Duration::from_secs(lease))
         .poll_interval(Duration::from_millis(200))
         .start()
         .await?;

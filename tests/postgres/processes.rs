@@ -106,14 +106,13 @@ fn senders(workers: &[&Worker]) -> HashMap<u64, Vec<u32>> {
 }
 
 fn enqueue(db: &str, count: u64, millis: u64) {
+    enqueue_with(db, count, &["--millis", &millis.to_string()]);
+}
+
+fn enqueue_with(db: &str, count: u64, options: &[&str]) {
     let status = Command::new(example())
-        .args([
-            "enqueue",
-            db,
-            &count.to_string(),
-            "--millis",
-            &millis.to_string(),
-        ])
+        .args(["enqueue", db, &count.to_string()])
+        .args(options)
         .stdout(Stdio::null())
         .status()
         .expect("run the enqueue command");
@@ -229,4 +228,33 @@ async fn the_server_crashing_mid_run_loses_nothing_and_records_each_job_once() {
     let report = worker.drain().await;
     // Each job recorded done once: by this process, under its lease.
     assert_eq!(report.recorded, 200);
+}
+
+#[actix_rt::test]
+async fn a_job_that_crashes_its_worker_process_every_time_ends_dead() {
+    let db = Cluster::shared().database();
+    enqueue_with(&db, 1, &["--poison", "0", "--max-attempts", "2"]);
+    let mut crashes = 0;
+    for _ in 0..5 {
+        // Each process waits for the job's lease to expire, reclaims it, and
+        // claims it: it crashes, until the reclaim finds no attempt left.
+        let mut worker = Worker::spawn(&db, &["--workers", "1", "--lease", "1", "--until-empty"]);
+        worker.wait(Duration::from_secs(60));
+        if worker.child.wait().unwrap().success() {
+            break;
+        }
+        crashes += 1;
+    }
+    assert_eq!(crashes, 2);
+    let queue = Queue::connect(&db).await.unwrap();
+    let dead = queue.dead("email", 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 2);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("lease expired")
+    );
 }
