@@ -581,3 +581,32 @@ async fn a_worker_on_an_unreachable_database_is_a_typed_error_at_start() {
         Ok(_) => panic!("started on no database"),
     }
 }
+
+#[actix_rt::test]
+async fn the_pools_shutdown_deadline_cuts_a_drain_short_and_the_job_goes_back_for_another_attempt()
+{
+    let (queue, db) = setup().await;
+    let mut slow = Work::new("cut off");
+    slow.millis = 60_000;
+    let id = queue.enqueue(&slow, Enqueue::new()).await.unwrap();
+    let pool = pool(1).shutdown_timeout(Duration::from_millis(300));
+    let worker = DurableWorker::builder(&db, pool)
+        .lease(Duration::from_secs(2))
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    while runs_of("cut off") == 0 {
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = worker.drain().await;
+    assert_eq!((report.recorded, report.unrecorded), (1, 0));
+    let job = queue.status(id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Ready, 1));
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap()
+            .contains("shutdown's deadline")
+    );
+}
