@@ -89,6 +89,17 @@ impl Enqueue {
         self
     }
 
+    /// The settings as the statements take them: max attempts, the delay in
+    /// microseconds, the time to run at; or the first one out of range.
+    #[allow(clippy::type_complexity)]
+    fn checked(&self) -> Result<(i32, Option<i64>, Option<SystemTime>), DurableError> {
+        Ok((
+            self.checked_max_attempts()?,
+            self.checked_delay()?,
+            self.checked_run_at()?,
+        ))
+    }
+
     fn checked_max_attempts(&self) -> Result<i32, DurableError> {
         let attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if attempts == 0 {
@@ -273,17 +284,8 @@ impl Queue {
                 "a batch takes no key: enqueue keyed jobs one by one",
             ));
         }
-        let payloads = jobs
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| DurableError::Serialize {
-                kind: J::KIND,
-                source,
-            })?;
-        let max_attempts = options.checked_max_attempts()?;
-        let delay = options.checked_delay()?;
-        let run_at = options.checked_run_at()?;
+        let payloads = jobs.iter().map(payload).collect::<Result<Vec<_>, _>>()?;
+        let (max_attempts, delay, run_at) = options.checked()?;
         let rows = self
             .client
             .query(
@@ -409,13 +411,8 @@ where
     C: GenericClient + Sync,
     J: Durable,
 {
-    let payload = serde_json::to_value(job).map_err(|source| DurableError::Serialize {
-        kind: J::KIND,
-        source,
-    })?;
-    let max_attempts = options.checked_max_attempts()?;
-    let delay = options.checked_delay()?;
-    let run_at = options.checked_run_at()?;
+    let payload = payload(job)?;
+    let (max_attempts, delay, run_at) = options.checked()?;
     // The key's pending job may end between the insert that finds it and the
     // look that reads its id: then the insert goes through the next time.
     loop {
@@ -452,6 +449,14 @@ where
             return Ok(JobId(row.get(0)));
         }
     }
+}
+
+/// A job's payload: its JSON.
+fn payload<J: Durable>(job: &J) -> Result<serde_json::Value, DurableError> {
+    serde_json::to_value(job).map_err(|source| DurableError::Serialize {
+        kind: J::KIND,
+        source,
+    })
 }
 
 /// A client whose connection runs on the current arbiter.

@@ -124,6 +124,20 @@ pub(crate) async fn until_all(queue: &Queue, ids: &[JobId], state: JobState) -> 
     }
 }
 
+/// Marks job `id` as claimed for its attempt `attempts` by a process that
+/// has died since: its lease has expired.
+async fn claimed_by_a_dead_process(db: &str, id: JobId, attempts: i32) {
+    crate::client(db)
+        .await
+        .execute(
+            "UPDATE workerpool.jobs SET state = 'running', attempts = $2, lease_owner = 'ghost', \
+             lease_token = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&id.0, &attempts],
+        )
+        .await
+        .unwrap();
+}
+
 #[actix_rt::test]
 async fn an_enqueued_job_runs_once_and_is_recorded_done() {
     let (queue, db) = setup().await;
@@ -256,15 +270,7 @@ async fn a_job_whose_lease_expired_is_reclaimed_and_run() {
         .await
         .unwrap();
     // A process that claimed it, then died.
-    crate::client(&db)
-        .await
-        .execute(
-            "UPDATE workerpool.jobs SET state = 'running', attempts = 1, lease_owner = 'ghost', \
-             lease_token = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1",
-            &[&id.0],
-        )
-        .await
-        .unwrap();
+    claimed_by_a_dead_process(&db, id, 1).await;
     let worker = worker(&db, 1).await;
     let done = until_all(&queue, &[id], JobState::Done).await;
     assert_eq!((done[0].attempts, runs_of("reclaimed")), (2, 1));
@@ -272,22 +278,14 @@ async fn a_job_whose_lease_expired_is_reclaimed_and_run() {
 }
 
 #[actix_rt::test]
-async fn a_job_that_kills_its_process_every_time_ends_dead_after_its_attempts() {
+async fn a_job_whose_last_attempt_died_with_its_process_ends_dead_when_reclaimed() {
     let (queue, db) = setup().await;
     let id = queue
         .enqueue(&Work::new("poison"), Enqueue::new().max_attempts(2))
         .await
         .unwrap();
     // Its last attempt was claimed by a process that died with it.
-    crate::client(&db)
-        .await
-        .execute(
-            "UPDATE workerpool.jobs SET state = 'running', attempts = 2, lease_owner = 'ghost', \
-             lease_token = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1",
-            &[&id.0],
-        )
-        .await
-        .unwrap();
+    claimed_by_a_dead_process(&db, id, 2).await;
     let worker = worker(&db, 1).await;
     let dead = until_all(&queue, &[id], JobState::Dead).await;
     assert!(
