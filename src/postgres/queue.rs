@@ -40,6 +40,14 @@ pub struct Enqueue {
     max_attempts: Option<u32>,
 }
 
+/// [`Enqueue`]'s settings, checked, as the statements take them.
+struct Checked {
+    max_attempts: i32,
+    /// In microseconds.
+    delay: Option<i64>,
+    run_at: Option<SystemTime>,
+}
+
 /// The latest time a job may be set to run: the end of the year 9999, as
 /// a span from the epoch (and the longest delay).
 const FARTHEST: Duration = Duration::from_secs(253_402_300_799);
@@ -89,15 +97,14 @@ impl Enqueue {
         self
     }
 
-    /// The settings as the statements take them: max attempts, the delay in
-    /// microseconds, the time to run at; or the first one out of range.
-    #[allow(clippy::type_complexity)]
-    fn checked(&self) -> Result<(i32, Option<i64>, Option<SystemTime>), DurableError> {
-        Ok((
-            self.checked_max_attempts()?,
-            self.checked_delay()?,
-            self.checked_run_at()?,
-        ))
+    /// The settings as the statements take them, or the first one out of
+    /// range.
+    fn checked(&self) -> Result<Checked, DurableError> {
+        Ok(Checked {
+            max_attempts: self.checked_max_attempts()?,
+            delay: self.checked_delay()?,
+            run_at: self.checked_run_at()?,
+        })
     }
 
     fn checked_max_attempts(&self) -> Result<i32, DurableError> {
@@ -285,7 +292,11 @@ impl Queue {
             ));
         }
         let payloads = jobs.iter().map(payload).collect::<Result<Vec<_>, _>>()?;
-        let (max_attempts, delay, run_at) = options.checked()?;
+        let Checked {
+            max_attempts,
+            delay,
+            run_at,
+        } = options.checked()?;
         let rows = self
             .client
             .query(
@@ -412,7 +423,11 @@ where
     J: Durable,
 {
     let payload = payload(job)?;
-    let (max_attempts, delay, run_at) = options.checked()?;
+    let Checked {
+        max_attempts,
+        delay,
+        run_at,
+    } = options.checked()?;
     // The key's pending job may end between the insert that finds it and the
     // look that reads its id: then the insert goes through the next time.
     loop {
