@@ -31,7 +31,7 @@ impl<T: Task> Supervisor<T> {
         entry.watch = None;
         self.counts.in_flight -= 1;
         let panic_message = match &result {
-            Attempt::Panicked(message) => Some(message.clone()),
+            Attempt::Panicked(message) => Some(String::clone(message)),
             _ => None,
         };
         if self.wants_retry(&job, &result) {
@@ -132,6 +132,7 @@ impl<T: Task> Supervisor<T> {
                 Outcome::Failed { error, attempts }
             }
             Attempt::Panicked(message) => {
+                let message = *message;
                 self.counts.panicked += 1;
                 warn!("{id} panicked on worker {slot}: {message}");
                 self.subscribers.emit(|| PoolEvent::TaskPanicked {

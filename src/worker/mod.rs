@@ -78,7 +78,10 @@ impl<T: Task> WorkerLink<T> {
 /// How one attempt ended, as the worker saw it.
 pub(crate) enum Attempt<T: Task> {
     Returned(Result<T::Output, T::Error>),
-    Panicked(String),
+    /// With the panic's message, boxed: a thin pointer keeps every report
+    /// (most of which carry no message) a word smaller; panics are rare.
+    #[allow(clippy::box_collection)]
+    Panicked(Box<String>),
     TimedOut,
     /// The supervisor asked for the attempt to be dropped (a shutdown's
     /// deadline passed).
@@ -226,7 +229,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                     end_attempt(run, ended)
                 }
                 // `Task::timeout` panicked, or the call that makes the future.
-                Ok(Err(message)) | Err(message) => Attempt::Panicked(message),
+                Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
             };
             if deadline.is_some() && !orders.end_watched(watched) {
                 seat.done(job, result, None);
@@ -295,7 +298,7 @@ fn end_attempt<T: Task, F>(run: Pin<&mut Option<F>>, ended: Attempt<T>) -> Attem
         Err(_) if matches!(ended, Attempt::Panicked(_)) => ended,
         Err(message) => {
             drop_contained("Drop of an attempt's result", ended);
-            Attempt::Panicked(message)
+            Attempt::Panicked(Box::new(message))
         }
     }
 }
@@ -359,7 +362,7 @@ where
                 return Poll::Ready(Attempt::Returned(result));
             }
             Ok(Poll::Pending) => {}
-            Err(message) => return Poll::Ready(Attempt::Panicked(message)),
+            Err(message) => return Poll::Ready(Attempt::Panicked(Box::new(message))),
         }
         if let Some(timer) = this.timer.as_mut().as_pin_mut()
             && timer.poll(waker).is_ready()
