@@ -124,6 +124,17 @@ pub(crate) async fn until_all(queue: &Queue, ids: &[JobId], state: JobState) -> 
     }
 }
 
+/// Enqueues `count` jobs named `<prefix> <n>` that take `millis` each.
+async fn enqueue_slow(queue: &Queue, prefix: &str, count: usize, millis: u64) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let mut job = Work::new(format!("{prefix} {n}"));
+        job.millis = millis;
+        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
+    }
+    ids
+}
+
 /// Marks job `id` as claimed for its attempt `attempts` by a process that
 /// has died since: its lease has expired.
 async fn claimed_by_a_dead_process(db: &str, id: JobId, attempts: i32) {
@@ -338,12 +349,7 @@ async fn a_process_whose_lease_was_taken_over_cannot_record_its_result() {
 #[actix_rt::test]
 async fn stop_gives_back_claimed_jobs_not_started_without_counting_an_attempt() {
     let (queue, db) = setup().await;
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        let mut job = Work::new(format!("stopped {n}"));
-        job.millis = 1500;
-        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
-    }
+    let ids = enqueue_slow(&queue, "stopped", 5, 1500).await;
     let worker = worker(&db, 1).await;
     until_all(&queue, &ids, JobState::Running).await;
     while (0..5).all(|n| runs_of(&format!("stopped {n}")) == 0) {
@@ -366,12 +372,7 @@ async fn stop_gives_back_claimed_jobs_not_started_without_counting_an_attempt() 
 #[actix_rt::test]
 async fn drain_runs_and_records_every_job_it_claimed() {
     let (queue, db) = setup().await;
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        let mut job = Work::new(format!("drained {n}"));
-        job.millis = 50;
-        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
-    }
+    let ids = enqueue_slow(&queue, "drained", 5, 50).await;
     let worker = worker(&db, 1).await;
     until_all(&queue, &ids, JobState::Running).await;
     let report = worker.drain().await;
@@ -385,12 +386,7 @@ async fn drain_runs_and_records_every_job_it_claimed() {
 #[actix_rt::test]
 async fn a_drain_longer_than_the_lease_keeps_its_jobs_which_run_once() {
     let (queue, db) = setup().await;
-    let mut ids = Vec::new();
-    for n in 0..4 {
-        let mut job = Work::new(format!("long drain {n}"));
-        job.millis = 700;
-        ids.push(queue.enqueue(&job, Enqueue::new()).await.unwrap());
-    }
+    let ids = enqueue_slow(&queue, "long drain", 4, 700).await;
     // One worker, 4 jobs of 0.7 s in a row: 2.8 s of draining, past the 2 s
     // lease, while another process would take up any lease that expired.
     let draining = DurableWorker::builder(&db, pool(1))
