@@ -7,7 +7,7 @@ use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use actix_rt::Arbiter;
-use actix_workerpool::{FnTask, Jitter, Outcome, Pool, RetryPolicy, Task, TaskContext, TaskStatus};
+use actix_workerpool::{FnTask, Outcome, Pool, Task, TaskContext, TaskStatus};
 use common::Lab;
 
 struct WhereAmI;
@@ -82,12 +82,7 @@ async fn status_follows_a_task_from_queue_to_outcome() {
 #[actix_rt::test]
 async fn status_shows_a_task_waiting_for_its_retry() {
     tokio::time::pause();
-    let retry = RetryPolicy::builder()
-        .max_attempts(2)
-        .base_delay(Duration::from_secs(10))
-        .jitter(Jitter::None)
-        .build()
-        .unwrap();
+    let retry = common::one_retry_after(Duration::from_secs(10));
     let pool = Pool::builder().workers(1).retry(retry).build().unwrap();
     let flaky = FnTask::new((), |()| async { Err::<(), _>("not yet") });
     let handle = pool.submit(flaky).await.unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_workerpool::{
-    Jitter, Outcome, Pool, RetryPolicy, StopReason, SubmitAndReport, Task, TaskContext, TaskReport,
+    Outcome, Pool, RetryPolicy, StopReason, SubmitAndReport, Task, TaskContext, TaskReport,
 };
 
 /// Blocks its thread on its first attempt until released; later attempts
@@ -161,12 +161,7 @@ async fn a_reporting_task_whose_worker_is_stuck_is_reported_timed_out_once_while
 #[actix_rt::test]
 async fn a_drain_begun_while_a_blocked_thread_owes_a_retry_waits_for_the_retry() {
     common::within_60s(async {
-        let retry = RetryPolicy::builder()
-            .max_attempts(2)
-            .base_delay(Duration::from_millis(1))
-            .jitter(Jitter::None)
-            .build()
-            .unwrap();
+        let retry = common::one_retry_after(Duration::from_millis(1));
         let pool = pool(retry);
         let (task, release, _dropped) = blocks();
         let handle = pool.submit(task).await.unwrap();

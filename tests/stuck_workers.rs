@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actix_workerpool::{
-    Jitter, Outcome, Pool, PoolEvent, RestartReason, RetryPolicy, Task, TaskContext, TaskStatus,
+    Outcome, Pool, PoolEvent, RestartReason, RetryPolicy, Task, TaskContext, TaskStatus,
 };
 use common::Events;
 
@@ -148,12 +148,7 @@ async fn a_task_that_blocks_its_thread_past_its_timeout_ends_timed_out_while_it_
 #[actix_rt::test]
 async fn a_stuck_attempt_with_a_retry_left_is_retried_once_its_thread_gives_the_task_back() {
     common::within_60s(async {
-        let retry = RetryPolicy::builder()
-            .max_attempts(2)
-            .base_delay(Duration::from_millis(10))
-            .jitter(Jitter::None)
-            .build()
-            .unwrap();
+        let retry = common::one_retry_after(Duration::from_millis(10));
         let pool = pool(retry);
         let mut events = Events::subscribe(&pool).await;
         let (task, remote) = blocker(&[1]);

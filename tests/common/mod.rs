@@ -225,3 +225,13 @@ pub async fn within_60s<F: std::future::Future>(work: F) -> F::Output {
         .await
         .expect("the pool should have answered long before")
 }
+
+/// A policy of one retry, after exactly `delay` (no jitter).
+pub fn one_retry_after(delay: std::time::Duration) -> actix_workerpool::RetryPolicy {
+    actix_workerpool::RetryPolicy::builder()
+        .max_attempts(2)
+        .base_delay(delay)
+        .jitter(actix_workerpool::Jitter::None)
+        .build()
+        .expect("a valid retry policy")
+}
