@@ -27,6 +27,7 @@ pub(crate) struct Config<T: Task> {
     pub(crate) retry: RetryPolicy,
     pub(crate) stuck_grace: Duration,
     pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) name: Option<Arc<str>>,
 }
 
 /// Builds a [`Pool`]: made by [`Pool::builder`] or [`Pool::builder_with_state`].
@@ -43,6 +44,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`retry`](Self::retry) | one attempt, no retries | (checked by [`RetryPolicy::builder`]) |
 /// | [`stuck_grace`](Self::stuck_grace) | 1 s | zero |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | none: a stop waits for the tasks in hand | zero |
+/// | [`name`](Self::name) | none | empty |
 ///
 /// # Examples
 ///
@@ -76,6 +78,7 @@ pub struct PoolBuilder<T: Task> {
     arbiter: Option<ArbiterHandle>,
     stuck_grace: Duration,
     shutdown_timeout: Option<Duration>,
+    name: Option<String>,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -91,7 +94,30 @@ impl<T: Task> PoolBuilder<T> {
             arbiter: None,
             stuck_grace: Duration::from_secs(1),
             shutdown_timeout: None,
+            name: None,
         }
+    }
+
+    /// A name for the pool, which its log lines, its `tracing` spans and
+    /// events (feature `tracing`) and its metrics (feature `metrics`, label
+    /// `pool`) carry, so that several pools in one program can be told
+    /// apart. None by default: log lines then carry none, and metrics the
+    /// label `pool="default"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_workerpool::{FnTask, Pool};
+    ///
+    /// # type Job = FnTask<u32, fn(u32) -> std::future::Ready<Result<u32, ()>>>;
+    /// # actix_rt::System::new().block_on(async {
+    /// let emails = Pool::<Job>::builder().name("emails").build().unwrap();
+    /// assert_eq!(emails.name(), Some("emails"));
+    /// # });
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// How long past an attempt's deadline its worker may stay silent before
@@ -241,9 +267,11 @@ impl<T: Task> PoolBuilder<T> {
             Some(arbiter) if !arbiter.spawn(async {}) => return Err(BuildError::ArbiterStopped),
             _ => {}
         }
+        crate::latency::warm_up();
         let gate = Arc::new(Gate::new(config.queue_capacity));
+        let name = config.name.clone();
         let (addr, backlog) = Supervisor::start(config, gate.clone(), arbiter.as_ref());
-        Ok(Pool::new(addr, backlog, gate))
+        Ok(Pool::new(addr, backlog, gate, name))
     }
 
     fn validate(self) -> Result<Config<T>, BuildError> {
@@ -265,6 +293,9 @@ impl<T: Task> PoolBuilder<T> {
         if self.shutdown_timeout == Some(Duration::ZERO) {
             return Err(BuildError::ZeroShutdownTimeout);
         }
+        if self.name.as_deref() == Some("") {
+            return Err(BuildError::EmptyName);
+        }
         let restarts = self.restarts;
         if restarts.within.is_zero() {
             return Err(BuildError::ZeroRestartWindow);
@@ -285,6 +316,7 @@ impl<T: Task> PoolBuilder<T> {
             retry: self.retry,
             stuck_grace: self.stuck_grace,
             shutdown_timeout: self.shutdown_timeout,
+            name: self.name.map(Arc::from),
         })
     }
 }
@@ -300,6 +332,7 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
             .field("retry", &self.retry)
             .field("stuck_grace", &self.stuck_grace)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }

@@ -87,6 +87,10 @@ pub enum BuildError {
     /// task at once; use `stop` with no deadline, or a short one.
     #[error("the shutdown timeout must be longer than zero")]
     ZeroShutdownTimeout,
+    /// `name("")`: a name tells pools apart in logs, spans and metrics; an
+    /// empty one would not.
+    #[error("a pool's name must not be empty")]
+    EmptyName,
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,

@@ -22,6 +22,8 @@ mod job {
     pub(crate) mod cell;
 }
 #[cfg(not(workerpool_loom))]
+mod latency;
+#[cfg(not(workerpool_loom))]
 pub mod messages;
 mod outcome;
 #[cfg(not(workerpool_loom))]
@@ -40,6 +42,8 @@ mod supervisor {
 mod sync;
 mod task;
 #[cfg(not(workerpool_loom))]
+mod telemetry;
+#[cfg(not(workerpool_loom))]
 mod worker;
 #[cfg(workerpool_loom)]
 mod worker {
@@ -53,6 +57,8 @@ pub use error::{BuildError, PoolGone, SubmitError, TrySubmitError};
 #[cfg(not(workerpool_loom))]
 pub use job::TaskHandle;
 #[cfg(not(workerpool_loom))]
+pub use latency::Latency;
+#[cfg(not(workerpool_loom))]
 pub use messages::{
     Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin, Submit, SubmitAndReport,
     Subscribe, TaskReport, TaskStatus, TrySubmit, WhenStopped,
@@ -62,7 +68,7 @@ pub use outcome::{Outcome, OutcomeKind, StopReason};
 pub use pool::Pool;
 pub use retry::{Jitter, RetryPolicy, RetryPolicyBuilder, RetryPolicyError};
 #[cfg(not(workerpool_loom))]
-pub use stats::{PoolEvent, RestartReason, Stats, WorkerStats};
+pub use stats::{PoolEvent, RestartReason, Stats, WorkerState, WorkerStats};
 #[cfg(not(workerpool_loom))]
 pub use supervisor::Supervisor;
 pub use task::{FnTask, Task, TaskContext, TaskId};

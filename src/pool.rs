@@ -48,6 +48,7 @@ struct Shared<T: Task> {
     addr: Addr<Supervisor<T>>,
     backlog: Arc<Backlog<T>>,
     gate: Arc<Gate>,
+    name: Option<Arc<str>>,
 }
 
 impl<T: Task> Drop for Shared<T> {
@@ -67,6 +68,7 @@ impl<T: Task> Clone for Pool<T> {
 impl<T: Task> fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
+            .field("name", &self.name())
             .field("closed", &self.shared.gate.is_closed())
             .finish_non_exhaustive()
     }
@@ -135,14 +137,21 @@ impl<T: Task> Pool<T> {
         addr: Addr<Supervisor<T>>,
         backlog: Arc<Backlog<T>>,
         gate: Arc<Gate>,
+        name: Option<Arc<str>>,
     ) -> Self {
         Pool {
             shared: Arc::new(Shared {
                 addr,
                 backlog,
                 gate,
+                name,
             }),
         }
+    }
+
+    /// The name given to [`PoolBuilder::name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name.as_deref()
     }
 
     /// Submits a task if the queue has room, without waiting.

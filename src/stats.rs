@@ -2,6 +2,7 @@
 
 use actix::Message;
 
+use crate::latency::Latency;
 use crate::outcome::StopReason;
 use crate::task::TaskId;
 
@@ -43,6 +44,19 @@ pub struct Stats {
     /// Workers found stuck past an attempt's deadline, and replaced (see
     /// [`PoolEvent::WorkerStuck`]).
     pub stuck: u64,
+    /// How long tasks waited for their first attempt: from the moment the
+    /// pool accepted them to the moment a worker started them. Every task
+    /// that has started counts once; retries do not count here.
+    ///
+    /// Since the pool started (a window of recent tasks is what the
+    /// `metrics` feature's histograms are for). Measured in real time, on a
+    /// clock that keeps running under tokio's paused time.
+    pub waited: Latency,
+    /// How long attempts ran, as their workers timed them: one entry per
+    /// attempt that a worker reported, whatever its end (an attempt cut
+    /// off, or given up on as stuck, is not reported). Since the pool
+    /// started, like [`waited`](Self::waited).
+    pub ran: Latency,
     /// One entry per worker slot, in slot order.
     pub workers: Vec<WorkerStats>,
 }
@@ -57,6 +71,48 @@ pub struct WorkerStats {
     pub restarts: u64,
     /// How many of those replaced a worker stuck past a deadline.
     pub stuck: u64,
+    /// What the slot does now.
+    pub state: WorkerState,
+}
+
+/// What a worker slot does at the moment of a [`Stats`] snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// Its worker is making its state, and takes tasks once it has.
+    Starting,
+    /// Its worker waits for a task.
+    Idle,
+    /// Its worker runs this task.
+    Busy {
+        /// The task.
+        task: TaskId,
+    },
+    /// Waiting out the restart backoff: a fresh worker starts after it.
+    Restarting,
+    /// Its worker was told to quit, and finishes this task first, if any.
+    Quitting {
+        /// The task it finishes.
+        task: Option<TaskId>,
+    },
+    /// No worker, and none coming: the pool has stopped (or not yet started
+    /// this slot's first worker).
+    #[default]
+    Stopped,
+}
+
+impl std::fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerState::Starting => f.write_str("starting"),
+            WorkerState::Idle => f.write_str("idle"),
+            WorkerState::Busy { task } => write!(f, "busy with {task}"),
+            WorkerState::Restarting => f.write_str("restarting"),
+            WorkerState::Quitting { task: Some(task) } => write!(f, "quitting after {task}"),
+            WorkerState::Quitting { task: None } => f.write_str("quitting"),
+            WorkerState::Stopped => f.write_str("stopped"),
+        }
+    }
 }
 
 impl Stats {

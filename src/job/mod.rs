@@ -19,6 +19,7 @@ use actix::Recipient;
 use crate::contain::{contain, drop_contained};
 use crate::error::PoolGone;
 use crate::gate::Permit;
+use crate::latency::{Tick, Timing};
 use crate::messages::TaskReport;
 use crate::outcome::{Outcome, StopReason};
 use crate::task::{Task, TaskId};
@@ -42,6 +43,8 @@ pub(crate) struct Job<T: Task> {
     /// for a [`TaskReport`]. Boxed: few jobs have one, and every job
     /// travels through the inbox's slots.
     report_to: Option<Box<Recipient<TaskReport<T>>>>,
+    /// When it was accepted, how long it waited and its latest attempt ran.
+    timing: Timing,
 }
 
 impl<T: Task> Job<T> {
@@ -57,6 +60,7 @@ impl<T: Task> Job<T> {
             permit: Some(permit),
             cell: Some(writer),
             report_to: None,
+            timing: Timing::accepted_now(),
         };
         (job, TaskHandle { id, reader })
     }
@@ -76,6 +80,7 @@ impl<T: Task> Job<T> {
             permit: Some(permit),
             cell: Some(writer),
             report_to: Some(Box::new(report_to)),
+            timing: Timing::accepted_now(),
         }
     }
 
@@ -109,6 +114,16 @@ impl<T: Task> Job<T> {
 
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    pub(crate) fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    /// Notes how the attempt under way was timed, by the worker that ran it.
+    #[inline]
+    pub(crate) fn timed(&mut self, started: Tick, ended: Tick) {
+        self.timing.attempt(started, ended);
     }
 
     fn task(&self) -> Option<&T> {

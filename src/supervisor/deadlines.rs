@@ -35,7 +35,9 @@ use std::task::Context;
 use std::time::Duration;
 
 use actix::clock::{Instant, Sleep};
-use log::{debug, warn};
+use log::debug;
+
+use crate::telemetry::tell;
 
 use super::slots::SlotState;
 use super::{Phase, Supervisor, Taken};
@@ -194,10 +196,9 @@ impl<T: Task> Supervisor<T> {
             ..
         } = watch;
         let grace = self.config.stuck_grace;
-        warn!(
+        tell!(warn, self.name(), { task = task.as_u64(), attempt = attempt, worker = slot },
             "worker {slot} is stuck: {task} ran more than {grace:?} past its deadline; \
-             a fresh worker takes its place"
-        );
+             a fresh worker takes its place");
         let entry = self.slots.get_mut(slot);
         entry.stuck += 1;
         entry.tasks_run += 1;
@@ -233,7 +234,8 @@ impl<T: Task> Supervisor<T> {
     ) {
         if resolver.is_some_and(|resolver| resolver.time_out(attempts)) {
             self.counts.timed_out += 1;
-            warn!("{task} timed out on worker {slot}, stuck");
+            tell!(warn, self.name(), { task = task.as_u64(), attempts = attempts, worker = slot },
+                "{task} timed out on worker {slot}, stuck");
             self.subscribers.emit(|| PoolEvent::TaskTimedOut {
                 task,
                 worker: slot,
@@ -340,7 +342,8 @@ impl<T: Task> Supervisor<T> {
         self.counts.aborted += 1;
         self.aborting.insert(id);
         self.aborted.push(id);
-        warn!("{id} cut off on worker {slot}, which took it as the shutdown's deadline passed");
+        tell!(warn, self.name(), { task = id.as_u64(), worker = slot },
+            "{id} cut off on worker {slot}, which took it as the shutdown's deadline passed");
         self.subscribers.emit(|| PoolEvent::TaskAborted {
             task: id,
             worker: slot,

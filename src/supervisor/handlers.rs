@@ -250,6 +250,8 @@ impl<T: Task> Handler<GetStats> for Supervisor<T> {
 
     fn handle(&mut self, _: GetStats, ctx: &mut Self::Context) -> Self::Result {
         self.catch_up_reports(ctx);
+        // So that metrics read after the answer agree with it.
+        self.publish_metrics();
         MessageResult(self.stats())
     }
 }

@@ -365,49 +365,63 @@ impl<T: Task> ActorFuture<Supervisor<T>> for ReadInbox {
         ctx: &mut actix::Context<Supervisor<T>>,
         task: &mut Context<'_>,
     ) -> Poll<()> {
-        supervisor.inbound.reading(task.waker());
-        supervisor.poll_watchdog(ctx, task);
-        let mut budget = BATCH;
-        supervisor.settle_stop(ctx);
-        // Reports first: each may free a worker for a job.
-        let closed = loop {
-            if budget == 0 {
-                return come_back_later(task);
-            }
-            match supervisor.inbound.poll_report(task) {
-                Poll::Ready(Some(message)) => {
-                    supervisor.receive(message, ctx);
-                    // A report that made the supervisor give up: decide now,
-                    // having read every report that is in.
-                    supervisor.settle_stop(ctx);
-                }
-                // Closed once the pool has stopped and every worker is gone;
-                // by then the gate has seen every admitted job in.
-                Poll::Ready(None) => break true,
-                Poll::Pending => break false,
-            }
-            budget -= 1;
-        };
-        // Not looked at (so not woken for) while no worker could take a job:
-        // a worker that frees up sends a report, which wakes this.
-        while supervisor.takes_jobs() {
-            if budget == 0 {
-                return come_back_later(task);
-            }
-            match supervisor.inbound.backlog.poll_take(task) {
-                Poll::Ready(job) => {
-                    supervisor.inbound.count_taken();
-                    supervisor.accept(job);
-                }
-                Poll::Pending => break,
-            }
-            budget -= 1;
+        let read = read_inbox(supervisor, ctx, task);
+        // Once per batch of reports, not per task.
+        supervisor.publish_metrics();
+        read
+    }
+}
+
+/// Handles what is in the inbox: a batch of reports, then jobs while a
+/// worker can take one. `Ready` once the inbox has closed.
+#[inline(always)]
+fn read_inbox<T: Task>(
+    supervisor: &mut Supervisor<T>,
+    ctx: &mut actix::Context<Supervisor<T>>,
+    task: &mut Context<'_>,
+) -> Poll<()> {
+    supervisor.inbound.reading(task.waker());
+    supervisor.poll_watchdog(ctx, task);
+    let mut budget = BATCH;
+    supervisor.settle_stop(ctx);
+    // Reports first: each may free a worker for a job.
+    let closed = loop {
+        if budget == 0 {
+            return come_back_later(task);
         }
-        if closed {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        match supervisor.inbound.poll_report(task) {
+            Poll::Ready(Some(message)) => {
+                supervisor.receive(message, ctx);
+                // A report that made the supervisor give up: decide now,
+                // having read every report that is in.
+                supervisor.settle_stop(ctx);
+            }
+            // Closed once the pool has stopped and every worker is gone;
+            // by then the gate has seen every admitted job in.
+            Poll::Ready(None) => break true,
+            Poll::Pending => break false,
         }
+        budget -= 1;
+    };
+    // Not looked at (so not woken for) while no worker could take a job:
+    // a worker that frees up sends a report, which wakes this.
+    while supervisor.takes_jobs() {
+        if budget == 0 {
+            return come_back_later(task);
+        }
+        match supervisor.inbound.backlog.poll_take(task) {
+            Poll::Ready(job) => {
+                supervisor.inbound.count_taken();
+                supervisor.accept(job);
+            }
+            Poll::Pending => break,
+        }
+        budget -= 1;
+    }
+    if closed {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
     }
 }
 

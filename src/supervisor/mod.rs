@@ -58,15 +58,17 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::channel::oneshot;
-use log::{debug, info};
+use log::debug;
 
 use crate::config::Config;
 use crate::gate::Gate;
 use crate::job::Job;
+use crate::latency::Latencies;
 use crate::messages::{StopReport, TaskStatus};
 use crate::outcome::StopReason;
 use crate::stats::{PoolEvent, Stats, WorkerStats};
 use crate::task::{Task, TaskId};
+use crate::telemetry::tell;
 use crate::worker::{self, Seat};
 
 pub(crate) use deadlines::Watched;
@@ -176,6 +178,10 @@ pub struct Supervisor<T: Task> {
     /// When the watchdog looks at deadlines next.
     next_check: Option<actix::clock::Instant>,
     watchdog: Watchdog,
+    /// How long tasks waited and ran.
+    latencies: Latencies,
+    #[cfg(feature = "metrics")]
+    metrics: crate::telemetry::PoolMetrics,
     /// For new workers, on other arbiters and on this one; dropped once
     /// the pool has stopped, so that the inbox's reports end with the last
     /// worker.
@@ -206,10 +212,16 @@ impl<T: Task> Supervisor<T> {
 
     fn new(config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
         let (inbox, local_inbox, inbound) = inbox::inbox(backlog.clone());
-        info!(
+        tell!(
+            info,
+            config.name.as_deref(),
+            {},
             "worker pool started: {} workers, queue capacity {}",
-            config.workers, config.queue_capacity
+            config.workers,
+            config.queue_capacity
         );
+        #[cfg(feature = "metrics")]
+        let metrics = crate::telemetry::PoolMetrics::new(config.name.as_deref());
         let mut supervisor = Supervisor {
             slots: Slots::new(config.workers, backlog.clone()),
             placement: Placement::new(config.arbiters),
@@ -231,6 +243,9 @@ impl<T: Task> Supervisor<T> {
             shutdown_deadline: None,
             next_check: None,
             watchdog: Watchdog::new(),
+            latencies: Latencies::new(),
+            #[cfg(feature = "metrics")]
+            metrics,
             inbox: Some((inbox, local_inbox)),
             inbound,
         };
@@ -415,24 +430,23 @@ impl<T: Task> Supervisor<T> {
     }
 
     fn stats(&self) -> Stats {
-        // Read once, so that both counts below move together.
-        let in_inbox = self.inbound.jobs_waiting();
+        let (submitted, queued, waiting_retry) = self.unfinished();
         Stats {
-            submitted: self.counts.submitted + in_inbox as u64,
+            submitted,
             completed: self.counts.completed,
             failed: self.counts.failed,
             panicked: self.counts.panicked,
             timed_out: self.counts.timed_out,
             aborted: self.counts.aborted,
             not_run: self.counts.not_run,
-            // Each of these holds a permit, so there are never more of them
-            // than the queue's capacity.
-            queued: self.queue.len() - self.queue.retries() + in_inbox,
+            queued,
             in_flight: self.counts.in_flight,
-            waiting_retry: self.waiting.len() + self.queue.retries() + self.owed.len(),
+            waiting_retry,
             retries: self.counts.retries,
             restarts: self.counts.restarts,
             stuck: self.counts.stuck,
+            waited: self.latencies.waited.summary(),
+            ran: self.latencies.ran.summary(),
             workers: self
                 .slots
                 .iter()
@@ -440,9 +454,68 @@ impl<T: Task> Supervisor<T> {
                     tasks_run: s.tasks_run,
                     restarts: s.restarts,
                     stuck: s.stuck,
+                    state: s.state().public(),
                 })
                 .collect(),
         }
+    }
+
+    /// Tasks submitted, queued and waiting for a retry, counting the jobs
+    /// still in the inbox as submitted and queued.
+    fn unfinished(&self) -> (u64, usize, usize) {
+        // Read once, so that both counts move together.
+        let in_inbox = self.inbound.jobs_waiting();
+        (
+            self.counts.submitted + in_inbox as u64,
+            // Each of these holds a permit, so there are never more of them
+            // than the queue's capacity.
+            self.queue.len() - self.queue.retries() + in_inbox,
+            self.waiting.len() + self.queue.retries() + self.owed.len(),
+        )
+    }
+
+    /// Brings the metrics up to the counts (feature `metrics`).
+    #[inline]
+    pub(super) fn publish_metrics(&mut self) {
+        #[cfg(feature = "metrics")]
+        {
+            let (submitted, queued, waiting_retry) = self.unfinished();
+            let c = &self.counts;
+            let tally = crate::telemetry::Tally {
+                submitted,
+                finished: [
+                    c.completed,
+                    c.failed,
+                    c.panicked,
+                    c.timed_out,
+                    c.aborted,
+                    c.not_run,
+                ],
+                retries: c.retries,
+                restarts: c.restarts,
+                stuck: c.stuck,
+                queued,
+                in_flight: c.in_flight,
+                waiting_retry,
+                live_workers: self.slots.live(),
+            };
+            self.metrics.publish(tally);
+        }
+    }
+
+    /// Records a reported attempt's times: how long it ran, and how long the
+    /// task waited if that was its first attempt.
+    #[inline]
+    fn record_times(&mut self, job: &Job<T>) {
+        let first = job.attempts() == 1;
+        self.latencies.record(job.timing(), first);
+        #[cfg(feature = "metrics")]
+        self.metrics.attempt(job.timing(), first);
+    }
+
+    /// The pool's name, for log lines.
+    fn name(&self) -> Option<&str> {
+        self.config.name.as_deref()
     }
 }
 

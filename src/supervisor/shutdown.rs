@@ -19,10 +19,10 @@
 
 use std::time::Duration;
 
+use crate::telemetry::tell;
 use actix::AsyncContext;
 use actix::clock::Instant;
 use futures::channel::oneshot;
-use log::{error, info, warn};
 
 use actix::ResponseFuture;
 
@@ -78,7 +78,10 @@ impl<T: Task> Supervisor<T> {
     }
 
     fn decide_stop(&mut self, reason: StopReason) {
-        info!(
+        tell!(
+            info,
+            self.name(),
+            {},
             "worker pool stopping ({reason}): {} queued and {} waiting tasks handed back",
             self.queue.len(),
             self.waiting.len()
@@ -103,7 +106,10 @@ impl<T: Task> Supervisor<T> {
         if !matches!(self.phase, Phase::Running) {
             return;
         }
-        info!(
+        tell!(
+            info,
+            self.name(),
+            {},
             "worker pool draining: {} queued tasks to finish",
             self.queue.len()
         );
@@ -122,7 +128,12 @@ impl<T: Task> Supervisor<T> {
             restarts: policy.limit,
             within: policy.within,
         };
-        error!("worker pool stopping, {reason}; the last restart was needed because {last}");
+        tell!(
+            error,
+            self.name(),
+            {},
+            "worker pool stopping, {reason}; the last restart was needed because {last}"
+        );
         self.begin_stop(reason);
         self.arm_shutdown_deadline(None, ctx);
     }
@@ -197,7 +208,10 @@ impl<T: Task> Supervisor<T> {
         self.placement.stop();
         let report = self.report();
         let c = &self.counts;
-        info!(
+        tell!(
+            info,
+            self.name(),
+            {},
             "worker pool stopped ({}): {} completed, {} failed, {} panicked, {} timed out, \
              {} aborted, {} not run, {} restarts",
             report.reason,
@@ -255,7 +269,12 @@ impl<T: Task> Supervisor<T> {
     /// its worker lets go of it), and every worker is let go of, so that the
     /// stop answers now, blocked threads or not.
     fn shutdown_deadline_passed(&mut self, within: Duration, ctx: &mut actix::Context<Self>) {
-        warn!("the shutdown's deadline of {within:?} passed: cutting off what still runs");
+        tell!(
+            warn,
+            self.name(),
+            {},
+            "the shutdown's deadline of {within:?} passed: cutting off what still runs"
+        );
         // Nothing more starts from here: workers take nothing, nothing is
         // dispatched. A take under way now shows up in a late report, and
         // is cut off with the rest (see `late_report`).
@@ -290,7 +309,8 @@ impl<T: Task> Supervisor<T> {
                 self.aborted.push(task);
                 self.counts.aborted += 1;
                 self.counts.in_flight -= 1;
-                warn!("{task} cut off on worker {slot}: the shutdown's deadline passed");
+                tell!(warn, self.name(), { task = task.as_u64(), worker = slot },
+                    "{task} cut off on worker {slot}: the shutdown's deadline passed");
                 self.subscribers
                     .emit(|| PoolEvent::TaskAborted { task, worker: slot });
             }

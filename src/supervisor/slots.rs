@@ -9,6 +9,7 @@ use super::backlog::{Backlog, Bar};
 use super::deadlines::Watch;
 use super::idle::IdleSet;
 use super::placement::ArbiterId;
+use crate::stats::WorkerState;
 use crate::task::{Task, TaskId};
 use crate::worker::WorkerLink;
 
@@ -201,6 +202,18 @@ impl<T: Task> SlotState<T> {
             | SlotState::Busy(worker, _)
             | SlotState::Quitting { worker, .. } => Some(worker),
             SlotState::Backoff | SlotState::Gone => None,
+        }
+    }
+
+    /// What the slot does, as a snapshot tells it.
+    pub(super) fn public(&self) -> WorkerState {
+        match self {
+            SlotState::Starting(_) => WorkerState::Starting,
+            SlotState::Idle(_) => WorkerState::Idle,
+            SlotState::Busy(_, task) => WorkerState::Busy { task: *task },
+            SlotState::Backoff => WorkerState::Restarting,
+            SlotState::Quitting { task, .. } => WorkerState::Quitting { task: *task },
+            SlotState::Gone => WorkerState::Stopped,
         }
     }
 

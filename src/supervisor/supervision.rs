@@ -2,7 +2,9 @@
 //! worker panicked, vanished or failed to start gets a fresh one.
 
 use actix::prelude::*;
-use log::{debug, warn};
+use log::debug;
+
+use crate::telemetry::{self, tell};
 
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
@@ -30,18 +32,17 @@ impl<T: Task> Supervisor<T> {
         // The attempt is over: its deadline no longer matters.
         entry.watch = None;
         self.counts.in_flight -= 1;
+        self.record_times(&job);
         let panic_message = match &result {
             Attempt::Panicked(message) => Some(String::clone(message)),
             _ => None,
         };
         if self.wants_retry(&job, &result) {
-            if log::log_enabled!(log::Level::Warn) {
-                warn!(
-                    "{} attempt {} failed on worker {slot} ({}); it will be retried",
-                    job.id(),
-                    job.attempts(),
-                    describe(&result)
-                );
+            if telemetry::warnings_wanted() {
+                let (id, attempt) = (job.id(), job.attempts());
+                tell!(warn, self.name(), { task = id.as_u64(), attempt = attempt, worker = slot },
+                    "{id} attempt {attempt} failed on worker {slot} ({}); it will be retried",
+                    describe(&result));
             }
             self.retry_later(slot, job, ctx);
         } else {
@@ -118,10 +119,11 @@ impl<T: Task> Supervisor<T> {
             Attempt::Returned(Err(error)) => {
                 self.counts.failed += 1;
                 // The error's `Debug` is user code: asked once, and contained.
-                let text = (log::log_enabled!(log::Level::Warn) || !self.subscribers.is_empty())
+                let text = (telemetry::warnings_wanted() || !self.subscribers.is_empty())
                     .then(|| debug_text(&error));
                 if let Some(text) = &text {
-                    warn!("{id} failed on worker {slot}: {text}");
+                    tell!(warn, self.name(), { task = id.as_u64(), attempts = attempts, worker = slot },
+                        "{id} failed on worker {slot}: {text}");
                 }
                 self.subscribers.emit(|| PoolEvent::TaskFailed {
                     task: id,
@@ -134,7 +136,8 @@ impl<T: Task> Supervisor<T> {
             Attempt::Panicked(message) => {
                 let message = *message;
                 self.counts.panicked += 1;
-                warn!("{id} panicked on worker {slot}: {message}");
+                tell!(warn, self.name(), { task = id.as_u64(), attempts = attempts, worker = slot },
+                    "{id} panicked on worker {slot}: {message}");
                 self.subscribers.emit(|| PoolEvent::TaskPanicked {
                     task: id,
                     worker: slot,
@@ -144,7 +147,8 @@ impl<T: Task> Supervisor<T> {
             }
             Attempt::TimedOut => {
                 self.counts.timed_out += 1;
-                warn!("{id} timed out on worker {slot}");
+                tell!(warn, self.name(), { task = id.as_u64(), attempts = attempts, worker = slot },
+                    "{id} timed out on worker {slot}");
                 self.subscribers.emit(|| PoolEvent::TaskTimedOut {
                     task: id,
                     worker: slot,
@@ -275,7 +279,12 @@ impl<T: Task> Supervisor<T> {
     /// A task lost with its worker: the job's own drop handed it back to its
     /// handle (`NotRun`, `StopReason::Dropped`); here it is counted.
     pub(super) fn count_lost(&mut self, id: TaskId) {
-        warn!("{id} was lost with its worker and handed back unrun");
+        tell!(
+            warn,
+            self.name(),
+            { task = id.as_u64() },
+            "{id} was lost with its worker and handed back unrun"
+        );
         self.counts.in_flight -= 1;
         self.counts.not_run += 1;
         self.subscribers.emit(|| PoolEvent::TaskNotRun {
@@ -305,7 +314,8 @@ impl<T: Task> Supervisor<T> {
         entry.consecutive_restarts += 1;
         let (restarts, delay) = (entry.restarts, policy.backoff(entry.consecutive_restarts));
         self.counts.restarts += 1;
-        warn!("worker {slot} restarts in {delay:?}: {reason}");
+        tell!(warn, self.name(), { worker = slot, restarts = restarts },
+            "worker {slot} restarts in {delay:?}: {reason}");
         self.subscribers.emit(|| PoolEvent::WorkerRestarted {
             worker: slot,
             reason,
@@ -341,7 +351,12 @@ impl<T: Task> Supervisor<T> {
     /// The slot's worker could not make its state: restart the slot, unless
     /// it was told to quit meanwhile.
     pub(super) fn worker_failed(&mut self, slot: usize, error: String, ctx: &mut Context<Self>) {
-        warn!("worker {slot} failed to start: {error}");
+        tell!(
+            warn,
+            self.name(),
+            { worker = slot },
+            "worker {slot} failed to start: {error}"
+        );
         let mut was_starting = false;
         self.slots.update(slot, |state| match state {
             SlotState::Starting(_) => {

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -23,8 +24,10 @@ use actix_rt::ArbiterHandle;
 use crate::config::{Config, StateFactory};
 use crate::contain::{catch, drop_contained};
 use crate::job::Job;
+use crate::latency;
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
+use crate::telemetry::AttemptSpan;
 
 mod line;
 
@@ -98,6 +101,8 @@ pub(crate) struct Seat<T: Task, I: WorkerInbox<T>> {
     timeout: Option<Duration>,
     /// The pool's retry policy, for tasks without one of their own.
     retry: crate::retry::RetryPolicy,
+    /// The pool's name, for each attempt's span.
+    pool: Option<Arc<str>>,
 }
 
 impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
@@ -109,6 +114,7 @@ impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
             state: config.state.clone(),
             timeout: config.task_timeout,
             retry: config.retry,
+            pool: config.name.clone(),
         }
     }
 }
@@ -199,10 +205,12 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
 ) -> TaskContext<T::State> {
     let mut watched: u64 = 0;
     while let Some(Order::Run(mut job, mut timeout)) = orders.recv().await {
+        let mut started = latency::now();
         loop {
             let id = job.id();
             let (task, attempt) = job.start_attempt();
             cx.begin(id, attempt);
+            let span = AttemptSpan::new(seat.pool.as_deref(), id, attempt, seat.slot);
             // The attempt's time starts now, as it begins, not when it was
             // handed out: it may have waited for this thread.
             let deadline = match &timeout {
@@ -214,7 +222,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 orders.begin_watched(watched, deadline);
             }
             // The attempt runs in place, in this future (see `Attempting`).
-            let result = match timeout.map(|_| catch(|| task.run(&mut cx))) {
+            let result = match timeout.map(|_| catch(|| span.in_scope(|| task.run(&mut cx)))) {
                 Ok(Ok(run)) => {
                     // Dropped inside `catch_unwind`: its `Drop` is the task's
                     // code too.
@@ -222,15 +230,17 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                     // Without a deadline there is no timer: most tasks have none.
                     let timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
                     let ended = match run.as_mut().as_pin_mut() {
-                        Some(run) => Attempting::new(run, timer, deadline, &orders).await,
+                        Some(run) => Attempting::new(run, timer, deadline, &orders, &span).await,
                         // Not reached: `run` was filled just above.
                         None => Attempt::Aborted,
                     };
-                    end_attempt(run, ended)
+                    span.in_scope(|| end_attempt(run, ended))
                 }
                 // `Task::timeout` panicked, or the call that makes the future.
                 Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
             };
+            let ended = latency::now();
+            job.timed(started, ended);
             if deadline.is_some() && !orders.end_watched(watched) {
                 seat.done(job, result, None);
                 return cx;
@@ -270,6 +280,9 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
             }
             job = next;
             timeout = next_timeout;
+            // The clock is read once between two attempts: the next one
+            // starts as this one ended.
+            started = ended;
             // Tasks that never wait would otherwise keep this worker's thread
             // to itself for as long as the backlog lasts.
             tokio::task::consume_budget().await;
@@ -320,6 +333,8 @@ struct Attempting<'a, T: Task, F> {
     timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
     deadline: Option<Instant>,
     orders: &'a line::Receiver<Order<T>>,
+    /// Entered on every poll of the task's future.
+    span: &'a AttemptSpan,
 }
 
 impl<'a, T: Task, F> Attempting<'a, T, F> {
@@ -328,12 +343,14 @@ impl<'a, T: Task, F> Attempting<'a, T, F> {
         timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
         deadline: Option<Instant>,
         orders: &'a line::Receiver<Order<T>>,
+        span: &'a AttemptSpan,
     ) -> Self {
         Attempting {
             run,
             timer,
             deadline,
             orders,
+            span,
         }
     }
 }
@@ -350,7 +367,7 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, waker: &mut std::task::Context<'_>) -> Poll<Attempt<T>> {
         let this = self.get_mut();
-        match catch(|| this.run.as_mut().poll(waker)) {
+        match catch(|| this.span.in_scope(|| this.run.as_mut().poll(waker))) {
             Ok(Poll::Ready(result)) => {
                 if this
                     .deadline

@@ -1,0 +1,66 @@
+//! What a pool tells the world about itself besides [`Stats`](crate::Stats)
+//! and events: log lines (through `log`, or `tracing` with the feature), a
+//! span per attempt (feature `tracing`), and metrics (feature `metrics`).
+//!
+//! A pool's name (see [`PoolBuilder::name`](crate::PoolBuilder::name)) goes
+//! into all three.
+
+#[cfg(not(feature = "tracing"))]
+use std::fmt;
+
+#[cfg(feature = "metrics")]
+mod metrics;
+mod span;
+
+#[cfg(feature = "metrics")]
+pub(crate) use metrics::{PoolMetrics, Tally};
+pub(crate) use span::AttemptSpan;
+
+/// What a log line about a pool starts with: its name, if it has one.
+#[cfg(not(feature = "tracing"))]
+pub(crate) struct Prefix<'a>(pub(crate) Option<&'a str>);
+
+#[cfg(not(feature = "tracing"))]
+impl fmt::Display for Prefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "pool {name}: "),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether a warning would be seen by anyone: asked before work that only
+/// a warning needs (the text of a task's error, which is the task's code).
+pub(crate) fn warnings_wanted() -> bool {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::enabled!(tracing::Level::WARN)
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        log::log_enabled!(log::Level::Warn)
+    }
+}
+
+/// Tells of something that happened in a pool: a `log` record whose text
+/// starts with the pool's name or, with the `tracing` feature, a `tracing`
+/// event with the pool's name and the given fields (which `tracing` hands to
+/// `log` when no subscriber is set).
+///
+/// `tell!(warn, pool_name, { task = id.as_u64(), worker = slot }, "text {}", x)`
+macro_rules! tell {
+    ($level:ident, $pool:expr, { $($field:ident = $value:expr),* $(,)? }, $($message:tt)+) => {{
+        #[cfg(feature = "tracing")]
+        {
+            let pool: Option<&str> = $pool;
+            tracing::$level!(pool = pool.unwrap_or(""), $($field = $value,)* $($message)+);
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            $(let _ = $value;)*
+            log::$level!("{}{}", $crate::telemetry::Prefix($pool), format_args!($($message)+));
+        }
+    }};
+}
+pub(crate) use tell;
