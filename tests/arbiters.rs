@@ -1,6 +1,6 @@
 //! Workers on other arbiters take waiting tasks themselves, on their own
 //! threads; the supervisor still books every task exactly once, and its
-//! counters add up at every snapshot (DESIGN rule 1).
+//! counters add up at every snapshot (ARCHITECTURE.md, The promise, rule 2).
 
 mod common;
 

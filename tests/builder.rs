@@ -1,4 +1,5 @@
-//! DESIGN rule 6 at build time: every refusal is a typed error, never a panic.
+//! ARCHITECTURE.md, The promise, rule 7, at build time: every refusal is a
+//! typed error, never a panic.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! DESIGN rule 1 in numbers: the counters add up at every snapshot.
+//! ARCHITECTURE.md, The promise, rule 2, in numbers: the counters add up at
+//! every snapshot.
 
 mod common;
 

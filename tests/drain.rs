@@ -1,4 +1,5 @@
-//! DESIGN rule 5, the other shutdown: accept nothing new, finish everything.
+//! ARCHITECTURE.md, The promise, rule 6, the other shutdown: accept nothing
+//! new, finish everything.
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! DESIGN rule 3: a failed worker is replaced in its slot with fresh state,
-//! restarts back off, and a crash loop ends in a clean, explained stop.
+//! ARCHITECTURE.md, The promise, rule 4: a failed worker is replaced in its
+//! slot with fresh state, restarts back off, and a crash loop ends in a clean,
+//! explained stop.
 
 mod common;
 
@@ -334,10 +335,11 @@ async fn giving_up_hands_back_and_reports_the_tasks_still_waiting_in_the_inbox()
     assert!(stats.balances());
 }
 
-/// DESIGN rule 5 with the restart limit: once the supervisor decides to stop,
-/// no task starts. Here a worker's panic and another worker's report naming
-/// the task it took next from the backlog reach the supervisor together: that
-/// task began before the decision, and the events say so in that order.
+/// ARCHITECTURE.md, The promise, rule 6, with the restart limit: once the
+/// supervisor decides to stop, no task starts. Here a worker's panic and
+/// another worker's report naming the task it took next from the backlog reach
+/// the supervisor together: that task began before the decision, and the events
+/// say so in that order.
 #[actix_rt::test]
 async fn no_task_starts_after_the_restart_limit_decides_to_stop() {
     let mut lab = common::Lab::new();

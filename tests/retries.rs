@@ -1,5 +1,6 @@
-//! DESIGN rule 4: retries back off on a timer in the supervisor, never on a
-//! worker, and never after the last attempt. Time is paused throughout.
+//! ARCHITECTURE.md, The promise, rule 5: retries back off on a timer in the
+//! supervisor, never on a worker, and never after the last attempt. Time is
+//! paused throughout.
 
 mod common;
 

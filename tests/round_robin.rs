@@ -1,4 +1,5 @@
-//! DESIGN rule 2: idle workers take consecutive tasks in turn; busy ones are skipped.
+//! ARCHITECTURE.md, The promise, rule 3: idle workers take consecutive tasks in
+//! turn; busy ones are skipped.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! DESIGN rule 5, the quit channel: the task in hand finishes, the queued ones
-//! come back, and nothing more gets in.
+//! ARCHITECTURE.md, The promise, rule 6, the quit channel: the task in hand
+//! finishes, the queued ones come back, and nothing more gets in.
 
 mod common;
 

@@ -1,7 +1,7 @@
-//! DESIGN rule 9: deadlines are the supervisor's. A task that blocks its
-//! worker's thread past its timeout is ended by the supervisor itself, its
-//! slot is reported stuck and gets a fresh worker, and whatever the blocked
-//! worker reports later is discarded.
+//! ARCHITECTURE.md, The promise, rule 9: deadlines are the supervisor's. A task
+//! that blocks its worker's thread past its timeout is ended by the supervisor
+//! itself, its slot is reported stuck and gets a fresh worker, and whatever the
+//! blocked worker reports later is discarded.
 
 mod common;
 

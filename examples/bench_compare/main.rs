@@ -39,6 +39,7 @@
 //! cargo run --release --example bench_compare -- --quick          # smaller and fewer, under 30 s
 //! cargo run --release --example bench_compare -- --only round-trip   # one scenario, e.g. to profile
 //! cargo run --release --example bench_compare -- --tasks 1000000 --reps 7
+//! cargo run --release --example bench_compare --features metrics   # with metrics recorded
 //! ```
 //!
 //! `--reps N` sets the timed repetitions of every scenario (default 5; 3 with
@@ -86,6 +87,8 @@ fn bench(settings: Settings) {
     // Before anything else starts a thread that could slow the measurement.
     let spin_iterations = scenarios::calibrate_spin();
     report::print_preamble(&settings, spin_iterations);
+    #[cfg(feature = "metrics")]
+    record_metrics();
     let bench = Bench::new(settings, spin_iterations);
 
     let mut table = Table::start();
@@ -95,6 +98,24 @@ fn bench(settings: Settings) {
         }
     }
     table.finish(start.elapsed());
+}
+
+/// Built with the `metrics` feature, the pool under test records into a
+/// Prometheus recorder, as a service that exports its metrics would: the
+/// figures then include what metrics cost. Histograms are drained once a
+/// second, as the exporter's own upkeep would.
+#[cfg(feature = "metrics")]
+fn record_metrics() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap_or_else(|error| fail(&format!("no metrics recorder: {error}")));
+    println!("metrics: recorded into a Prometheus recorder (feature `metrics`)");
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            handle.run_upkeep();
+        }
+    });
 }
 
 fn fail(error: &str) -> ! {

@@ -1,4 +1,4 @@
-//! Deadlines the supervisor keeps itself (DESIGN rule 9).
+//! Deadlines the supervisor keeps itself (ARCHITECTURE.md, "The promise", rule 9).
 //!
 //! A worker enforces its attempt's timeout with a timer on its own thread;
 //! that works until the task blocks that thread (a blocking call, a busy

@@ -190,7 +190,7 @@ impl<T: Task> Supervisor<T> {
         self.settle_owed();
         // With no worker left, whatever is still queued can only go back. The
         // gate makes this unreachable in a drain; it is kept as the last guard
-        // of rule 1.
+        // of the promise that every accepted task ends (ARCHITECTURE.md, rule 1).
         let reason = self.stop_reason();
         while let Some(job) = self.queue.pop() {
             self.hand_back(job, reason.clone());

@@ -77,9 +77,9 @@ pub(crate) enum Release {
     Before,
     /// Released at a moment that may be before, at or after the deadline:
     /// the attempt's start (so its deadline) is known only within a window;
-    /// or exactly at the deadline, where DESIGN rule 9 ("a result that
-    /// arrives after its deadline is discarded") leaves the instant itself
-    /// open (the worker discards it; before rule 9 it was booked).
+    /// or exactly at the deadline, where rule 9 of ARCHITECTURE.md's promise
+    /// ("a result that comes after its deadline is discarded") leaves the
+    /// instant itself open (the worker discards it).
     Around,
     /// Released after the deadline (its timer may not have fired yet:
     /// timers fire on the millisecond tick after their deadline).
@@ -93,7 +93,8 @@ impl Act {
     /// A held task released while its attempt runs ends at once, in the same
     /// instant (virtual time does not move until the pool settles): completed
     /// if that is before its deadline; a result after the deadline is
-    /// discarded, and the attempt timed out (DESIGN rule 9).
+    /// discarded, and the attempt timed out (ARCHITECTURE.md, The promise,
+    /// rule 9).
     pub(crate) fn ends(self, release: Release, timeout: bool) -> Vec<End> {
         match self {
             Act::Complete => vec![End::Completed],

@@ -33,10 +33,10 @@
 //!
 //! - a held task released when its attempt's deadline may already have come
 //!   (the attempt's start is known only within the step it was seen in), or
-//!   exactly at its deadline: it may complete or time out (DESIGN rule 9
-//!   discards a result that comes after the deadline, and the worker
-//!   discards one at the deadline too; its timer, rounded up to the next
-//!   millisecond, may not have fired yet);
+//!   exactly at its deadline: it may complete or time out (rule 9 of
+//!   ARCHITECTURE.md's promise discards a result that comes after the
+//!   deadline, and the worker discards one at the deadline too; its timer,
+//!   rounded up to the next millisecond, may not have fired yet);
 //! - a panic while a `Stop` has been asked for but not yet decided: the
 //!   supervisor may be deciding already, and then it restarts nothing, so
 //!   the restart may or may not follow (and a panic past the restart limit
@@ -156,12 +156,12 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// DESIGN rules 1, 3, 4 and 5 together: every accepted task ends in exactly
-    /// one outcome that fits it, after the attempts its retry policy allows,
-    /// the counters always balance, refused tasks come back intact, panicking
-    /// workers restart after their backoff until the limit, retries wait off
-    /// the workers for exactly their delay, and every stop or drain answers,
-    /// all with the same report.
+    /// ARCHITECTURE.md, The promise, rules 1, 2 and 4 to 7 together: every
+    /// accepted task ends in exactly one outcome that fits it, after the
+    /// attempts its retry policy allows, the counters always balance, refused
+    /// tasks come back intact, panicking workers restart after their backoff
+    /// until the limit, retries wait off the workers for exactly their delay,
+    /// and every stop or drain answers, all with the same report.
     #[test]
     fn random_command_sequences_keep_the_pools_rules(case in case()) {
         if let Err(why) = run(case) {

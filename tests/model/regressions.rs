@@ -40,16 +40,16 @@ fn replay_times(times: usize, setup: Setup, commands: Vec<Command>) {
     }
 }
 
-/// Once caught (the case the project's issue names, rebuilt by hand; the
-/// model found it at about 1 case in 3,000): a task that a worker took from
-/// the backlog just before the supervisor decided to stop started after
-/// `SupervisorStopping`. Two held tasks time out in the same instant; the
-/// first worker takes the panicking task from the backlog and panics
-/// (restart limit 0: the supervisor gives up), the second takes the next
-/// task in the same turn, and its report, naming that task, was read only
-/// after the stop had been decided. Fixed by deciding a stop only once every
-/// report sent before it is in (afb1aaa); before that, this fails at step 4
-/// with "a task started after the stop".
+/// Once caught (the model found it at about 1 case in 3,000; this is that
+/// case, rebuilt by hand): a task that a worker took from the backlog just
+/// before the supervisor decided to stop started after `SupervisorStopping`.
+/// Two held tasks time out in the same instant; the first worker takes the
+/// panicking task from the backlog and panics (restart limit 0: the
+/// supervisor gives up), the second takes the next task in the same turn, and
+/// its report, naming that task, was read only after the stop had been
+/// decided. Fixed by deciding a stop only once every report sent before it is
+/// in (commit afb1aaa); before that, this fails at step 4 with "a task started
+/// after the stop".
 #[test]
 fn a_task_taken_from_the_backlog_as_the_supervisor_gives_up_starts_before_the_stop() {
     replay(
@@ -147,8 +147,9 @@ fn on_two_arbiters_a_task_taken_while_the_supervisor_gives_up_starts_before_the_
 /// Once caught, a mistake of the model's rather than the pool's: a held task
 /// released at the very instant of its deadline (its timer, rounded up to the
 /// next millisecond, had not fired) was expected to complete; the pool, by
-/// DESIGN rule 9, discards a result that comes at its deadline and times the
-/// attempt out. The model now allows either at that instant, and only then.
+/// rule 9 of ARCHITECTURE.md's promise, discards a result that comes at its
+/// deadline and times the attempt out. The model now allows either at that
+/// instant, and only then.
 #[test]
 fn a_held_task_released_at_its_deadline_may_time_out() {
     replay(
