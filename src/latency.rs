@@ -5,25 +5,40 @@
 //! Each task is timed three times: when the pool accepts it, when each
 //! attempt starts and when each attempt ends (a worker that goes straight on
 //! to the next task from the backlog reads the clock once for both). The
-//! clock is `quanta`'s, read from the CPU's counter where it can: about half
-//! what a read of `Instant::now` costs, and this is on every task's path.
-//! Under tokio's paused time it keeps running: it measures real time.
+//! clock is `quanta`'s raw counter, the CPU's time-stamp counter where it is
+//! steady across cores (its monotonic clock otherwise): a read costs a
+//! fraction of `Instant::now`, and this is on every task's path. Readings
+//! become nanoseconds only when two are subtracted, on the worker.
+//! Under tokio's paused time this clock keeps running: it measures real time.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-/// A reading of the clock that times tasks.
-pub(crate) type Tick = quanta::Instant;
+/// A raw reading of the clock that times tasks: only differences of two
+/// mean anything.
+pub(crate) type Tick = u64;
+
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
 
 /// Reads the clock that times tasks.
 #[inline]
 pub(crate) fn now() -> Tick {
-    quanta::Instant::now()
+    clock().raw()
 }
 
-/// Reads the clock once, so that its calibration (some milliseconds, the
-/// first time in a process) happens as a pool is built, not in a task's time.
+/// Nanoseconds from `start` to `end` (0 if `end` is not later).
+#[inline]
+fn nanos_between(start: Tick, end: Tick) -> u64 {
+    clock().delta_as_nanos(start, end)
+}
+
+/// Makes the clock, so that its calibration (some milliseconds, once in a
+/// process) happens as a pool is built, not in a task's time.
 pub(crate) fn warm_up() {
     let _ = now();
 }
@@ -59,9 +74,14 @@ impl Durations {
     }
 
     /// Records one duration, a day at most.
+    #[cfg(test)]
+    fn record(&mut self, duration: Duration) {
+        self.record_nanos(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    }
+
     #[inline]
-    pub(crate) fn record(&mut self, duration: Duration) {
-        self.0.saturating_record(nanos(duration).max(1));
+    fn record_nanos(&mut self, nanos: u64) {
+        self.0.saturating_record(nanos.max(1));
     }
 
     pub(crate) fn summary(&self) -> Latency {
@@ -93,10 +113,6 @@ pub(crate) struct Timing {
 
 const NOT_YET: u64 = u64::MAX;
 
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(NOT_YET - 1)
-}
-
 impl Timing {
     #[inline]
     pub(crate) fn accepted_now() -> Self {
@@ -111,18 +127,31 @@ impl Timing {
     #[inline]
     pub(crate) fn attempt(&mut self, started: Tick, ended: Tick) {
         if self.waited == NOT_YET {
-            self.waited = nanos(started.saturating_duration_since(self.accepted));
+            self.waited = nanos_between(self.accepted, started).min(NOT_YET - 1);
         }
-        self.ran = nanos(ended.saturating_duration_since(started));
+        self.ran = nanos_between(started, ended);
     }
 
-    /// How long the task waited for its first attempt, once that started.
-    pub(crate) fn waited(&self) -> Option<Duration> {
-        (self.waited != NOT_YET).then(|| Duration::from_nanos(self.waited))
+    /// How long the task waited for its first attempt, in nanoseconds,
+    /// once that started.
+    #[inline]
+    pub(crate) fn waited_nanos(&self) -> Option<u64> {
+        (self.waited != NOT_YET).then_some(self.waited)
     }
 
-    /// How long its latest attempt ran.
-    pub(crate) fn ran(&self) -> Duration {
+    /// How long its latest attempt ran, in nanoseconds.
+    #[inline]
+    pub(crate) fn ran_nanos(&self) -> u64 {
+        self.ran
+    }
+
+    #[cfg(test)]
+    fn waited(&self) -> Option<Duration> {
+        self.waited_nanos().map(Duration::from_nanos)
+    }
+
+    #[cfg(test)]
+    fn ran(&self) -> Duration {
         Duration::from_nanos(self.ran)
     }
 }
@@ -146,10 +175,10 @@ impl Latencies {
     /// that attempt was its first.
     #[inline]
     pub(crate) fn record(&mut self, timing: &Timing, first_attempt: bool) {
-        if first_attempt && let Some(waited) = timing.waited() {
-            self.waited.record(waited);
+        if first_attempt && let Some(waited) = timing.waited_nanos() {
+            self.waited.record_nanos(waited);
         }
-        self.ran.record(timing.ran());
+        self.ran.record_nanos(timing.ran_nanos());
     }
 }
 
@@ -193,12 +222,24 @@ mod tests {
     #[test]
     fn the_wait_is_taken_at_the_first_attempt_only() {
         let mut timing = Timing::accepted_now();
-        let accepted = timing.accepted;
-        let first = accepted + Duration::from_millis(5);
-        timing.attempt(first, first + Duration::from_millis(2));
-        let second = first + Duration::from_millis(50);
-        timing.attempt(second, second + Duration::from_millis(3));
-        assert_eq!(timing.waited(), Some(Duration::from_millis(5)));
-        assert_eq!(timing.ran(), Duration::from_millis(3));
+        // Real readings, a few milliseconds apart.
+        let later = || {
+            std::thread::sleep(Duration::from_millis(2));
+            now()
+        };
+        let first = later();
+        let first_ended = later();
+        let second = later();
+        let second_ended = later();
+        timing.attempt(first, first_ended);
+        let waited = timing.waited().expect("the first attempt started");
+        timing.attempt(second, second_ended);
+        // Kept from the first attempt.
+        assert_eq!(timing.waited(), Some(waited));
+        assert!(waited >= Duration::from_millis(2), "{waited:?}");
+        assert!(timing.ran() >= Duration::from_millis(2));
+        // A reading that is not later than the start counts as no time.
+        timing.attempt(second_ended, second);
+        assert_eq!(timing.ran(), Duration::ZERO);
     }
 }

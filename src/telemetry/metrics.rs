@@ -129,10 +129,11 @@ impl PoolMetrics {
     /// that attempt was its first.
     #[inline]
     pub(crate) fn attempt(&self, timing: &Timing, first_attempt: bool) {
-        if first_attempt && let Some(waited) = timing.waited() {
-            self.waited.record(waited.as_secs_f64());
+        let seconds = |nanos: u64| nanos as f64 / 1e9;
+        if first_attempt && let Some(waited) = timing.waited_nanos() {
+            self.waited.record(seconds(waited));
         }
-        self.ran.record(timing.ran().as_secs_f64());
+        self.ran.record(seconds(timing.ran_nanos()));
     }
 }
 
