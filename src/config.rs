@@ -28,6 +28,10 @@ pub(crate) struct Config<T: Task> {
     pub(crate) stuck_grace: Duration,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) name: Option<Arc<str>>,
+    /// The supervisor's share of the pool's metrics, registered by `build`
+    /// on its caller's thread (where a recorder may be installed for it alone).
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<crate::telemetry::PoolMetrics>,
 }
 
 /// Builds a [`Pool`]: made by [`Pool::builder`] or [`Pool::builder_with_state`].
@@ -247,6 +251,12 @@ impl<T: Task> PoolBuilder<T> {
     /// Checks the settings, then starts the supervisor and its workers on the
     /// current arbiter (or the one given to [`arbiter`](Self::arbiter)).
     ///
+    /// The first pool built in a process calibrates the clock that times
+    /// tasks (see [`Stats::waited`](crate::Stats::waited)): a busy wait of up
+    /// to a fraction of a second, on the calling thread. With the `metrics`
+    /// feature, the pool registers its metrics here, with the recorder
+    /// installed for this thread or globally.
+    ///
     /// # Errors
     ///
     /// A [`BuildError`] naming the first setting refused (see the table above);
@@ -258,7 +268,8 @@ impl<T: Task> PoolBuilder<T> {
     /// stopped.
     pub fn build(self) -> Result<Pool<T>, BuildError> {
         let arbiter = self.arbiter.clone();
-        let config = self.validate()?;
+        #[allow(unused_mut)]
+        let mut config = self.validate()?;
         match &arbiter {
             None if actix_rt::Arbiter::try_current().is_none() => {
                 return Err(BuildError::NoArbiter);
@@ -268,7 +279,14 @@ impl<T: Task> PoolBuilder<T> {
             _ => {}
         }
         crate::latency::warm_up();
-        let gate = Arc::new(Gate::new(config.queue_capacity));
+        let gate = Gate::new(config.queue_capacity);
+        #[cfg(feature = "metrics")]
+        let gate = {
+            let (admissions, metrics) = crate::telemetry::register(config.name.as_deref());
+            config.metrics = Some(metrics);
+            gate.recording(admissions)
+        };
+        let gate = Arc::new(gate);
         let name = config.name.clone();
         let (addr, backlog) = Supervisor::start(config, gate.clone(), arbiter.as_ref());
         Ok(Pool::new(addr, backlog, gate, name))
@@ -317,6 +335,8 @@ impl<T: Task> PoolBuilder<T> {
             stuck_grace: self.stuck_grace,
             shutdown_timeout: self.shutdown_timeout,
             name: self.name.map(Arc::from),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         })
     }
 }

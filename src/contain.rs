@@ -20,6 +20,11 @@
 //! | `Drop` of the worker state | worker, when it ends | logged; the worker's exit is still reported |
 //! | a [`TaskReport`](crate::TaskReport) recipient | actix delivers to it; its mailbox may drop the report | the drop is contained as above |
 //! | `Drop` of a refused task (`TrySubmit` sent with `do_send`, `SubmitAndReport` to a stopped actor, a `Submit` whose sender left) | supervisor | logged |
+//! | a `tracing` subscriber, making, entering and dropping an attempt's span (feature `tracing`) | worker | no span for that attempt; entered inside the attempt's own catch, as `run` |
+//!
+//! The application's logger and `tracing` subscriber, called for the pool's
+//! own log lines and events, are not contained: a logger that panics fails
+//! every program that logs, and the pool could not report it anywhere.
 //!
 //! One place is out of reach: a `Submit`, `TrySubmit` or `SubmitAndReport`
 //! message whose sender gave up before the supervisor handled it is dropped

@@ -35,6 +35,9 @@ pub(crate) struct Gate {
     waiters: AtomicUsize,
     room: Notify,
     next_id: AtomicU64,
+    /// Tasks admitted and places held, for the pool's metrics.
+    #[cfg(all(feature = "metrics", not(workerpool_loom)))]
+    admissions: Option<crate::telemetry::Admissions>,
 }
 
 impl Gate {
@@ -45,6 +48,17 @@ impl Gate {
             waiters: AtomicUsize::new(0),
             room: Notify::new(),
             next_id: AtomicU64::new(0),
+            #[cfg(all(feature = "metrics", not(workerpool_loom)))]
+            admissions: None,
+        }
+    }
+
+    /// The gate, recording admissions and freed places in the pool's metrics.
+    #[cfg(all(feature = "metrics", not(workerpool_loom)))]
+    pub(crate) fn recording(self, admissions: crate::telemetry::Admissions) -> Self {
+        Gate {
+            admissions: Some(admissions),
+            ..self
         }
     }
 
@@ -66,6 +80,10 @@ impl Gate {
             unsafe { Arc::increment_strong_count(Arc::as_ptr(gate)) };
         }
         let permit = Permit(std::ptr::NonNull::from(&**gate));
+        #[cfg(all(feature = "metrics", not(workerpool_loom)))]
+        if let Some(admissions) = &gate.admissions {
+            admissions.admitted();
+        }
         Ok((id, permit))
     }
 
@@ -125,6 +143,10 @@ impl Gate {
     #[inline]
     fn release(&self) -> bool {
         let before = self.state.fetch_sub(1, Ordering::SeqCst);
+        #[cfg(all(feature = "metrics", not(workerpool_loom)))]
+        if let Some(admissions) = &self.admissions {
+            admissions.place_freed();
+        }
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.room.notify_one();
         }

@@ -37,8 +37,9 @@ fn nanos_between(start: Tick, end: Tick) -> u64 {
     clock().delta_as_nanos(start, end)
 }
 
-/// Makes the clock, so that its calibration (some milliseconds, once in a
-/// process) happens as a pool is built, not in a task's time.
+/// Makes the clock, so that its calibration (a busy wait of up to a fraction
+/// of a second, once in a process, on the thread that builds the first
+/// pool) happens as a pool is built, not in a task's time.
 pub(crate) fn warm_up() {
     let _ = now();
 }
@@ -99,26 +100,30 @@ impl Durations {
     }
 }
 
-/// A task's times, as it travels with its job: when it was accepted, then
-/// how long it waited for its first attempt, and how long its latest
-/// attempt ran. In nanoseconds, to keep every job 16 bytes smaller than
-/// `Duration`s would.
+/// A task's times, as it travels with its job: when it was accepted, how
+/// long it waited for its first attempt, and how long its latest attempt
+/// ran. In nanoseconds, to keep every job 16 bytes smaller than `Duration`s
+/// would.
 #[derive(Clone, Copy)]
 pub(crate) struct Timing {
     accepted: Tick,
-    /// `NOT_YET` until the first attempt starts.
+    /// `NOT_STARTED` until the first attempt starts, then the wait until it
+    /// is reported, then `REPORTED`.
     waited: u64,
     ran: u64,
 }
 
-const NOT_YET: u64 = u64::MAX;
+const NOT_STARTED: u64 = u64::MAX;
+const REPORTED: u64 = u64::MAX - 1;
+/// The longest wait a timing keeps (some 584 years): below the markers.
+const LONGEST_WAIT: u64 = u64::MAX - 2;
 
 impl Timing {
     #[inline]
     pub(crate) fn accepted_now() -> Self {
         Timing {
             accepted: now(),
-            waited: NOT_YET,
+            waited: NOT_STARTED,
             ran: 0,
         }
     }
@@ -126,33 +131,24 @@ impl Timing {
     /// Notes an attempt that ran from `started` to `ended`.
     #[inline]
     pub(crate) fn attempt(&mut self, started: Tick, ended: Tick) {
-        if self.waited == NOT_YET {
-            self.waited = nanos_between(self.accepted, started).min(NOT_YET - 1);
+        if self.waited == NOT_STARTED {
+            self.waited = nanos_between(self.accepted, started).min(LONGEST_WAIT);
         }
         self.ran = nanos_between(started, ended);
     }
 
-    /// How long the task waited for its first attempt, in nanoseconds,
-    /// once that started.
+    /// The latest attempt's run, and the wait for the first attempt, which
+    /// is given once: at the first report after that attempt started. That
+    /// is the first attempt's own report, unless the supervisor gave up on
+    /// it (a stuck worker, whose late report is not counted); then the
+    /// task's next reported attempt brings it.
     #[inline]
-    pub(crate) fn waited_nanos(&self) -> Option<u64> {
-        (self.waited != NOT_YET).then_some(self.waited)
-    }
-
-    /// How long its latest attempt ran, in nanoseconds.
-    #[inline]
-    pub(crate) fn ran_nanos(&self) -> u64 {
-        self.ran
-    }
-
-    #[cfg(test)]
-    fn waited(&self) -> Option<Duration> {
-        self.waited_nanos().map(Duration::from_nanos)
-    }
-
-    #[cfg(test)]
-    fn ran(&self) -> Duration {
-        Duration::from_nanos(self.ran)
+    pub(crate) fn report(&mut self) -> (Option<u64>, u64) {
+        let waited = (self.waited <= LONGEST_WAIT).then_some(self.waited);
+        if waited.is_some() {
+            self.waited = REPORTED;
+        }
+        (waited, self.ran)
     }
 }
 
@@ -171,14 +167,14 @@ impl Latencies {
         }
     }
 
-    /// Records the attempt a worker just reported, and the task's wait if
-    /// that attempt was its first.
+    /// Records an attempt's run, and the task's wait if it is reported now
+    /// (see [`Timing::report`]), in nanoseconds.
     #[inline]
-    pub(crate) fn record(&mut self, timing: &Timing, first_attempt: bool) {
-        if first_attempt && let Some(waited) = timing.waited_nanos() {
+    pub(crate) fn record(&mut self, waited: Option<u64>, ran: u64) {
+        if let Some(waited) = waited {
             self.waited.record_nanos(waited);
         }
-        self.ran.record_nanos(timing.ran_nanos());
+        self.ran.record_nanos(ran);
     }
 }
 
@@ -220,26 +216,37 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_is_taken_at_the_first_attempt_only() {
+    fn the_wait_is_taken_at_the_first_attempt_and_reported_once() {
         let mut timing = Timing::accepted_now();
+        assert_eq!(timing.report(), (None, 0), "nothing started yet");
         // Real readings, a few milliseconds apart.
         let later = || {
             std::thread::sleep(Duration::from_millis(2));
             now()
         };
-        let first = later();
-        let first_ended = later();
-        let second = later();
-        let second_ended = later();
+        let (first, first_ended) = (later(), later());
+        let (second, second_ended) = (later(), later());
         timing.attempt(first, first_ended);
-        let waited = timing.waited().expect("the first attempt started");
+        let (waited, ran) = timing.report();
+        let waited = waited.expect("the first attempt started");
+        assert!(waited >= 2_000_000, "{waited} ns");
+        assert!(ran >= 2_000_000, "{ran} ns");
         timing.attempt(second, second_ended);
-        // Kept from the first attempt.
-        assert_eq!(timing.waited(), Some(waited));
-        assert!(waited >= Duration::from_millis(2), "{waited:?}");
-        assert!(timing.ran() >= Duration::from_millis(2));
+        let (again, ran) = timing.report();
+        assert_eq!(again, None, "the wait is reported once");
+        assert!(ran >= 2_000_000, "{ran} ns");
         // A reading that is not later than the start counts as no time.
         timing.attempt(second_ended, second);
-        assert_eq!(timing.ran(), Duration::ZERO);
+        assert_eq!(timing.report(), (None, 0));
+    }
+
+    #[test]
+    fn a_wait_not_reported_with_its_attempt_comes_with_the_next() {
+        let mut timing = Timing::accepted_now();
+        let started = now();
+        // The first attempt's report never came (a stuck worker's).
+        timing.attempt(started, now());
+        timing.attempt(now(), now());
+        assert!(timing.report().0.is_some());
     }
 }

@@ -45,7 +45,8 @@ pub struct Stats {
     /// [`PoolEvent::WorkerStuck`]).
     pub stuck: u64,
     /// How long tasks waited for their first attempt: from the moment the
-    /// pool accepted them to the moment a worker started them. Every task
+    /// pool accepted them (after any wait of `submit` for room in the queue)
+    /// to the moment a worker started them. Every task
     /// that has started counts once; retries do not count here.
     ///
     /// Since the pool started (a window of recent tasks is what the
@@ -95,8 +96,8 @@ pub enum WorkerState {
         /// The task it finishes.
         task: Option<TaskId>,
     },
-    /// No worker, and none coming: the pool has stopped (or not yet started
-    /// this slot's first worker).
+    /// No worker, and none coming: the pool is stopping (the slot's worker
+    /// has quit) or has stopped.
     #[default]
     Stopped,
 }

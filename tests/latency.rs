@@ -39,8 +39,6 @@ async fn a_task_queued_behind_a_long_one_waits_as_long_as_it_ran() {
         // one waited at least that long for the only worker.
         assert!(stats.ran.max >= HOLD, "{stats:?}");
         assert!(stats.waited.max >= HOLD, "{stats:?}");
-        // The median of two is the shorter: the queued task ran at once.
-        assert!(stats.ran.p50 < HOLD, "{stats:?}");
         assert!(stats.ran.p99 >= stats.ran.p50);
     })
     .await;

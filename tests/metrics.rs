@@ -1,6 +1,7 @@
-//! The pool's metrics (feature `metrics`), read from a recorder of the
-//! `metrics` facade: what is recorded for a completed, a failed, a panicked
-//! and a timed-out task, and the gauges.
+//! The pool's metrics (feature `metrics`), read as Prometheus text from a
+//! recorder of the `metrics` facade: what is recorded for a completed, a
+//! failed, a panicked and a timed-out task, the gauges, and that every
+//! figure shows without anyone asking the pool for `stats()`.
 //!
 //! Each test has a recorder of its own, installed only while its pool is
 //! built: the pool registers its metrics then, and records into them after.
@@ -8,74 +9,70 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix_workerpool::{FnTask, Outcome, Pool, Task};
+use actix_workerpool::{FnTask, Outcome, Pool, Task, TaskContext};
 use common::{Lab, Probe, one_retry_after, within_60s};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use futures::StreamExt;
+use futures::channel::{mpsc, oneshot};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// What a recorder holds: metric name and labels (sorted, `k=v`), and value.
-struct Recorded(HashMap<(String, Vec<String>), DebugValue>);
+/// Builds a pool whose metrics go to a Prometheus recorder of its own.
+fn pool_with_recorder<T: Task>(build: impl FnOnce() -> Pool<T>) -> (Pool<T>, PrometheusHandle) {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let pool = metrics::with_local_recorder(&recorder, build);
+    (pool, handle)
+}
 
-impl Recorded {
-    /// Takes everything recorded so far (counters and histograms start again
-    /// from nothing after this).
-    fn take(snapshotter: &Snapshotter) -> Self {
-        let mut all = HashMap::new();
-        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-            let key = key.key();
-            let mut labels: Vec<String> = key
-                .labels()
-                .map(|label| format!("{}={}", label.key(), label.value()))
-                .collect();
-            labels.sort();
-            all.insert((key.name().to_owned(), labels), value);
-        }
-        Recorded(all)
-    }
+/// One sample of the rendered text: its labels and value.
+type Sample = (BTreeMap<String, String>, f64);
 
-    fn get(&self, name: &str, labels: &[&str]) -> Option<&DebugValue> {
-        let labels = labels.iter().map(|label| label.to_string()).collect();
-        self.0.get(&(name.to_owned(), labels))
-    }
+/// The samples of `name` (as Prometheus spells it) whose labels include all
+/// of `labels`.
+fn samples(handle: &PrometheusHandle, name: &str, labels: &[(&str, &str)]) -> Vec<Sample> {
+    handle
+        .render()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, labels) = match series.split_once('{') {
+                Some((series_name, rest)) => (series_name, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (series_name == name).then(|| {
+                let labels = labels
+                    .split(',')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+                    .collect();
+                (labels, value.parse().expect("a number"))
+            })
+        })
+        .filter(|(found, _): &Sample| {
+            labels
+                .iter()
+                .all(|(k, v)| found.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect()
+}
 
-    fn counter(&self, name: &str, labels: &[&str]) -> u64 {
-        match self.get(name, labels) {
-            Some(DebugValue::Counter(value)) => *value,
-            other => panic!("{name} {labels:?} is not a counter: {other:?}"),
-        }
-    }
-
-    fn gauge(&self, name: &str, labels: &[&str]) -> f64 {
-        match self.get(name, labels) {
-            Some(DebugValue::Gauge(value)) => value.into_inner(),
-            other => panic!("{name} {labels:?} is not a gauge: {other:?}"),
-        }
-    }
-
-    fn histogram(&self, name: &str, labels: &[&str]) -> Vec<f64> {
-        match self.get(name, labels) {
-            Some(DebugValue::Histogram(values)) => values.iter().map(|v| v.into_inner()).collect(),
-            other => panic!("{name} {labels:?} is not a histogram: {other:?}"),
-        }
-    }
-
-    fn finished(&self, pool: &str, outcome: &str) -> u64 {
-        let outcome = format!("outcome={outcome}");
-        self.counter(
-            "workerpool.tasks.finished",
-            &[&outcome, &format!("pool={pool}")],
-        )
+/// The one sample of `name` with these labels.
+fn value(handle: &PrometheusHandle, name: &str, labels: &[(&str, &str)]) -> f64 {
+    match samples(handle, name, labels).as_slice() {
+        [(_, value)] => *value,
+        other => panic!("{name} {labels:?}: {other:?} in\n{}", handle.render()),
     }
 }
 
-/// Builds a pool whose metrics go to a recorder of its own.
-fn pool_with_recorder<T: Task>(build: impl FnOnce() -> Pool<T>) -> (Pool<T>, Snapshotter) {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let pool = metrics::with_local_recorder(&recorder, build);
-    (pool, snapshotter)
+fn finished(handle: &PrometheusHandle, pool: &str, outcome: &str) -> f64 {
+    value(
+        handle,
+        "workerpool_tasks_finished",
+        &[("pool", pool), ("outcome", outcome)],
+    )
 }
 
 #[actix_rt::test]
@@ -100,32 +97,43 @@ async fn each_outcome_is_counted_under_its_own_label() {
             handle.await.unwrap();
         }
         let stats = pool.stats().await.unwrap();
-        let recorded = Recorded::take(&metrics);
-        let pool_label = ["pool=outcomes"];
+        let pool_label = [("pool", "outcomes")];
         assert_eq!(
-            recorded.counter("workerpool.tasks.submitted", &pool_label),
-            5
+            value(&metrics, "workerpool_tasks_submitted", &pool_label),
+            5.0
         );
-        assert_eq!(recorded.finished("outcomes", "completed"), 3);
-        assert_eq!(recorded.finished("outcomes", "failed"), 1);
-        assert_eq!(recorded.finished("outcomes", "panicked"), 1);
-        assert_eq!(
-            recorded.counter("workerpool.workers.restarted", &pool_label),
-            stats.restarts
-        );
+        assert_eq!(finished(&metrics, "outcomes", "completed"), 3.0);
+        assert_eq!(finished(&metrics, "outcomes", "failed"), 1.0);
+        assert_eq!(finished(&metrics, "outcomes", "panicked"), 1.0);
         assert_eq!(stats.restarts, 1);
-        // Nothing left in the pool.
-        assert_eq!(recorded.gauge("workerpool.tasks.queued", &pool_label), 0.0);
         assert_eq!(
-            recorded.gauge("workerpool.tasks.in_flight", &pool_label),
+            value(&metrics, "workerpool_workers_restarted", &pool_label),
+            1.0
+        );
+        // Nothing left in the pool.
+        assert_eq!(value(&metrics, "workerpool_tasks_queued", &pool_label), 0.0);
+        assert_eq!(
+            value(&metrics, "workerpool_tasks_in_flight", &pool_label),
             0.0
         );
-        assert_eq!(recorded.gauge("workerpool.workers.live", &pool_label), 2.0);
-        // One wait per task, one run per attempt, in seconds.
-        let waits = recorded.histogram("workerpool.task.wait.duration", &pool_label);
-        let runs = recorded.histogram("messaging.process.duration", &pool_label);
-        assert_eq!((waits.len(), runs.len()), (5, 5));
-        assert!(runs.iter().chain(&waits).all(|s| *s >= 0.0 && *s < 60.0));
+        assert_eq!(value(&metrics, "workerpool_workers_live", &pool_label), 2.0);
+        // One wait per task, one run per attempt; the run with OpenTelemetry's
+        // attributes.
+        let waits = value(
+            &metrics,
+            "workerpool_tasks_wait_duration_count",
+            &pool_label,
+        );
+        let runs = value(
+            &metrics,
+            "messaging_process_duration_count",
+            &[
+                ("pool", "outcomes"),
+                ("messaging_system", "actix_workerpool"),
+                ("messaging_operation_name", "process"),
+            ],
+        );
+        assert_eq!((waits, runs), (5.0, 5.0));
     })
     .await;
 }
@@ -148,23 +156,23 @@ async fn a_timed_out_task_and_its_retry_are_counted() {
         });
         let outcome = pool.try_submit(sleeper).unwrap().await.unwrap();
         assert!(matches!(outcome, Outcome::TimedOut { attempts: 2 }));
-        pool.stats().await.unwrap();
-        let recorded = Recorded::take(&metrics);
-        assert_eq!(recorded.finished("timeouts", "timed_out"), 1);
+        let pool_label = [("pool", "timeouts")];
+        assert_eq!(finished(&metrics, "timeouts", "timed_out"), 1.0);
         assert_eq!(
-            recorded.counter("workerpool.tasks.retried", &["pool=timeouts"]),
-            1
+            value(&metrics, "workerpool_tasks_retried", &pool_label),
+            1.0
         );
-        let runs = recorded.histogram("messaging.process.duration", &["pool=timeouts"]);
-        assert_eq!(runs.len(), 2);
+        let runs = value(&metrics, "messaging_process_duration_count", &pool_label);
+        assert_eq!(runs, 2.0);
         // Each attempt ran until its timeout cut it off.
-        assert!(runs.iter().all(|seconds| *seconds >= 0.020), "{runs:?}");
+        let total = value(&metrics, "messaging_process_duration_sum", &pool_label);
+        assert!(total >= 0.040, "{total} s");
     })
     .await;
 }
 
 #[actix_rt::test]
-async fn the_gauges_show_tasks_queued_and_running() {
+async fn submissions_to_a_busy_pool_show_at_once() {
     within_60s(async {
         let mut lab = Lab::new();
         let (pool, metrics) = pool_with_recorder(|| {
@@ -178,26 +186,114 @@ async fn the_gauges_show_tasks_queued_and_running() {
         let queued: Vec<_> = (1..=3)
             .map(|label| pool.try_submit(lab.completes(label)).unwrap())
             .collect();
-        pool.stats().await.unwrap();
-        // A pool without a name is labelled `default`.
-        let recorded = Recorded::take(&metrics);
-        let pool_label = ["pool=default"];
-        assert_eq!(recorded.gauge("workerpool.tasks.queued", &pool_label), 3.0);
-        assert_eq!(
-            recorded.gauge("workerpool.tasks.in_flight", &pool_label),
-            1.0
-        );
+        // The only worker is busy: the supervisor has not seen these three,
+        // and nobody asked it for stats.
+        let none = [];
+        assert_eq!(value(&metrics, "workerpool_tasks_submitted", &none), 4.0);
+        assert_eq!(value(&metrics, "workerpool_tasks_queued", &none), 3.0);
+        assert_eq!(value(&metrics, "workerpool_tasks_in_flight", &none), 1.0);
+        // A pool without a name has no `pool` label.
+        let (labels, _) = &samples(&metrics, "workerpool_tasks_queued", &none)[0];
+        assert!(!labels.contains_key("pool"), "{labels:?}");
+
         release.release();
         running.await.unwrap();
         for handle in queued {
             handle.await.unwrap();
         }
+        let completed = value(
+            &metrics,
+            "workerpool_tasks_finished",
+            &[("outcome", "completed")],
+        );
+        assert_eq!(completed, 4.0);
+        assert_eq!(value(&metrics, "workerpool_tasks_queued", &none), 0.0);
+        assert_eq!(value(&metrics, "workerpool_tasks_in_flight", &none), 0.0);
+    })
+    .await;
+}
+
+/// Fails its first attempt, and holds its second until released.
+struct FailsThenHolds {
+    started: mpsc::UnboundedSender<u32>,
+    release: Option<oneshot::Receiver<()>>,
+}
+
+impl Task for FailsThenHolds {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<(), ()> {
+        let _ = self.started.unbounded_send(cx.attempt());
+        if cx.attempt() == 1 {
+            return Err(());
+        }
+        if let Some(release) = self.release.take() {
+            let _ = release.await;
+        }
+        Ok(())
+    }
+}
+
+#[actix_rt::test]
+async fn a_retry_that_started_on_its_timer_shows_as_running() {
+    within_60s(async {
+        let (pool, metrics) = pool_with_recorder(|| {
+            Pool::builder()
+                .name("retry")
+                .workers(1)
+                .retry(one_retry_after(Duration::from_millis(20)))
+                .build()
+                .unwrap()
+        });
+        let (started, mut starts) = mpsc::unbounded();
+        let (release, held) = oneshot::channel();
+        let task = FailsThenHolds {
+            started,
+            release: Some(held),
+        };
+        let handle = pool.try_submit(task).unwrap();
+        assert_eq!(starts.next().await, Some(1));
+        // The second attempt starts when the retry's timer fires.
+        assert_eq!(starts.next().await, Some(2));
+        let pool_label = [("pool", "retry")];
+        assert_eq!(
+            value(&metrics, "workerpool_tasks_in_flight", &pool_label),
+            1.0
+        );
+        assert_eq!(
+            value(&metrics, "workerpool_tasks_waiting_retry", &pool_label),
+            0.0
+        );
+        assert_eq!(
+            value(&metrics, "workerpool_tasks_retried", &pool_label),
+            1.0
+        );
+        release.send(()).unwrap();
+        assert!(matches!(
+            handle.await.unwrap(),
+            Outcome::Completed { attempts: 2, .. }
+        ));
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_stopped_pool_takes_its_gauges_with_it() {
+    within_60s(async {
+        let (pool, metrics) = pool_with_recorder(|| {
+            Pool::<Probe>::builder()
+                .name("gone")
+                .workers(3)
+                .build()
+                .unwrap()
+        });
+        let pool_label = [("pool", "gone")];
         pool.stats().await.unwrap();
-        let recorded = Recorded::take(&metrics);
-        // Counted since the last look: the three that were queued, and the
-        // one that was running.
-        assert_eq!(recorded.finished("default", "completed"), 4);
-        assert_eq!(recorded.gauge("workerpool.tasks.queued", &pool_label), 0.0);
+        assert_eq!(value(&metrics, "workerpool_workers_live", &pool_label), 3.0);
+        pool.stop().await.unwrap();
+        assert_eq!(value(&metrics, "workerpool_workers_live", &pool_label), 0.0);
     })
     .await;
 }

@@ -219,7 +219,7 @@ async fn a_timeout_is_an_event() {
 }
 
 #[actix_rt::test]
-async fn a_pool_without_a_name_has_an_empty_one_in_its_spans() {
+async fn a_pool_without_a_name_has_no_pool_field() {
     let (keep, _guard) = keep_events();
     let pool = Pool::builder().workers(1).build().unwrap();
     let task = FnTask::new((), |()| async {
@@ -229,5 +229,48 @@ async fn a_pool_without_a_name_has_an_empty_one_in_its_spans() {
     pool.try_submit(task).unwrap().await.unwrap();
     let inside = keep.saying("inside");
     let (_, fields) = inside[0].span.clone().expect("in a span");
-    assert_eq!(fields["pool"], "");
+    assert!(!fields.contains_key("pool"), "{fields:?}");
+    assert_eq!(fields["attempt"], "1");
+}
+
+/// Fails its first attempt; speaks in each.
+struct FailsOnce;
+
+impl Task for FailsOnce {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<(), ()> {
+        tracing::info!("attempt under way");
+        if cx.attempt() == 1 { Err(()) } else { Ok(()) }
+    }
+}
+
+#[actix_rt::test]
+async fn a_retry_runs_in_a_span_of_its_own_attempt() {
+    let (keep, _guard) = keep_events();
+    let retry = actix_workerpool::RetryPolicy::builder()
+        .max_attempts(2)
+        .base_delay(Duration::from_millis(1))
+        .jitter(actix_workerpool::Jitter::None)
+        .build()
+        .unwrap();
+    let pool = Pool::builder()
+        .name("retries")
+        .workers(1)
+        .retry(retry)
+        .build()
+        .unwrap();
+    let outcome = pool.try_submit(FailsOnce).unwrap().await.unwrap();
+    assert!(matches!(outcome, Outcome::Completed { attempts: 2, .. }));
+    let attempts: Vec<String> = keep
+        .saying("attempt under way")
+        .into_iter()
+        .map(|seen| seen.span.expect("in a span").1["attempt"].clone())
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
+    let retrying = keep.saying("it will be retried");
+    assert_eq!(retrying.len(), 1, "{:#?}", keep.seen());
+    assert_eq!(retrying[0].field("attempt"), Some("1"));
 }

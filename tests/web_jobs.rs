@@ -480,12 +480,12 @@ async fn metrics_are_prometheus_text_with_the_pools_name() {
         "# TYPE workerpool_tasks_queued gauge",
         "# TYPE workerpool_workers_live gauge",
         // Histograms, not summaries: buckets add up across instances.
-        "# TYPE workerpool_task_wait_duration_seconds histogram",
+        "# TYPE workerpool_tasks_wait_duration_seconds histogram",
         "# TYPE messaging_process_duration_seconds histogram",
         r#"workerpool_workers_live{pool="jobs"} 1"#,
-        r#"messaging_process_duration_seconds_bucket{pool="jobs",le="+Inf"} 1"#,
-        r#"messaging_process_duration_seconds_count{pool="jobs"} 1"#,
-        r#"workerpool_task_wait_duration_seconds_count{pool="jobs"} 1"#,
+        r#"messaging_process_duration_seconds_bucket{pool="jobs",messaging_system="actix_workerpool",messaging_operation_name="process",le="+Inf"} 1"#,
+        r#"messaging_process_duration_seconds_count{pool="jobs",messaging_system="actix_workerpool",messaging_operation_name="process"} 1"#,
+        r#"workerpool_tasks_wait_duration_seconds_count{pool="jobs"} 1"#,
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }

@@ -116,8 +116,12 @@ impl<T: Task> Job<T> {
         self.attempts
     }
 
-    pub(crate) fn timing(&self) -> &Timing {
-        &self.timing
+    /// The latest attempt's run, and the task's wait for its first attempt
+    /// the first time this is asked after that attempt started (see
+    /// [`Timing::report`]), in nanoseconds.
+    #[inline]
+    pub(crate) fn report_times(&mut self) -> (Option<u64>, u64) {
+        self.timing.report()
     }
 
     /// Notes how the attempt under way was timed, by the worker that ran it.

@@ -180,8 +180,9 @@ pub struct Supervisor<T: Task> {
     watchdog: Watchdog,
     /// How long tasks waited and ran.
     latencies: Latencies,
+    /// Its share of the pool's metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
-    metrics: crate::telemetry::PoolMetrics,
+    metrics: Option<crate::telemetry::PoolMetrics>,
     /// For new workers, on other arbiters and on this one; dropped once
     /// the pool has stopped, so that the inbox's reports end with the last
     /// worker.
@@ -210,7 +211,8 @@ impl<T: Task> Supervisor<T> {
         (addr, backlog)
     }
 
-    fn new(config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+    fn new(mut config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
         let (inbox, local_inbox, inbound) = inbox::inbox(backlog.clone());
         tell!(
             info,
@@ -221,7 +223,7 @@ impl<T: Task> Supervisor<T> {
             config.queue_capacity
         );
         #[cfg(feature = "metrics")]
-        let metrics = crate::telemetry::PoolMetrics::new(config.name.as_deref());
+        let metrics = config.metrics.take();
         let mut supervisor = Supervisor {
             slots: Slots::new(config.workers, backlog.clone()),
             placement: Placement::new(config.arbiters),
@@ -430,18 +432,21 @@ impl<T: Task> Supervisor<T> {
     }
 
     fn stats(&self) -> Stats {
-        let (submitted, queued, waiting_retry) = self.unfinished();
+        // Read once, so that both counts below move together.
+        let in_inbox = self.inbound.jobs_waiting();
         Stats {
-            submitted,
+            submitted: self.counts.submitted + in_inbox as u64,
             completed: self.counts.completed,
             failed: self.counts.failed,
             panicked: self.counts.panicked,
             timed_out: self.counts.timed_out,
             aborted: self.counts.aborted,
             not_run: self.counts.not_run,
-            queued,
+            // Each of these holds a permit, so there are never more of them
+            // than the queue's capacity.
+            queued: self.queue.len() - self.queue.retries() + in_inbox,
             in_flight: self.counts.in_flight,
-            waiting_retry,
+            waiting_retry: self.waiting_retry(),
             retries: self.counts.retries,
             restarts: self.counts.restarts,
             stuck: self.counts.stuck,
@@ -460,29 +465,22 @@ impl<T: Task> Supervisor<T> {
         }
     }
 
-    /// Tasks submitted, queued and waiting for a retry, counting the jobs
-    /// still in the inbox as submitted and queued.
-    fn unfinished(&self) -> (u64, usize, usize) {
-        // Read once, so that both counts move together.
-        let in_inbox = self.inbound.jobs_waiting();
-        (
-            self.counts.submitted + in_inbox as u64,
-            // Each of these holds a permit, so there are never more of them
-            // than the queue's capacity.
-            self.queue.len() - self.queue.retries() + in_inbox,
-            self.waiting.len() + self.queue.retries() + self.owed.len(),
-        )
+    /// Tasks between two attempts: waiting out their delay, due and waiting
+    /// for a worker, or owed a retry by a blocked thread.
+    fn waiting_retry(&self) -> usize {
+        self.waiting.len() + self.queue.retries() + self.owed.len()
     }
 
-    /// Brings the metrics up to the counts (feature `metrics`).
+    /// Brings the metrics up to the counts (feature `metrics`). Called
+    /// after each batch of reports (`ReadInbox`, which actix also polls after
+    /// every message a handler took, so their changes are published too),
+    /// after each of the supervisor's timers, and on every `stats()`.
     #[inline]
     pub(super) fn publish_metrics(&mut self) {
         #[cfg(feature = "metrics")]
         {
-            let (submitted, queued, waiting_retry) = self.unfinished();
             let c = &self.counts;
             let tally = crate::telemetry::Tally {
-                submitted,
                 finished: [
                     c.completed,
                     c.failed,
@@ -494,23 +492,26 @@ impl<T: Task> Supervisor<T> {
                 retries: c.retries,
                 restarts: c.restarts,
                 stuck: c.stuck,
-                queued,
                 in_flight: c.in_flight,
-                waiting_retry,
+                waiting_retry: self.waiting_retry(),
                 live_workers: self.slots.live(),
             };
-            self.metrics.publish(tally);
+            if let Some(metrics) = &mut self.metrics {
+                metrics.publish(tally);
+            }
         }
     }
 
     /// Records a reported attempt's times: how long it ran, and how long the
-    /// task waited if that was its first attempt.
+    /// task waited for its first attempt, the first time one is reported.
     #[inline]
-    fn record_times(&mut self, job: &Job<T>) {
-        let first = job.attempts() == 1;
-        self.latencies.record(job.timing(), first);
+    fn record_times(&mut self, job: &mut Job<T>) {
+        let (waited, ran) = job.report_times();
+        self.latencies.record(waited, ran);
         #[cfg(feature = "metrics")]
-        self.metrics.attempt(job.timing(), first);
+        if let Some(metrics) = &self.metrics {
+            metrics.attempt(waited, ran);
+        }
     }
 
     /// The pool's name, for log lines.

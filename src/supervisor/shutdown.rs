@@ -260,6 +260,8 @@ impl<T: Task> Supervisor<T> {
         ctx.run_later(within, move |supervisor, ctx| {
             if supervisor.shutdown_deadline == Some(at) {
                 supervisor.shutdown_deadline_passed(within, ctx);
+                // Timers run after the inbox reader's turn: publish here.
+                supervisor.publish_metrics();
             }
         });
     }

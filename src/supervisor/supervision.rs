@@ -4,7 +4,7 @@
 use actix::prelude::*;
 use log::debug;
 
-use crate::telemetry::{self, tell};
+use crate::telemetry::{tell, warnings_wanted};
 
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
@@ -22,7 +22,7 @@ impl<T: Task> Supervisor<T> {
     pub(super) fn finish_attempt(
         &mut self,
         slot: usize,
-        job: Job<T>,
+        mut job: Job<T>,
         result: Attempt<T>,
         next: Option<Taken<T>>,
         ctx: &mut Context<Self>,
@@ -32,13 +32,13 @@ impl<T: Task> Supervisor<T> {
         // The attempt is over: its deadline no longer matters.
         entry.watch = None;
         self.counts.in_flight -= 1;
-        self.record_times(&job);
+        self.record_times(&mut job);
         let panic_message = match &result {
             Attempt::Panicked(message) => Some(String::clone(message)),
             _ => None,
         };
         if self.wants_retry(&job, &result) {
-            if telemetry::warnings_wanted() {
+            if warnings_wanted!() {
                 let (id, attempt) = (job.id(), job.attempts());
                 tell!(warn, self.name(), { task = id.as_u64(), attempt = attempt, worker = slot },
                     "{id} attempt {attempt} failed on worker {slot} ({}); it will be retried",
@@ -88,7 +88,11 @@ impl<T: Task> Supervisor<T> {
             delay,
         });
         self.waiting.insert(id, job);
-        ctx.run_later(delay, move |supervisor, _| supervisor.retry_due(id));
+        ctx.run_later(delay, move |supervisor, _| {
+            supervisor.retry_due(id);
+            // Timers run after the inbox reader's turn: publish here.
+            supervisor.publish_metrics();
+        });
     }
 
     /// A retry's delay is over: the task goes to the front of the queue, for
@@ -119,7 +123,7 @@ impl<T: Task> Supervisor<T> {
             Attempt::Returned(Err(error)) => {
                 self.counts.failed += 1;
                 // The error's `Debug` is user code: asked once, and contained.
-                let text = (telemetry::warnings_wanted() || !self.subscribers.is_empty())
+                let text = (warnings_wanted!() || !self.subscribers.is_empty())
                     .then(|| debug_text(&error));
                 if let Some(text) = &text {
                     tell!(warn, self.name(), { task = id.as_u64(), attempts = attempts, worker = slot },
@@ -326,7 +330,10 @@ impl<T: Task> Supervisor<T> {
         if delay.is_zero() {
             self.respawn(slot);
         } else {
-            ctx.run_later(delay, move |supervisor, _| supervisor.respawn(slot));
+            ctx.run_later(delay, move |supervisor, _| {
+                supervisor.respawn(slot);
+                supervisor.publish_metrics();
+            });
         }
     }
 

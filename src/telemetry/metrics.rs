@@ -1,17 +1,27 @@
 //! The pool's metrics (feature `metrics`), through the `metrics` facade: the
 //! application installs a recorder (a Prometheus exporter, say) before it
 //! builds its pools, and every pool reports to it, labelled `pool` with its
-//! name. The README's "Metrics" table lists them all.
+//! name (a pool without one has no `pool` label). The README's "Metrics"
+//! table lists them all.
 //!
-//! Counters and gauges are published from the supervisor's own counts (the
-//! ones [`Stats`](crate::Stats) shows), by difference, each time it has read
-//! a batch of reports: they cost nothing per task under load, and agree with
-//! a snapshot taken at the same moment. The two histograms take one entry
-//! per task (and per attempt).
+//! Each figure is recorded where it changes, so that none waits for the
+//! supervisor to look:
+//! - tasks submitted and queued, by the queue's gate (`gate.rs`), as a task
+//!   is admitted and as its place frees up: submissions to a pool whose
+//!   workers are all busy reach the supervisor only when a worker is done,
+//!   which may be minutes later;
+//! - outcomes, retries, restarts and the other gauges, by the supervisor,
+//!   which publishes the difference between its own counts and what it
+//!   published last, after each batch of reports it reads, after each of its
+//!   timers, and on every `stats()`: nothing per task under load, and the
+//!   metrics agree with a `Stats` snapshot taken at the same moment;
+//! - the two histograms, one entry per task and per attempt, as the
+//!   supervisor reads each attempt's end.
+//!
+//! Gauges move by difference too (never `set`), so that pools that share a
+//! label add up, and a pool that goes away takes its share with it.
 
-use metrics::{Counter, Gauge, Histogram, Unit};
-
-use crate::latency::Timing;
+use metrics::{Counter, Gauge, Histogram, Label, Unit};
 
 pub(crate) const SUBMITTED: &str = "workerpool.tasks.submitted";
 pub(crate) const FINISHED: &str = "workerpool.tasks.finished";
@@ -22,12 +32,10 @@ pub(crate) const QUEUED: &str = "workerpool.tasks.queued";
 pub(crate) const IN_FLIGHT: &str = "workerpool.tasks.in_flight";
 pub(crate) const WAITING_RETRY: &str = "workerpool.tasks.waiting_retry";
 pub(crate) const LIVE: &str = "workerpool.workers.live";
-pub(crate) const WAIT_DURATION: &str = "workerpool.task.wait.duration";
-/// OpenTelemetry's name for the time a consumer spends processing a message.
+pub(crate) const WAIT_DURATION: &str = "workerpool.tasks.wait.duration";
+/// OpenTelemetry's name for the time a consumer spends processing a
+/// message, with the attributes its conventions ask for.
 pub(crate) const PROCESS_DURATION: &str = "messaging.process.duration";
-
-/// The label value of a pool without a name.
-const UNNAMED: &str = "default";
 
 /// The outcomes, in the order of `Tally::finished`, as the `outcome` label says them.
 const OUTCOMES: [&str; 6] = [
@@ -39,101 +47,162 @@ const OUTCOMES: [&str; 6] = [
     "not_run",
 ];
 
+/// The labels every metric of a pool carries.
+fn pool_labels(name: Option<&str>) -> Vec<Label> {
+    name.map(|name| Label::new("pool", name.to_owned()))
+        .into_iter()
+        .collect()
+}
+
+/// Registers a pool's metrics with the recorder installed now (none: they
+/// record nothing): the gate's share and the supervisor's.
+pub(crate) fn register(name: Option<&str>) -> (Admissions, PoolMetrics) {
+    describe();
+    let labels = pool_labels(name);
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut all = labels.clone();
+        all.extend(extra.iter().map(|&(key, value)| Label::new(key, value)));
+        all
+    };
+    let admissions = Admissions {
+        submitted: metrics::counter!(SUBMITTED, labels.clone()),
+        queued: metrics::gauge!(QUEUED, labels.clone()),
+    };
+    let process = with(&[
+        ("messaging.system", "actix_workerpool"),
+        ("messaging.operation.name", "process"),
+    ]);
+    let pool = PoolMetrics {
+        finished: OUTCOMES
+            .map(|outcome| metrics::counter!(FINISHED, with(&[("outcome", outcome)]))),
+        retries: metrics::counter!(RETRIED, labels.clone()),
+        restarts: metrics::counter!(RESTARTED, labels.clone()),
+        stuck: metrics::counter!(STUCK, labels.clone()),
+        in_flight: metrics::gauge!(IN_FLIGHT, labels.clone()),
+        waiting_retry: metrics::gauge!(WAITING_RETRY, labels.clone()),
+        live_workers: metrics::gauge!(LIVE, labels.clone()),
+        waited: metrics::histogram!(WAIT_DURATION, labels.clone()),
+        ran: metrics::histogram!(PROCESS_DURATION, process),
+        published: Tally::default(),
+    };
+    (admissions, pool)
+}
+
+/// What the queue's gate records: every task admitted, and every place in
+/// the queue taken and given back (the queued tasks are the places held).
+#[derive(Clone)]
+pub(crate) struct Admissions {
+    submitted: Counter,
+    queued: Gauge,
+}
+
+impl std::fmt::Debug for Admissions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admissions").finish_non_exhaustive()
+    }
+}
+
+impl Admissions {
+    #[inline]
+    pub(crate) fn admitted(&self) {
+        self.submitted.increment(1);
+        self.queued.increment(1.0);
+    }
+
+    #[inline]
+    pub(crate) fn place_freed(&self) {
+        self.queued.decrement(1.0);
+    }
+}
+
 /// The supervisor's counts, as the metrics show them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Tally {
-    pub(crate) submitted: u64,
     /// By outcome, in the order of `OUTCOMES`.
     pub(crate) finished: [u64; 6],
     pub(crate) retries: u64,
     pub(crate) restarts: u64,
     pub(crate) stuck: u64,
-    pub(crate) queued: usize,
     pub(crate) in_flight: usize,
     pub(crate) waiting_retry: usize,
     pub(crate) live_workers: usize,
 }
 
-/// One pool's metric handles, registered once, as the pool starts.
+/// The supervisor's share of a pool's metrics.
 pub(crate) struct PoolMetrics {
-    submitted: Counter,
     finished: [Counter; 6],
     retries: Counter,
     restarts: Counter,
     stuck: Counter,
-    queued: Gauge,
     in_flight: Gauge,
     waiting_retry: Gauge,
     live_workers: Gauge,
     waited: Histogram,
     ran: Histogram,
-    /// What the counters say now.
+    /// What the counters and gauges say now, of this pool.
     published: Tally,
 }
 
 impl PoolMetrics {
-    /// Registers the pool's metrics with the recorder installed now (none:
-    /// they record nothing).
-    pub(crate) fn new(name: Option<&str>) -> Self {
-        describe();
-        let pool = name.unwrap_or(UNNAMED).to_owned();
-        let counter = |name: &'static str| metrics::counter!(name, "pool" => pool.clone());
-        let gauge = |name: &'static str| metrics::gauge!(name, "pool" => pool.clone());
-        let histogram = |name: &'static str| metrics::histogram!(name, "pool" => pool.clone());
-        PoolMetrics {
-            submitted: counter(SUBMITTED),
-            finished: OUTCOMES.map(
-                |outcome| metrics::counter!(FINISHED, "pool" => pool.clone(), "outcome" => outcome),
-            ),
-            retries: counter(RETRIED),
-            restarts: counter(RESTARTED),
-            stuck: counter(STUCK),
-            queued: gauge(QUEUED),
-            in_flight: gauge(IN_FLIGHT),
-            waiting_retry: gauge(WAITING_RETRY),
-            live_workers: gauge(LIVE),
-            waited: histogram(WAIT_DURATION),
-            ran: histogram(PROCESS_DURATION),
-            published: Tally::default(),
-        }
-    }
-
-    /// Brings the counters and gauges to `now`. Counts only grow, so each
-    /// counter goes up by what it lacks.
+    /// Brings the counters and gauges to `now`.
     pub(crate) fn publish(&mut self, now: Tally) {
         let before = self.published;
         if now == before {
             return;
         }
-        let add = |counter: &Counter, now: u64, before: u64| {
-            if now > before {
-                counter.increment(now - before);
-            }
-        };
-        add(&self.submitted, now.submitted, before.submitted);
         for ((counter, now), before) in self.finished.iter().zip(now.finished).zip(before.finished)
         {
-            add(counter, now, before);
+            count(counter, now, before);
         }
-        add(&self.retries, now.retries, before.retries);
-        add(&self.restarts, now.restarts, before.restarts);
-        add(&self.stuck, now.stuck, before.stuck);
-        self.queued.set(now.queued as f64);
-        self.in_flight.set(now.in_flight as f64);
-        self.waiting_retry.set(now.waiting_retry as f64);
-        self.live_workers.set(now.live_workers as f64);
+        count(&self.retries, now.retries, before.retries);
+        count(&self.restarts, now.restarts, before.restarts);
+        count(&self.stuck, now.stuck, before.stuck);
+        shift(&self.in_flight, now.in_flight, before.in_flight);
+        shift(&self.waiting_retry, now.waiting_retry, before.waiting_retry);
+        shift(&self.live_workers, now.live_workers, before.live_workers);
         self.published = now;
     }
 
-    /// Records the attempt a worker just reported, and the task's wait if
-    /// that attempt was its first.
+    /// Records an attempt's run, and the task's wait if it is reported now.
     #[inline]
-    pub(crate) fn attempt(&self, timing: &Timing, first_attempt: bool) {
+    pub(crate) fn attempt(&self, waited_nanos: Option<u64>, ran_nanos: u64) {
         let seconds = |nanos: u64| nanos as f64 / 1e9;
-        if first_attempt && let Some(waited) = timing.waited_nanos() {
+        if let Some(waited) = waited_nanos {
             self.waited.record(seconds(waited));
         }
-        self.ran.record(seconds(timing.ran_nanos()));
+        self.ran.record(seconds(ran_nanos));
+    }
+}
+
+/// A pool that goes away takes its share of the gauges with it (its
+/// counters stay: they count what happened).
+impl Drop for PoolMetrics {
+    fn drop(&mut self) {
+        let gone = Tally {
+            finished: self.published.finished,
+            retries: self.published.retries,
+            restarts: self.published.restarts,
+            stuck: self.published.stuck,
+            ..Tally::default()
+        };
+        self.publish(gone);
+    }
+}
+
+/// Raises `counter` by what it lacks: counts only grow.
+fn count(counter: &Counter, now: u64, before: u64) {
+    debug_assert!(now >= before, "a count fell from {before} to {now}");
+    if now > before {
+        counter.increment(now - before);
+    }
+}
+
+/// Moves `gauge` by the change from `before` to `now`.
+fn shift(gauge: &Gauge, now: usize, before: usize) {
+    if now > before {
+        gauge.increment((now - before) as f64);
+    } else if now < before {
+        gauge.decrement((before - now) as f64);
     }
 }
 
@@ -170,7 +239,7 @@ fn describe() {
     describe_histogram!(
         WAIT_DURATION,
         Unit::Seconds,
-        "Time from a task's acceptance to its first attempt's start"
+        "Time from a task's admission to its first attempt's start"
     );
     describe_histogram!(
         PROCESS_DURATION,

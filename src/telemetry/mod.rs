@@ -13,7 +13,7 @@ mod metrics;
 mod span;
 
 #[cfg(feature = "metrics")]
-pub(crate) use metrics::{PoolMetrics, Tally};
+pub(crate) use metrics::{Admissions, PoolMetrics, Tally, register};
 pub(crate) use span::AttemptSpan;
 
 /// What a log line about a pool starts with: its name, if it has one.
@@ -30,23 +30,28 @@ impl fmt::Display for Prefix<'_> {
     }
 }
 
-/// Whether a warning would be seen by anyone: asked before work that only
-/// a warning needs (the text of a task's error, which is the task's code).
-pub(crate) fn warnings_wanted() -> bool {
-    #[cfg(feature = "tracing")]
-    {
-        tracing::enabled!(tracing::Level::WARN)
-    }
-    #[cfg(not(feature = "tracing"))]
-    {
-        log::log_enabled!(log::Level::Warn)
-    }
+/// Whether a warning from here would reach anyone: asked before work that
+/// only a warning needs (the text of a task's error, which is the task's
+/// code). A macro, so that `log`'s filters see the caller's module. With the
+/// `tracing` feature: a `tracing` subscriber that wants it or, while none
+/// has been set, `log` (where `tracing` sends its events then).
+macro_rules! warnings_wanted {
+    () => {{
+        #[cfg(feature = "tracing")]
+        let wanted = tracing::enabled!(tracing::Level::WARN)
+            || (!tracing::dispatcher::has_been_set() && log::log_enabled!(log::Level::Warn));
+        #[cfg(not(feature = "tracing"))]
+        let wanted = log::log_enabled!(log::Level::Warn);
+        wanted
+    }};
 }
+pub(crate) use warnings_wanted;
 
 /// Tells of something that happened in a pool: a `log` record whose text
 /// starts with the pool's name or, with the `tracing` feature, a `tracing`
-/// event with the pool's name and the given fields (which `tracing` hands to
-/// `log` when no subscriber is set).
+/// event with the fields given and `pool`, the pool's name (no such field
+/// for a pool without one); `tracing` hands it to `log` while no subscriber
+/// has been set.
 ///
 /// `tell!(warn, pool_name, { task = id.as_u64(), worker = slot }, "text {}", x)`
 macro_rules! tell {
@@ -54,7 +59,7 @@ macro_rules! tell {
         #[cfg(feature = "tracing")]
         {
             let pool: Option<&str> = $pool;
-            tracing::$level!(pool = pool.unwrap_or(""), $($field = $value,)* $($message)+);
+            tracing::$level!(pool, $($field = $value,)* $($message)+);
         }
         #[cfg(not(feature = "tracing"))]
         {

@@ -234,7 +234,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                         // Not reached: `run` was filled just above.
                         None => Attempt::Aborted,
                     };
-                    span.in_scope(|| end_attempt(run, ended))
+                    end_attempt(run, ended, &span)
                 }
                 // `Task::timeout` panicked, or the call that makes the future.
                 Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
@@ -280,12 +280,14 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
             }
             job = next;
             timeout = next_timeout;
-            // The clock is read once between two attempts: the next one
-            // starts as this one ended.
-            started = ended;
             // Tasks that never wait would otherwise keep this worker's thread
             // to itself for as long as the backlog lasts.
-            tokio::task::consume_budget().await;
+            let yields = !tokio::task::coop::has_budget_remaining();
+            tokio::task::coop::consume_budget().await;
+            // The clock is read once between two attempts, the next one
+            // starting as this one ended, unless the worker gave its thread
+            // up in between: what ran meanwhile is not the next task's time.
+            started = if yields { latency::now() } else { ended };
         }
     }
     cx
@@ -302,11 +304,16 @@ fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Drops the attempt's future, which ended as `ended`; a panic in its
-/// `Drop` is the attempt's end, unless it had panicked already.
-fn end_attempt<T: Task, F>(run: Pin<&mut Option<F>>, ended: Attempt<T>) -> Attempt<T> {
+/// Drops the attempt's future, which ended as `ended`, inside the attempt's
+/// span; a panic in its `Drop` is the attempt's end, unless it had panicked
+/// already.
+fn end_attempt<T: Task, F>(
+    run: Pin<&mut Option<F>>,
+    ended: Attempt<T>,
+    span: &AttemptSpan,
+) -> Attempt<T> {
     let mut run = run;
-    match catch(|| run.set(None)) {
+    match catch(|| span.in_scope(|| run.set(None))) {
         Ok(()) => ended,
         Err(_) if matches!(ended, Attempt::Panicked(_)) => ended,
         Err(message) => {
@@ -373,7 +380,8 @@ where
                     .deadline
                     .is_some_and(|deadline| Instant::now() >= deadline)
                 {
-                    drop_contained("Drop of a result past its deadline", result);
+                    this.span
+                        .in_scope(|| drop_contained("Drop of a result past its deadline", result));
                     return Poll::Ready(Attempt::TimedOut);
                 }
                 return Poll::Ready(Attempt::Returned(result));
