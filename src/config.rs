@@ -28,6 +28,8 @@ pub(crate) struct Config<T: Task> {
     pub(crate) stuck_grace: Duration,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) name: Option<Arc<str>>,
+    /// Whether tasks are timed (`Stats::waited`, `Stats::ran`).
+    pub(crate) latency: bool,
     /// The supervisor's share of the pool's metrics, registered by `build`
     /// on its caller's thread (where a recorder may be installed for it alone).
     #[cfg(feature = "metrics")]
@@ -49,6 +51,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`stuck_grace`](Self::stuck_grace) | 1 s | zero |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | none: a stop waits for the tasks in hand | zero |
 /// | [`name`](Self::name) | none | empty |
+/// | [`latency`](Self::latency) | tasks are timed | |
 ///
 /// # Examples
 ///
@@ -83,6 +86,7 @@ pub struct PoolBuilder<T: Task> {
     stuck_grace: Duration,
     shutdown_timeout: Option<Duration>,
     name: Option<String>,
+    latency: bool,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -99,7 +103,26 @@ impl<T: Task> PoolBuilder<T> {
             stuck_grace: Duration::from_secs(1),
             shutdown_timeout: None,
             name: None,
+            latency: true,
         }
+    }
+
+    /// Whether the pool times its tasks: how long each waited for its first
+    /// attempt and how long each attempt ran, in [`Stats::waited`] and
+    /// [`Stats::ran`] (and, with the `metrics` feature, in two histograms).
+    /// On by default.
+    ///
+    /// Timing costs a task three reads of the CPU's clock and two histogram
+    /// entries: about 50 ns, which matters only for tasks that take well
+    /// under a microsecond (a no-op task took about 0.30 µs timed against
+    /// 0.25 µs untimed, on the machine of the README's "Performance").
+    /// Untimed, the latency figures stay empty.
+    ///
+    /// [`Stats::waited`]: crate::Stats::waited
+    /// [`Stats::ran`]: crate::Stats::ran
+    pub fn latency(mut self, timed: bool) -> Self {
+        self.latency = timed;
+        self
     }
 
     /// A name for the pool, which its log lines, its `tracing` spans and
@@ -335,6 +358,7 @@ impl<T: Task> PoolBuilder<T> {
             stuck_grace: self.stuck_grace,
             shutdown_timeout: self.shutdown_timeout,
             name: self.name.map(Arc::from),
+            latency: self.latency,
             #[cfg(feature = "metrics")]
             metrics: None,
         })
@@ -353,6 +377,7 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
             .field("stuck_grace", &self.stuck_grace)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("name", &self.name)
+            .field("latency", &self.latency)
             .finish_non_exhaustive()
     }
 }

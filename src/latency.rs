@@ -37,6 +37,42 @@ fn nanos_between(start: Tick, end: Tick) -> u64 {
     clock().delta_as_nanos(start, end)
 }
 
+/// Whether a pool times its tasks ([`PoolBuilder::latency`]), and its
+/// readings of the clock: none when it does not.
+///
+/// [`PoolBuilder::latency`]: crate::PoolBuilder::latency
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stopwatch {
+    on: bool,
+}
+
+impl Stopwatch {
+    pub(crate) fn new(on: bool) -> Self {
+        Stopwatch { on }
+    }
+
+    pub(crate) fn is_on(self) -> bool {
+        self.on
+    }
+
+    /// A reading of the clock, or 0 when the pool does not time its tasks.
+    #[inline]
+    pub(crate) fn now(self) -> Tick {
+        if self.on { now() } else { 0 }
+    }
+
+    /// The timing of a task accepted now.
+    #[inline]
+    pub(crate) fn accepting(self) -> Timing {
+        Timing {
+            accepted: self.now(),
+            // Untimed, there is no wait to tell.
+            waited: if self.on { NOT_STARTED } else { REPORTED },
+            ran: 0,
+        }
+    }
+}
+
 /// Makes the clock, so that its calibration (a busy wait of up to a fraction
 /// of a second, once in a process, on the thread that builds the first
 /// pool) happens as a pool is built, not in a task's time.
@@ -119,13 +155,9 @@ const REPORTED: u64 = u64::MAX - 1;
 const LONGEST_WAIT: u64 = u64::MAX - 2;
 
 impl Timing {
-    #[inline]
-    pub(crate) fn accepted_now() -> Self {
-        Timing {
-            accepted: now(),
-            waited: NOT_STARTED,
-            ran: 0,
-        }
+    #[cfg(test)]
+    fn accepted_now() -> Self {
+        Stopwatch::new(true).accepting()
     }
 
     /// Notes an attempt that ran from `started` to `ended`.

@@ -367,7 +367,7 @@ pub(crate) async fn submit_to<T: Task>(
 }
 
 fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, permit: Permit, task: T) -> TaskHandle<T> {
-    let (job, handle) = Job::new(id, permit, task);
+    let (job, handle) = Job::new(id, permit, task, backlog.stopwatch().accepting());
     backlog.push(job);
     handle
 }

@@ -122,3 +122,26 @@ async fn a_slot_waiting_out_its_restart_backoff_says_restarting() {
     let stats = pool.stats().await.unwrap();
     assert_eq!(stats.workers[0].state, WorkerState::Idle);
 }
+
+#[actix_rt::test]
+async fn an_untimed_pool_reports_no_latency_and_runs_as_usual() {
+    within_60s(async {
+        let mut lab = Lab::new();
+        let pool = Pool::<Probe>::builder()
+            .workers(1)
+            .latency(false)
+            .build()
+            .unwrap();
+        let (long, release) = lab.occupy(&pool, 1).await;
+        let queued = pool.try_submit(lab.completes(2)).unwrap();
+        actix_rt::time::sleep(HOLD).await;
+        release.release();
+        assert!(matches!(long.await.unwrap(), Outcome::Completed { .. }));
+        assert!(matches!(queued.await.unwrap(), Outcome::Completed { .. }));
+        let stats = pool.stats().await.unwrap();
+        assert_eq!(stats.completed, 2);
+        assert_eq!(stats.waited, Latency::default());
+        assert_eq!(stats.ran, Latency::default());
+    })
+    .await;
+}

@@ -49,9 +49,14 @@ pub(crate) struct Job<T: Task> {
 
 impl<T: Task> Job<T> {
     /// A new job, holding the place it was admitted with, and the handle its
-    /// outcome will reach.
+    /// outcome will reach; `timing` holds the clock's reading at admission.
     #[inline]
-    pub(crate) fn new(id: TaskId, permit: Permit, task: T) -> (Self, TaskHandle<T>) {
+    pub(crate) fn new(
+        id: TaskId,
+        permit: Permit,
+        task: T,
+        timing: Timing,
+    ) -> (Self, TaskHandle<T>) {
         let (writer, reader) = cell::new(task);
         let job = Job {
             id,
@@ -60,7 +65,7 @@ impl<T: Task> Job<T> {
             permit: Some(permit),
             cell: Some(writer),
             report_to: None,
-            timing: Timing::accepted_now(),
+            timing,
         };
         (job, TaskHandle { id, reader })
     }
@@ -71,6 +76,7 @@ impl<T: Task> Job<T> {
         permit: Permit,
         task: T,
         report_to: Recipient<TaskReport<T>>,
+        timing: Timing,
     ) -> Self {
         let (writer, _) = cell::new(task);
         Job {
@@ -80,7 +86,7 @@ impl<T: Task> Job<T> {
             permit: Some(permit),
             cell: Some(writer),
             report_to: Some(Box::new(report_to)),
-            timing: Timing::accepted_now(),
+            timing,
         }
     }
 

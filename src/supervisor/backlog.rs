@@ -24,6 +24,7 @@ use futures::task::AtomicWaker;
 use super::lane::Lane;
 use crate::gate::Gate;
 use crate::job::Job;
+use crate::latency::Stopwatch;
 use crate::task::Task;
 
 /// A reason for workers to leave the backlog to the supervisor.
@@ -53,6 +54,8 @@ pub(crate) struct Backlog<T: Task> {
     /// The supervisor, while a stop waits for takes under way to end.
     takes_done: AtomicWaker,
     gate: Arc<Gate>,
+    /// Whether the pool times its tasks: jobs are accepted here.
+    stopwatch: Stopwatch,
 }
 
 /// A take from the backlog by a worker on another thread: its `taking` flag
@@ -76,14 +79,21 @@ impl Drop for Take<'_> {
 }
 
 impl<T: Task> Backlog<T> {
-    pub(crate) fn new(gate: Arc<Gate>) -> Self {
+    pub(crate) fn new(gate: Arc<Gate>, stopwatch: Stopwatch) -> Self {
         Backlog {
+            stopwatch,
             jobs: Lane::new(),
             pushed: AtomicU64::new(0),
             bars: CachePadded::new(AtomicU8::new(0)),
             takes_done: AtomicWaker::new(),
             gate,
         }
+    }
+
+    /// How the pool times its tasks.
+    #[inline]
+    pub(crate) fn stopwatch(&self) -> Stopwatch {
+        self.stopwatch
     }
 
     /// Adds an accepted job, whose permit is held, and wakes the supervisor

@@ -82,7 +82,8 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
     fn handle(&mut self, TrySubmit(task): TrySubmit<T>, _: &mut Self::Context) -> Self::Result {
         TrySubmitAnswer(match self.gate.try_admit() {
             Ok((id, permit)) => {
-                let (job, handle) = Job::new(id, permit, task);
+                let timing = self.stopwatch().accepting();
+                let (job, handle) = Job::new(id, permit, task, timing);
                 self.enqueue(job);
                 Ok(handle)
             }
@@ -263,7 +264,8 @@ impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
         let SubmitAndReport { task, report_to } = msg;
         match self.gate.try_admit() {
             Ok((id, permit)) => {
-                self.enqueue(Job::reporting(id, permit, task, report_to));
+                let timing = self.stopwatch().accepting();
+                self.enqueue(Job::reporting(id, permit, task, report_to, timing));
                 Some(id)
             }
             Err(refusal) => {

@@ -63,7 +63,7 @@ use log::debug;
 use crate::config::Config;
 use crate::gate::Gate;
 use crate::job::Job;
-use crate::latency::Latencies;
+use crate::latency::{Latencies, Stopwatch};
 use crate::messages::{StopReport, TaskStatus};
 use crate::outcome::StopReason;
 use crate::stats::{PoolEvent, Stats, WorkerStats};
@@ -198,7 +198,8 @@ impl<T: Task> Supervisor<T> {
         gate: Arc<Gate>,
         arbiter: Option<&actix_rt::ArbiterHandle>,
     ) -> (Addr<Self>, Arc<Backlog<T>>) {
-        let backlog = Arc::new(Backlog::new(gate.clone()));
+        let stopwatch = Stopwatch::new(config.latency);
+        let backlog = Arc::new(Backlog::new(gate.clone(), stopwatch));
         let for_supervisor = backlog.clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
@@ -506,12 +507,20 @@ impl<T: Task> Supervisor<T> {
     /// task waited for its first attempt, the first time one is reported.
     #[inline]
     fn record_times(&mut self, job: &mut Job<T>) {
+        if !self.stopwatch().is_on() {
+            return;
+        }
         let (waited, ran) = job.report_times();
         self.latencies.record(waited, ran);
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
             metrics.attempt(waited, ran);
         }
+    }
+
+    /// How the pool times its tasks.
+    fn stopwatch(&self) -> Stopwatch {
+        Stopwatch::new(self.config.latency)
     }
 
     /// The pool's name, for log lines.

@@ -24,7 +24,7 @@ use actix_rt::ArbiterHandle;
 use crate::config::{Config, StateFactory};
 use crate::contain::{catch, drop_contained};
 use crate::job::Job;
-use crate::latency;
+use crate::latency::Stopwatch;
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
 use crate::telemetry::AttemptSpan;
@@ -103,6 +103,8 @@ pub(crate) struct Seat<T: Task, I: WorkerInbox<T>> {
     retry: crate::retry::RetryPolicy,
     /// The pool's name, for each attempt's span.
     pool: Option<Arc<str>>,
+    /// Whether attempts are timed.
+    stopwatch: Stopwatch,
 }
 
 impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
@@ -115,6 +117,7 @@ impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
             timeout: config.task_timeout,
             retry: config.retry,
             pool: config.name.clone(),
+            stopwatch: Stopwatch::new(config.latency),
         }
     }
 }
@@ -205,7 +208,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
 ) -> TaskContext<T::State> {
     let mut watched: u64 = 0;
     while let Some(Order::Run(mut job, mut timeout)) = orders.recv().await {
-        let mut started = latency::now();
+        let mut started = seat.stopwatch.now();
         loop {
             let id = job.id();
             let (task, attempt) = job.start_attempt();
@@ -239,7 +242,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 // `Task::timeout` panicked, or the call that makes the future.
                 Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
             };
-            let ended = latency::now();
+            let ended = seat.stopwatch.now();
             job.timed(started, ended);
             if deadline.is_some() && !orders.end_watched(watched) {
                 seat.done(job, result, None);
@@ -287,7 +290,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
             // The clock is read once between two attempts, the next one
             // starting as this one ended, unless the worker gave its thread
             // up in between: what ran meanwhile is not the next task's time.
-            started = if yields { latency::now() } else { ended };
+            started = if yields { seat.stopwatch.now() } else { ended };
         }
     }
     cx
