@@ -64,11 +64,10 @@ impl Stopwatch {
     /// The timing of a task accepted now.
     #[inline]
     pub(crate) fn accepting(self) -> Timing {
-        Timing {
-            accepted: self.now(),
-            // Untimed, there is no wait to tell.
-            waited: if self.on { NOT_STARTED } else { REPORTED },
-            ran: 0,
+        if self.on {
+            Timing::accepted_at(now())
+        } else {
+            Timing::untimed()
         }
     }
 }
@@ -136,52 +135,64 @@ impl Durations {
     }
 }
 
-/// A task's times, as it travels with its job: when it was accepted, how
-/// long it waited for its first attempt, and how long its latest attempt
-/// ran. In nanoseconds, to keep every job 16 bytes smaller than `Duration`s
-/// would.
-#[derive(Clone, Copy)]
-pub(crate) struct Timing {
-    accepted: Tick,
-    /// `NOT_STARTED` until the first attempt starts, then the wait until it
-    /// is reported, then `REPORTED`.
-    waited: u64,
-    ran: u64,
-}
+/// A task's wait for its first attempt, as it travels with its job, in one
+/// word (so that a queued task costs 8 bytes more, not 24): the clock's
+/// reading when the task was accepted; once its first attempt has started,
+/// the wait in nanoseconds, until it is reported; then nothing. How long an
+/// attempt ran goes in the worker's report, not in the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Timing(u64);
 
-const NOT_STARTED: u64 = u64::MAX;
-const REPORTED: u64 = u64::MAX - 1;
-/// The longest wait a timing keeps (some 584 years): below the markers.
-const LONGEST_WAIT: u64 = u64::MAX - 2;
+/// The top two bits say what the other 62 hold (about 146 years of
+/// nanoseconds, or of a counter that ticks a few times a nanosecond, longer
+/// than any machine runs).
+const STATE: u64 = 0b11 << 62;
+const ACCEPTED: u64 = 0b00 << 62;
+const WAITED: u64 = 0b01 << 62;
+const REPORTED: u64 = 0b10 << 62;
+const VALUE: u64 = !STATE;
 
 impl Timing {
-    #[cfg(test)]
-    fn accepted_now() -> Self {
-        Stopwatch::new(true).accepting()
+    fn accepted_at(tick: Tick) -> Self {
+        Timing(ACCEPTED | (tick & VALUE))
     }
 
-    /// Notes an attempt that ran from `started` to `ended`.
-    #[inline]
-    pub(crate) fn attempt(&mut self, started: Tick, ended: Tick) {
-        if self.waited == NOT_STARTED {
-            self.waited = nanos_between(self.accepted, started).min(LONGEST_WAIT);
-        }
-        self.ran = nanos_between(started, ended);
+    /// A task that is not timed: it has no wait to tell.
+    fn untimed() -> Self {
+        Timing(REPORTED)
     }
 
-    /// The latest attempt's run, and the wait for the first attempt, which
-    /// is given once: at the first report after that attempt started. That
-    /// is the first attempt's own report, unless the supervisor gave up on
-    /// it (a stuck worker, whose late report is not counted); then the
-    /// task's next reported attempt brings it.
+    /// Notes that an attempt started at `started`: the first one sets the
+    /// wait.
     #[inline]
-    pub(crate) fn report(&mut self) -> (Option<u64>, u64) {
-        let waited = (self.waited <= LONGEST_WAIT).then_some(self.waited);
-        if waited.is_some() {
-            self.waited = REPORTED;
+    pub(crate) fn started(&mut self, started: Tick) {
+        if self.0 & STATE == ACCEPTED {
+            let waited = nanos_between(self.0 & VALUE, started & VALUE);
+            self.0 = WAITED | waited.min(VALUE);
         }
-        (waited, self.ran)
     }
+
+    /// The wait for the first attempt, given once: at the first report
+    /// counted after that attempt started. That is the first attempt's own
+    /// report, unless the supervisor gave up on it (a stuck worker, whose
+    /// late report is not counted); then the task's next reported attempt
+    /// brings it.
+    #[inline]
+    pub(crate) fn take_wait(&mut self) -> Option<u64> {
+        if self.0 & STATE != WAITED {
+            return None;
+        }
+        let waited = self.0 & VALUE;
+        self.0 = REPORTED;
+        Some(waited)
+    }
+}
+
+/// How long an attempt that ran from `started` to `ended` took, in
+/// nanoseconds (0 when not timed).
+#[inline]
+pub(crate) fn ran(started: Tick, ended: Tick) -> u64 {
+    nanos_between(started, ended)
 }
 
 /// The pool's two histograms: time waiting for a first attempt, and time
@@ -200,7 +211,7 @@ impl Latencies {
     }
 
     /// Records an attempt's run, and the task's wait if it is reported now
-    /// (see [`Timing::report`]), in nanoseconds.
+    /// (see [`Timing::take_wait`]), in nanoseconds.
     #[inline]
     pub(crate) fn record(&mut self, waited: Option<u64>, ran: u64) {
         if let Some(waited) = waited {
@@ -249,36 +260,39 @@ mod tests {
 
     #[test]
     fn the_wait_is_taken_at_the_first_attempt_and_reported_once() {
-        let mut timing = Timing::accepted_now();
-        assert_eq!(timing.report(), (None, 0), "nothing started yet");
-        // Real readings, a few milliseconds apart.
-        let later = || {
-            std::thread::sleep(Duration::from_millis(2));
-            now()
-        };
-        let (first, first_ended) = (later(), later());
-        let (second, second_ended) = (later(), later());
-        timing.attempt(first, first_ended);
-        let (waited, ran) = timing.report();
-        let waited = waited.expect("the first attempt started");
+        let mut timing = Stopwatch::new(true).accepting();
+        assert_eq!(timing.take_wait(), None, "nothing started yet");
+        std::thread::sleep(Duration::from_millis(2));
+        timing.started(now());
+        let waited = timing.take_wait().expect("the first attempt started");
         assert!(waited >= 2_000_000, "{waited} ns");
-        assert!(ran >= 2_000_000, "{ran} ns");
-        timing.attempt(second, second_ended);
-        let (again, ran) = timing.report();
-        assert_eq!(again, None, "the wait is reported once");
-        assert!(ran >= 2_000_000, "{ran} ns");
-        // A reading that is not later than the start counts as no time.
-        timing.attempt(second_ended, second);
-        assert_eq!(timing.report(), (None, 0));
+        timing.started(now());
+        assert_eq!(timing.take_wait(), None, "the wait is reported once");
     }
 
     #[test]
     fn a_wait_not_reported_with_its_attempt_comes_with_the_next() {
-        let mut timing = Timing::accepted_now();
-        let started = now();
+        let mut timing = Stopwatch::new(true).accepting();
         // The first attempt's report never came (a stuck worker's).
-        timing.attempt(started, now());
-        timing.attempt(now(), now());
-        assert!(timing.report().0.is_some());
+        timing.started(now());
+        std::thread::sleep(Duration::from_millis(2));
+        timing.started(now());
+        let waited = timing.take_wait().expect("kept for the next report");
+        assert!(waited < 2_000_000, "the first attempt's wait: {waited} ns");
+    }
+
+    #[test]
+    fn an_untimed_task_tells_no_wait_and_runs_no_time() {
+        let stopwatch = Stopwatch::new(false);
+        let mut timing = stopwatch.accepting();
+        timing.started(stopwatch.now());
+        assert_eq!(timing.take_wait(), None);
+        assert_eq!(ran(stopwatch.now(), stopwatch.now()), 0);
+    }
+
+    #[test]
+    fn a_run_that_ends_before_it_starts_took_no_time() {
+        let (start, end) = (now(), now());
+        assert_eq!(ran(end.max(start) + 1, start.min(end)), 0);
     }
 }

@@ -43,7 +43,7 @@ pub(crate) struct Job<T: Task> {
     /// for a [`TaskReport`]. Boxed: few jobs have one, and every job
     /// travels through the inbox's slots.
     report_to: Option<Box<Recipient<TaskReport<T>>>>,
-    /// When it was accepted, how long it waited and its latest attempt ran.
+    /// When it was accepted, then how long it waited for its first attempt.
     timing: Timing,
 }
 
@@ -122,18 +122,18 @@ impl<T: Task> Job<T> {
         self.attempts
     }
 
-    /// The latest attempt's run, and the task's wait for its first attempt
-    /// the first time this is asked after that attempt started (see
-    /// [`Timing::report`]), in nanoseconds.
+    /// The task's wait for its first attempt, in nanoseconds, the first
+    /// time this is asked after that attempt started (see
+    /// [`Timing::take_wait`]).
     #[inline]
-    pub(crate) fn report_times(&mut self) -> (Option<u64>, u64) {
-        self.timing.report()
+    pub(crate) fn take_wait(&mut self) -> Option<u64> {
+        self.timing.take_wait()
     }
 
-    /// Notes how the attempt under way was timed, by the worker that ran it.
+    /// Notes that an attempt started at `started`, by the worker's clock.
     #[inline]
-    pub(crate) fn timed(&mut self, started: Tick, ended: Tick) {
-        self.timing.attempt(started, ended);
+    pub(crate) fn started_at(&mut self, started: Tick) {
+        self.timing.started(started);
     }
 
     fn task(&self) -> Option<&T> {

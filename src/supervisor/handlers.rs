@@ -31,10 +31,11 @@ impl<T: Task> Supervisor<T> {
                 generation,
                 job,
                 result,
+                ran,
                 next,
             } => {
                 if self.is_current(slot, generation) {
-                    self.finish_attempt(slot, job, result, next, ctx);
+                    self.finish_attempt(slot, job, result, ran, next, ctx);
                 } else {
                     self.late_report(slot, job, result, next, ctx);
                 }

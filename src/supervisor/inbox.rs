@@ -57,6 +57,8 @@ pub(crate) enum Inbound<T: Task> {
         generation: u32,
         job: Job<T>,
         result: Attempt<T>,
+        /// How long the attempt ran, in nanoseconds (0 when not timed).
+        ran: u64,
         next: Option<Taken<T>>,
     },
     /// A worker made its state and can take tasks.

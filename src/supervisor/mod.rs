@@ -506,11 +506,11 @@ impl<T: Task> Supervisor<T> {
     /// Records a reported attempt's times: how long it ran, and how long the
     /// task waited for its first attempt, the first time one is reported.
     #[inline]
-    fn record_times(&mut self, job: &mut Job<T>) {
+    fn record_times(&mut self, job: &mut Job<T>, ran: u64) {
         if !self.stopwatch().is_on() {
             return;
         }
-        let (waited, ran) = job.report_times();
+        let waited = job.take_wait();
         self.latencies.record(waited, ran);
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {

@@ -24,6 +24,7 @@ impl<T: Task> Supervisor<T> {
         slot: usize,
         mut job: Job<T>,
         result: Attempt<T>,
+        ran: u64,
         next: Option<Taken<T>>,
         ctx: &mut Context<Self>,
     ) {
@@ -32,7 +33,7 @@ impl<T: Task> Supervisor<T> {
         // The attempt is over: its deadline no longer matters.
         entry.watch = None;
         self.counts.in_flight -= 1;
-        self.record_times(&mut job);
+        self.record_times(&mut job, ran);
         let panic_message = match &result {
             Attempt::Panicked(message) => Some(String::clone(message)),
             _ => None,

@@ -24,7 +24,7 @@ use actix_rt::ArbiterHandle;
 use crate::config::{Config, StateFactory};
 use crate::contain::{catch, drop_contained};
 use crate::job::Job;
-use crate::latency::Stopwatch;
+use crate::latency::{self, Stopwatch};
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
 use crate::telemetry::AttemptSpan;
@@ -123,14 +123,16 @@ impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
 }
 
 impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
-    /// Reports an attempt's end, and the job taken from the backlog next.
+    /// Reports an attempt's end (and how long it ran, in nanoseconds), and
+    /// the job taken from the backlog next.
     #[inline]
-    fn done(&self, job: Job<T>, result: Attempt<T>, next: Option<Taken<T>>) {
+    fn done(&self, job: Job<T>, result: Attempt<T>, ran: u64, next: Option<Taken<T>>) {
         self.inbox.report(Inbound::Done {
             slot: self.slot,
             generation: self.generation,
             job,
             result,
+            ran,
             next,
         });
     }
@@ -243,9 +245,10 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
             };
             let ended = seat.stopwatch.now();
-            job.timed(started, ended);
+            job.started_at(started);
+            let ran = latency::ran(started, ended);
             if deadline.is_some() && !orders.end_watched(watched) {
-                seat.done(job, result, None);
+                seat.done(job, result, ran, None);
                 return cx;
             }
             // A worker whose task panicked is replaced: it takes nothing more.
@@ -254,7 +257,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 _ => seat.inbox.take_next(orders.taking()),
             };
             let Some((mut next, take)) = took else {
-                seat.done(job, result, None);
+                seat.done(job, result, ran, None);
                 break;
             };
             let next_timeout = next.timeout(seat.timeout);
@@ -272,13 +275,13 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 permit: next.take_permit(),
                 watch,
             };
-            seat.done(job, result, Some(taken));
+            seat.done(job, result, ran, Some(taken));
             // The take is over once its report is sent (see `Backlog::pull_shared`).
             drop(take);
             if orders.aborted() {
                 // A shutdown's deadline passed while this worker took the
                 // job: it is given back unstarted, and ends `Aborted`.
-                seat.done(next, Attempt::Aborted, None);
+                seat.done(next, Attempt::Aborted, 0, None);
                 return cx;
             }
             job = next;
