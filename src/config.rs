@@ -112,11 +112,12 @@ impl<T: Task> PoolBuilder<T> {
     /// [`Stats::ran`] (and, with the `metrics` feature, in two histograms).
     /// On by default.
     ///
-    /// Timing costs a task three reads of the CPU's clock and two histogram
-    /// entries: about 50 ns, which matters only for tasks that take well
-    /// under a microsecond (a no-op task took about 0.30 µs timed against
-    /// 0.25 µs untimed, on the machine of the README's "Performance").
-    /// Untimed, the latency figures stay empty.
+    /// Timing costs a task up to three reads of the CPU's clock and two
+    /// histogram entries, which matters only for tasks that take well under
+    /// a microsecond: a stream of no-op tasks took 0.30 µs each timed against
+    /// 0.18 µs untimed, on the machine of the README's "Performance".
+    /// Untimed, the latency figures (and the `metrics` feature's histograms)
+    /// stay empty.
     ///
     /// [`Stats::waited`]: crate::Stats::waited
     /// [`Stats::ran`]: crate::Stats::ran
@@ -232,7 +233,7 @@ impl<T: Task> PoolBuilder<T> {
     /// faster: a task that finds a worker idle on another arbiter crosses
     /// threads on its way there and back, and even under a steady stream of
     /// tasks, which busy workers take for themselves, no-op tasks cost about
-    /// 0.29 µs each on 2 arbiters against 0.20 µs on one; see the README's
+    /// 0.58 µs each on 2 arbiters against 0.30 µs on one; see the README's
     /// "Performance" section. If a worker's arbiter stops,
     /// the worker is lost; its slot is restarted on a fresh arbiter. The pool
     /// stops its arbiters when it stops.

@@ -3,7 +3,8 @@
 use crate::memory_probe::Probe;
 
 /// How to call the bench; printed with every command-line error.
-pub const USAGE: &str = "usage: bench_compare [--quick] [--tasks N] [--reps N] [--only SCENARIO]";
+pub const USAGE: &str =
+    "usage: bench_compare [--quick] [--untimed] [--tasks N] [--reps N] [--only SCENARIO]";
 
 /// What this process was started for.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Settings {
     pub tasks: Option<usize>,
     /// The one scenario to run, if the command line named one.
     pub only: Option<String>,
+    /// The pool under test does not time its tasks (`latency(false)`).
+    pub untimed: bool,
 }
 
 impl Settings {
@@ -58,6 +61,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Mode, String> {
         reps: None,
         tasks: None,
         only: None,
+        untimed: false,
     };
     let mut probe = None;
     let mut count = None;
@@ -66,6 +70,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Mode, String> {
         match arg.as_str() {
             // `--quick` only changes the defaults, so `--quick --reps 9` means what it says.
             "--quick" => settings.quick = true,
+            "--untimed" => settings.untimed = true,
             "--tasks" => settings.tasks = Some(positive(args.next(), "--tasks")?),
             "--reps" => settings.reps = Some(positive(args.next(), "--reps")?),
             "--only" => settings.only = Some(args.next().ok_or("--only needs a scenario name")?),

@@ -39,6 +39,7 @@
 //! cargo run --release --example bench_compare -- --quick          # smaller and fewer, under 30 s
 //! cargo run --release --example bench_compare -- --only round-trip   # one scenario, e.g. to profile
 //! cargo run --release --example bench_compare -- --tasks 1000000 --reps 7
+//! cargo run --release --example bench_compare -- --untimed        # tasks not timed: what timing costs
 //! cargo run --release --example bench_compare --features metrics   # with metrics recorded
 //! ```
 //!
@@ -89,6 +90,10 @@ fn bench(settings: Settings) {
     report::print_preamble(&settings, spin_iterations);
     #[cfg(feature = "metrics")]
     record_metrics();
+    if settings.untimed {
+        subject::untimed();
+        println!("the pool under test does not time its tasks (--untimed)");
+    }
     let bench = Bench::new(settings, spin_iterations);
 
     let mut table = Table::start();

@@ -36,13 +36,25 @@ pub enum Placement {
     Arbiters(usize),
 }
 
+/// Whether the pools under test time their tasks (`--untimed`: no).
+static TIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Makes every pool under test started after this untimed
+/// (`PoolBuilder::latency(false)`), to show what timing costs.
+pub fn untimed() {
+    TIMED.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Builds a pool with `workers` workers placed as said, and a queue of
 /// `capacity`. Must run inside the actix `System`.
 pub fn start<T>(workers: usize, placement: Placement, capacity: usize) -> Pool<T>
 where
     T: Task<State = ()>,
 {
-    let builder = Pool::builder().workers(workers).queue_capacity(capacity);
+    let builder = Pool::builder()
+        .workers(workers)
+        .queue_capacity(capacity)
+        .latency(TIMED.load(std::sync::atomic::Ordering::Relaxed));
     let builder = match placement {
         Placement::Local => builder,
         Placement::Arbiters(n) => builder.arbiters(n),
