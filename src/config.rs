@@ -275,7 +275,7 @@ impl<T: Task> PoolBuilder<T> {
     /// Checks the settings, then starts the supervisor and its workers on the
     /// current arbiter (or the one given to [`arbiter`](Self::arbiter)).
     ///
-    /// The first pool built in a process calibrates the clock that times
+    /// The first timed pool built in a process calibrates the clock that times
     /// tasks (see [`Stats::waited`](crate::Stats::waited)): a busy wait of up
     /// to a fraction of a second, on the calling thread. With the `metrics`
     /// feature, the pool registers its metrics here, with the recorder
@@ -302,7 +302,9 @@ impl<T: Task> PoolBuilder<T> {
             Some(arbiter) if !arbiter.spawn(async {}) => return Err(BuildError::ArbiterStopped),
             _ => {}
         }
-        crate::latency::warm_up();
+        if config.latency {
+            crate::latency::warm_up();
+        }
         let gate = Gate::new(config.queue_capacity);
         #[cfg(feature = "metrics")]
         let gate = {

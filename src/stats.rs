@@ -46,8 +46,11 @@ pub struct Stats {
     pub stuck: u64,
     /// How long tasks waited for their first attempt: from the moment the
     /// pool accepted them (after any wait of `submit` for room in the queue)
-    /// to the moment a worker started them. Every task
-    /// that has started counts once; retries do not count here.
+    /// to the moment a worker started them. A task counts once, with the
+    /// report of its first attempt (or, if the supervisor gave up on that
+    /// one's worker as stuck, of its retry); a task whose only attempt was
+    /// cut off or given up on does not count. Empty when the pool does not
+    /// time its tasks ([`PoolBuilder::latency`](crate::PoolBuilder::latency)).
     ///
     /// Since the pool started (a window of recent tasks is what the
     /// `metrics` feature's histograms are for). Measured in real time, on a
@@ -56,7 +59,8 @@ pub struct Stats {
     /// How long attempts ran, as their workers timed them: one entry per
     /// attempt that a worker reported, whatever its end (an attempt cut
     /// off, or given up on as stuck, is not reported). Since the pool
-    /// started, like [`waited`](Self::waited).
+    /// started, and empty when it does not time its tasks, like
+    /// [`waited`](Self::waited).
     pub ran: Latency,
     /// One entry per worker slot, in slot order.
     pub workers: Vec<WorkerStats>,

@@ -166,7 +166,8 @@ async fn a_timed_out_task_and_its_retry_are_counted() {
         assert_eq!(runs, 2.0);
         // Each attempt ran until its timeout cut it off.
         let total = value(&metrics, "messaging_process_duration_sum", &pool_label);
-        assert!(total >= 0.040, "{total} s");
+        // Two clocks (the timer's and the one that times tasks): a margin.
+        assert!(total >= 0.039, "{total} s");
     })
     .await;
 }

@@ -247,3 +247,48 @@ fn describe() {
         "Time one attempt of a task ran"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::*;
+
+    /// The value of the one series named `name` in the rendered text.
+    fn value(text: &str, name: &str) -> Option<f64> {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit_once(' '))
+            .and_then(|(_, value)| value.parse().ok())
+    }
+
+    #[test]
+    fn a_pool_that_goes_away_takes_its_gauges_but_not_its_counts() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let (_, mut other) = metrics::with_local_recorder(&recorder, || register(None));
+        let (_, mut pool) = metrics::with_local_recorder(&recorder, || register(None));
+        let busy = Tally {
+            finished: [2, 0, 0, 0, 0, 0],
+            in_flight: 1,
+            live_workers: 3,
+            ..Tally::default()
+        };
+        other.publish(Tally {
+            live_workers: 2,
+            ..Tally::default()
+        });
+        pool.publish(busy);
+        let text = handle.render();
+        // Two unnamed pools share the series, and add up.
+        assert_eq!(value(&text, "workerpool_workers_live"), Some(5.0));
+        drop(pool);
+        let text = handle.render();
+        assert_eq!(value(&text, "workerpool_workers_live"), Some(2.0));
+        assert_eq!(value(&text, "workerpool_tasks_in_flight"), Some(0.0));
+        assert_eq!(
+            value(&text, "workerpool_tasks_finished{outcome=\"completed\"}"),
+            Some(2.0)
+        );
+    }
+}

@@ -37,6 +37,8 @@ impl fmt::Display for Prefix<'_> {
 /// has been set, `log` (where `tracing` sends its events then).
 macro_rules! warnings_wanted {
     () => {{
+        // `has_been_set` is hidden from `tracing_core`'s docs, but `tracing`'s
+        // own macros call it to choose their `log` fallback: it stays.
         #[cfg(feature = "tracing")]
         let wanted = tracing::enabled!(tracing::Level::WARN)
             || (!tracing::dispatcher::has_been_set() && log::log_enabled!(log::Level::Warn));

@@ -22,6 +22,8 @@ impl AttemptSpan {
     #[inline]
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn new(pool: Option<&str>, task: TaskId, attempt: u32, worker: usize) -> Self {
+        // While no subscriber has been set, `tracing` would send even a span
+        // nobody sees to `log`; `has_been_set` is how its own macros know.
         #[cfg(feature = "tracing")]
         let span = tracing::dispatcher::has_been_set()
             .then(|| {

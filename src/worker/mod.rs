@@ -22,7 +22,7 @@ use actix::clock::Instant;
 use actix_rt::ArbiterHandle;
 
 use crate::config::{Config, StateFactory};
-use crate::contain::{catch, drop_contained};
+use crate::contain::{catch, contain, drop_contained};
 use crate::job::Job;
 use crate::latency::{self, Stopwatch};
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
@@ -386,8 +386,10 @@ where
                     .deadline
                     .is_some_and(|deadline| Instant::now() >= deadline)
                 {
-                    this.span
-                        .in_scope(|| drop_contained("Drop of a result past its deadline", result));
+                    // Entered inside the catch too: the span is a subscriber's.
+                    contain("Drop of a result past its deadline", || {
+                        this.span.in_scope(|| drop(result))
+                    });
                     return Poll::Ready(Attempt::TimedOut);
                 }
                 return Poll::Ready(Attempt::Returned(result));
