@@ -12,6 +12,18 @@ use common::{Lab, Probe, one_retry_after, within_60s};
 
 const HOLD: Duration = Duration::from_millis(100);
 
+/// On a pool of one worker: a task held for `HOLD` while a second waits
+/// behind it; both complete.
+async fn hold_one_with_one_queued(pool: &Pool<Probe>) {
+    let mut lab = Lab::new();
+    let (long, release) = lab.occupy(pool, 1).await;
+    let queued = pool.try_submit(lab.completes(2)).unwrap();
+    actix_rt::time::sleep(HOLD).await;
+    release.release();
+    assert!(matches!(long.await.unwrap(), Outcome::Completed { .. }));
+    assert!(matches!(queued.await.unwrap(), Outcome::Completed { .. }));
+}
+
 #[actix_rt::test]
 async fn a_new_pool_reports_no_latency() {
     let pool = Pool::<Probe>::builder().workers(1).build().unwrap();
@@ -23,14 +35,8 @@ async fn a_new_pool_reports_no_latency() {
 #[actix_rt::test]
 async fn a_task_queued_behind_a_long_one_waits_as_long_as_it_ran() {
     within_60s(async {
-        let mut lab = Lab::new();
         let pool = Pool::<Probe>::builder().workers(1).build().unwrap();
-        let (long, release) = lab.occupy(&pool, 1).await;
-        let queued = pool.try_submit(lab.completes(2)).unwrap();
-        actix_rt::time::sleep(HOLD).await;
-        release.release();
-        assert!(matches!(long.await.unwrap(), Outcome::Completed { .. }));
-        assert!(matches!(queued.await.unwrap(), Outcome::Completed { .. }));
+        hold_one_with_one_queued(&pool).await;
 
         let stats = pool.stats().await.unwrap();
         assert_eq!(stats.waited.count, 2, "{stats:?}");
@@ -129,18 +135,12 @@ async fn a_slot_waiting_out_its_restart_backoff_says_restarting() {
 #[actix_rt::test]
 async fn an_untimed_pool_reports_no_latency_and_runs_as_usual() {
     within_60s(async {
-        let mut lab = Lab::new();
         let pool = Pool::<Probe>::builder()
             .workers(1)
             .latency(false)
             .build()
             .unwrap();
-        let (long, release) = lab.occupy(&pool, 1).await;
-        let queued = pool.try_submit(lab.completes(2)).unwrap();
-        actix_rt::time::sleep(HOLD).await;
-        release.release();
-        assert!(matches!(long.await.unwrap(), Outcome::Completed { .. }));
-        assert!(matches!(queued.await.unwrap(), Outcome::Completed { .. }));
+        hold_one_with_one_queued(&pool).await;
         let stats = pool.stats().await.unwrap();
         assert_eq!(stats.completed, 2);
         assert_eq!(stats.waited, Latency::default());

@@ -2,6 +2,8 @@
 //! 127.0.0.1, through an HTTP client; and its binary, run as a process.
 #![cfg(feature = "metrics")]
 
+#[path = "support/built_example.rs"]
+mod built_example;
 #[allow(dead_code)]
 #[path = "../examples/web_jobs/main.rs"]
 mod web_jobs;
@@ -13,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use built_example::built_example;
 
 use actix_web::dev::ServerHandle;
 use actix_workerpool::{Pool, PoolBuilder, StopReason, StopReport};
@@ -769,17 +773,12 @@ fn the_address_comes_from_bind_then_the_environment_then_the_default() {
     );
 }
 
-/// The `web_jobs` example next to this test binary, built with this test's
-/// features (so that it is the build `cargo test` made, not a second one).
+/// The `web_jobs` example, built with this test's features (so that it is
+/// the build `cargo test` made, not a second one).
 fn example() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let profile = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("target/<profile>");
             let mut features = vec!["metrics"];
             if cfg!(feature = "tracing") {
                 features.push("tracing");
@@ -787,18 +786,7 @@ fn example() -> PathBuf {
             if cfg!(feature = "postgres") {
                 features.push("postgres");
             }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "--example", "web_jobs", "--features"]);
-            build.arg(features.join(","));
-            if profile.ends_with("release") {
-                build.arg("--release");
-            }
-            let built = build.status().expect("run cargo to build the example");
-            assert!(built.success(), "building the web_jobs example failed");
-            let example = profile.join("examples").join("web_jobs");
-            assert!(example.exists(), "{} is missing", example.display());
-            example
+            built_example("web_jobs", &features)
         })
         .clone()
 }

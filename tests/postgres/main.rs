@@ -3,6 +3,8 @@
 
 #![cfg(feature = "postgres")]
 
+#[path = "../support/built_example.rs"]
+mod built_example;
 mod cluster;
 mod enqueue;
 mod processes;

@@ -11,40 +11,16 @@ use std::time::{Duration, Instant};
 
 use actix_workerpool::postgres::{DurableWorker, Enqueue, JobState, Queue};
 
+use crate::built_example::built_example;
 use crate::cluster::Cluster;
 
-/// The `durable_jobs` example, next to this test binary: `cargo test
-/// --features postgres` builds it; a run of this test binary alone has cargo
-/// build it first.
+/// The `durable_jobs` example, built with the `postgres` feature: `cargo
+/// test --features postgres` has built it; a run of this test binary alone
+/// has cargo build it first.
 fn example() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let profile = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("target/<profile>");
-            let example = profile.join("examples").join("durable_jobs");
-            if !example.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-                let mut build = Command::new(cargo);
-                build.args([
-                    "build",
-                    "--features",
-                    "postgres",
-                    "--example",
-                    "durable_jobs",
-                ]);
-                if profile.ends_with("release") {
-                    build.arg("--release");
-                }
-                let built = build.status().expect("run cargo to build the example");
-                assert!(built.success(), "building the durable_jobs example failed");
-            }
-            assert!(example.exists(), "{} is missing", example.display());
-            example
-        })
+        .get_or_init(|| built_example("durable_jobs", &["postgres"]))
         .clone()
 }
 
