@@ -54,6 +54,37 @@ impl<T> fmt::Debug for SubmitError<T> {
     }
 }
 
+/// [`Pool::submit_timeout`](crate::Pool::submit_timeout) refused the task;
+/// it comes back inside.
+#[derive(Error)]
+pub enum SubmitTimeoutError<T> {
+    /// The queue stayed full until the deadline.
+    #[error("the pool's queue stayed full until the deadline")]
+    Timeout(T),
+    /// The pool is stopping or stopped (or began to stop while the task
+    /// waited for room).
+    #[error("the pool is stopped or stopping")]
+    Stopped(T),
+}
+
+impl<T> SubmitTimeoutError<T> {
+    /// The task that was refused.
+    pub fn into_inner(self) -> T {
+        match self {
+            SubmitTimeoutError::Timeout(task) | SubmitTimeoutError::Stopped(task) => task,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SubmitTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SubmitTimeoutError::Stopped(_) => f.write_str("Stopped(..)"),
+        }
+    }
+}
+
 /// A pool setting that [`PoolBuilder::build`](crate::PoolBuilder::build) refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

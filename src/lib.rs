@@ -53,7 +53,7 @@ mod worker {
 #[cfg(not(workerpool_loom))]
 pub use config::PoolBuilder;
 #[cfg(not(workerpool_loom))]
-pub use error::{BuildError, PoolGone, SubmitError, TrySubmitError};
+pub use error::{BuildError, PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
 #[cfg(not(workerpool_loom))]
 pub use job::TaskHandle;
 #[cfg(not(workerpool_loom))]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix::{Addr, Recipient};
 
 use crate::config::PoolBuilder;
-use crate::error::{PoolGone, SubmitError, TrySubmitError};
+use crate::error::{PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::gate::{Gate, Permit, Refusal};
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
@@ -183,6 +183,62 @@ impl<T: Task> Pool<T> {
             Ok(handle) => Ok(handle),
             Err(TrySubmitError::Full(task)) => submit_to(gate, backlog, task).await,
             Err(TrySubmitError::Stopped(task)) => Err(SubmitError(task)),
+        }
+    }
+
+    /// Submits a task, waiting at most `timeout` for room in the queue if it
+    /// is full: between [`try_submit`](Self::try_submit), which does not
+    /// wait, and [`submit`](Self::submit), which waits as long as it takes.
+    /// A task that finds room is accepted at once, whatever the timeout
+    /// (zero included); `Duration::MAX` waits as `submit` does.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitTimeoutError::Timeout`] if the queue stayed full until the
+    /// deadline, [`SubmitTimeoutError::Stopped`] if the pool is stopping or
+    /// stopped, or began to stop meanwhile; either way the task comes back
+    /// inside.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`submit`](Self::submit): dropped before it resolves, the task was
+    /// not submitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_workerpool::{FnTask, Pool, SubmitTimeoutError};
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let pool = Pool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let task = |n: u32| FnTask::new(n, |n| async move { Ok::<_, ()>(n) });
+    /// let hold = pool.submit(task(1)).await.unwrap();
+    /// # let _ = hold;
+    /// match pool.submit_timeout(task(2), Duration::from_millis(10)).await {
+    ///     Ok(handle) => println!("accepted as {}", handle.id()),
+    ///     Err(SubmitTimeoutError::Timeout(task)) => println!("still full: {} back", task.data()),
+    ///     Err(SubmitTimeoutError::Stopped(_)) => println!("the pool is stopping"),
+    /// }
+    /// # });
+    /// ```
+    pub async fn submit_timeout(
+        &self,
+        task: T,
+        timeout: Duration,
+    ) -> Result<TaskHandle<T>, SubmitTimeoutError<T>> {
+        let Shared { gate, backlog, .. } = &*self.shared;
+        let task = match try_submit_to(gate, backlog, task) {
+            Ok(handle) => return Ok(handle),
+            Err(TrySubmitError::Full(task)) => task,
+            Err(TrySubmitError::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
+        };
+        // The wait holds no task: on the deadline it is still here, to
+        // hand back. A deadline past the clock's end is none.
+        match actix_rt::time::timeout(timeout, gate.admit()).await {
+            Ok(Ok((id, permit))) => Ok(send_job(backlog, id, permit, task)),
+            Ok(Err(_closed)) => Err(SubmitTimeoutError::Stopped(task)),
+            Err(_elapsed) => Err(SubmitTimeoutError::Timeout(task)),
         }
     }
 
