@@ -288,7 +288,8 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
             timeout = next_timeout;
             // Tasks that never wait would otherwise keep this worker's thread
             // to itself for as long as the backlog lasts.
-            let yields = !tokio::task::coop::has_budget_remaining();
+            // Asked only of a timed pool: only its clock cares.
+            let yields = seat.stopwatch.is_on() && !tokio::task::coop::has_budget_remaining();
             tokio::task::coop::consume_budget().await;
             // The clock is read once between two attempts, the next one
             // starting as this one ended, unless the worker gave its thread

@@ -11,7 +11,7 @@ mod processes;
 mod schema;
 mod work;
 
-use actix_workerpool::postgres::Durable;
+use actix_workerpool::postgres::{Durable, JobStatus};
 use actix_workerpool::{Task, TaskContext};
 use serde::{Deserialize, Serialize};
 
@@ -69,4 +69,14 @@ pub async fn client(conninfo: &str) -> tokio_postgres::Client {
         let _ = connection.await;
     });
     client
+}
+
+/// Asserts that a job's last error mentions `text`.
+#[track_caller]
+pub fn assert_error_mentions(job: &JobStatus, text: &str) {
+    let error = job.last_error.as_deref();
+    assert!(
+        error.is_some_and(|error| error.contains(text)),
+        "the last error {error:?} does not mention {text:?}"
+    );
 }

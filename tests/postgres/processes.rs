@@ -244,11 +244,5 @@ async fn a_job_that_crashes_its_worker_process_every_time_ends_dead() {
     let dead = queue.dead("email", 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("lease expired")
-    );
+    crate::assert_error_mentions(&dead[0], "lease expired");
 }

@@ -178,7 +178,7 @@ async fn a_failing_job_is_retried_through_the_queue_then_dead_with_its_error() {
         .unwrap();
     let dead = until_all(&queue, &[id], JobState::Dead).await;
     assert_eq!(dead[0].attempts, 3);
-    assert!(dead[0].last_error.as_deref().unwrap().contains("smtp: 451"));
+    crate::assert_error_mentions(&dead[0], "smtp: 451");
     assert_eq!(runs_of("fails thrice"), 3);
     assert_eq!(queue.dead("work", 10).await.unwrap().len(), 1);
     worker.stop().await;
@@ -215,13 +215,7 @@ async fn a_payload_that_no_longer_deserializes_goes_dead_with_that_error() {
     let id = JobId(row.get(0));
     let worker = worker(&db, 1).await;
     let dead = until_all(&queue, &[id], JobState::Dead).await;
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("does not deserialize")
-    );
+    crate::assert_error_mentions(&dead[0], "does not deserialize");
     worker.stop().await;
 }
 
@@ -299,13 +293,7 @@ async fn a_job_whose_last_attempt_died_with_its_process_ends_dead_when_reclaimed
     claimed_by_a_dead_process(&db, id, 2).await;
     let worker = worker(&db, 1).await;
     let dead = until_all(&queue, &[id], JobState::Dead).await;
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("lease expired")
-    );
+    crate::assert_error_mentions(&dead[0], "lease expired");
     assert_eq!(runs_of("poison"), 0);
     worker.stop().await;
 }
@@ -460,13 +448,7 @@ async fn a_job_lost_with_its_worker_counts_its_attempt_and_ends_dead() {
         .unwrap();
     let dead = until_all(&queue, &[id], JobState::Dead).await;
     assert_eq!(dead[0].attempts, 2);
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("lost with its worker")
-    );
+    crate::assert_error_mentions(&dead[0], "lost with its worker");
     worker.stop().await;
 }
 
@@ -597,10 +579,5 @@ async fn the_pools_shutdown_deadline_cuts_a_drain_short_and_the_job_goes_back_fo
     assert_eq!((report.recorded, report.unrecorded), (1, 0));
     let job = queue.status(id).await.unwrap().unwrap();
     assert_eq!((job.state, job.attempts), (JobState::Ready, 1));
-    assert!(
-        job.last_error
-            .as_deref()
-            .unwrap()
-            .contains("shutdown's deadline")
-    );
+    crate::assert_error_mentions(&job, "shutdown's deadline");
 }
