@@ -163,6 +163,12 @@ impl Gate {
         self.state.load(Ordering::SeqCst) & CLOSED != 0
     }
 
+    /// Whether this gate gave out `id`. Ids are handed out in order, so a
+    /// task the pool knows nothing of now either ended or never was.
+    pub(crate) fn gave_out(&self, id: TaskId) -> bool {
+        id.0 < self.next_id.load(Ordering::Relaxed)
+    }
+
     /// Permits held: accepted tasks that the supervisor has not yet booked as
     /// running (queued, or on their way to it).
     pub(crate) fn pending(&self) -> usize {

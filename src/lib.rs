@@ -60,8 +60,8 @@ pub use job::TaskHandle;
 pub use latency::Latency;
 #[cfg(not(workerpool_loom))]
 pub use messages::{
-    Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin, Submit, SubmitAndReport,
-    Subscribe, TaskReport, TaskStatus, TrySubmit, WhenStopped,
+    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
+    Submit, SubmitAndReport, Subscribe, TaskReport, TaskStatus, TrySubmit, WhenStopped,
 };
 pub use outcome::{Outcome, OutcomeKind, StopReason};
 #[cfg(not(workerpool_loom))]

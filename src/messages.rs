@@ -174,6 +174,60 @@ pub enum TaskStatus {
     Unknown,
 }
 
+/// Cancels a task by its id: see [`TaskHandle::cancel`](crate::TaskHandle::cancel),
+/// which sends this, and [`Cancellation`] for the answer.
+///
+/// Idempotent: a second cancel of the same task answers
+/// [`Cancellation::Ended`].
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Cancellation")]
+pub struct Cancel(pub TaskId);
+
+/// What a cancel did. In the first three cases the task ends
+/// [`Outcome::Cancelled`](crate::Outcome::Cancelled), with the task inside,
+/// and the answer comes once it has: its handle is resolved (or its report
+/// sent) and its worker, if it had one, is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cancellation {
+    /// It waited in the queue for its first attempt, and will never run; its
+    /// place in the queue is free.
+    Queued,
+    /// It waited for a retry after `attempts` attempts, and gets no other.
+    WaitingRetry {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// It was running on `worker`: the attempt was cut off (its future
+    /// dropped), or, if it ended as the cancel came, its retry is not made.
+    ///
+    /// A task that blocks its thread cannot be cut off until the thread
+    /// comes back: this answer waits for that, or for the attempt's deadline
+    /// (see [`PoolBuilder::stuck_grace`](crate::PoolBuilder::stuck_grace)).
+    Running {
+        /// The worker slot it ran on.
+        worker: usize,
+        /// Attempts made, the one cut off included.
+        attempts: u32,
+    },
+    /// It had ended already (or ended as the cancel came) and keeps the
+    /// outcome it had: the cancel changed nothing.
+    Ended,
+    /// The pool never gave out this id.
+    Unknown,
+}
+
+impl Cancellation {
+    /// Whether the cancel took effect: the task ends
+    /// [`Cancelled`](crate::Outcome::Cancelled).
+    pub fn took_effect(&self) -> bool {
+        matches!(
+            self,
+            Cancellation::Queued | Cancellation::WaitingRetry { .. } | Cancellation::Running { .. }
+        )
+    }
+}
+
 /// Stops the pool, the quit channel: every worker finishes the task in hand and
 /// stops; every task still queued is handed back through its handle as
 /// [`Outcome::NotRun`].

@@ -43,6 +43,15 @@ pub enum Outcome<T: Task> {
         /// How many attempts were made, the one cut off included.
         attempts: u32,
     },
+    /// The task was cancelled (see [`TaskHandle::cancel`](crate::TaskHandle::cancel)):
+    /// taken out of the queue, or out of its wait for a retry, or its
+    /// running attempt cut off (its future dropped). The task comes back.
+    Cancelled {
+        /// The task, as it was submitted or as its last attempt left it.
+        task: T,
+        /// How many attempts were made, one cut off by the cancel included.
+        attempts: u32,
+    },
     /// The pool stopped before the task ran to an end; the task comes back
     /// unrun (this time: a task handed back between two attempts has run before).
     NotRun {
@@ -70,6 +79,8 @@ pub enum OutcomeKind {
     TimedOut,
     /// See [`Outcome::Aborted`].
     Aborted,
+    /// See [`Outcome::Cancelled`].
+    Cancelled,
     /// See [`Outcome::NotRun`].
     NotRun,
 }
@@ -83,6 +94,7 @@ impl<T: Task> Outcome<T> {
             Outcome::Panicked { .. } => OutcomeKind::Panicked,
             Outcome::TimedOut { .. } => OutcomeKind::TimedOut,
             Outcome::Aborted { .. } => OutcomeKind::Aborted,
+            Outcome::Cancelled { .. } => OutcomeKind::Cancelled,
             Outcome::NotRun { .. } => OutcomeKind::NotRun,
         }
     }
@@ -95,6 +107,7 @@ impl<T: Task> Outcome<T> {
             | Outcome::Panicked { attempts, .. }
             | Outcome::TimedOut { attempts }
             | Outcome::Aborted { attempts, .. }
+            | Outcome::Cancelled { attempts, .. }
             | Outcome::NotRun { attempts, .. } => *attempts,
         }
     }
@@ -107,11 +120,13 @@ impl<T: Task> Outcome<T> {
         }
     }
 
-    /// The task of a `NotRun` or `Aborted` outcome (the ones that hand the
-    /// task back), or `None`.
+    /// The task of a `NotRun`, `Aborted` or `Cancelled` outcome (the ones
+    /// that hand the task back), or `None`.
     pub fn into_task(self) -> Option<T> {
         match self {
-            Outcome::NotRun { task, .. } | Outcome::Aborted { task, .. } => Some(task),
+            Outcome::NotRun { task, .. }
+            | Outcome::Aborted { task, .. }
+            | Outcome::Cancelled { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -141,6 +156,10 @@ impl<T: Task> fmt::Debug for Outcome<T> {
                 .finish(),
             Outcome::Aborted { attempts, .. } => f
                 .debug_struct("Aborted")
+                .field("attempts", attempts)
+                .finish_non_exhaustive(),
+            Outcome::Cancelled { attempts, .. } => f
+                .debug_struct("Cancelled")
                 .field("attempts", attempts)
                 .finish_non_exhaustive(),
             Outcome::NotRun {

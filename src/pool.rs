@@ -11,8 +11,8 @@ use crate::error::{PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::gate::{Gate, Permit, Refusal};
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin, Subscribe, TaskStatus,
-    WhenStopped,
+    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
+    Subscribe, TaskStatus, WhenStopped,
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
@@ -383,6 +383,21 @@ impl<T: Task> Pool<T> {
             .map_err(|_| PoolGone)
     }
 
+    /// Cancels the task with this id, as [`TaskHandle::cancel`] does, for
+    /// whoever has its id but not its handle (a status page, an operator).
+    /// An id the pool never gave out answers [`Cancellation::Unknown`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the supervisor is gone (its `System` stopped).
+    pub async fn cancel(&self, id: TaskId) -> Result<Cancellation, PoolGone> {
+        self.shared
+            .addr
+            .send(Cancel(id))
+            .await
+            .map_err(|_| PoolGone)
+    }
+
     /// Whether the pool has stopped accepting tasks (a stop or drain began).
     pub fn is_closed(&self) -> bool {
         self.shared.gate.is_closed()
@@ -423,7 +438,8 @@ pub(crate) async fn submit_to<T: Task>(
 }
 
 fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, permit: Permit, task: T) -> TaskHandle<T> {
-    let (job, handle) = Job::new(id, permit, task, backlog.stopwatch().accepting());
+    let timing = backlog.stopwatch().accepting();
+    let (job, handle) = Job::new(id, permit, task, timing, backlog.route());
     backlog.push(job);
     handle
 }

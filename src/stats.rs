@@ -9,7 +9,8 @@ use crate::task::TaskId;
 /// A snapshot of a pool's counters, taken by the supervisor between two messages.
 ///
 /// Every snapshot balances: `submitted == completed + failed + panicked +
-/// timed_out + aborted + not_run + queued + in_flight + waiting_retry` (see
+/// timed_out + aborted + cancelled + not_run + queued + in_flight +
+/// waiting_retry` (see
 /// [`Stats::balances`]), `queued <= queue_capacity` and `in_flight <= workers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,6 +30,8 @@ pub struct Stats {
     /// Tasks whose attempt a shutdown's deadline cut off
     /// ([`Aborted`](crate::Outcome::Aborted)).
     pub aborted: u64,
+    /// Tasks cancelled ([`Cancelled`](crate::Outcome::Cancelled)).
+    pub cancelled: u64,
     /// Tasks waiting in the queue for a worker for their first attempt: never
     /// more than the queue's capacity.
     pub queued: usize,
@@ -123,7 +126,13 @@ impl std::fmt::Display for WorkerState {
 impl Stats {
     /// Tasks that have reached their outcome.
     pub fn finished(&self) -> u64 {
-        self.completed + self.failed + self.panicked + self.timed_out + self.aborted + self.not_run
+        self.completed
+            + self.failed
+            + self.panicked
+            + self.timed_out
+            + self.aborted
+            + self.cancelled
+            + self.not_run
     }
 
     /// Whether every submitted task is accounted for: finished, queued, in
@@ -210,6 +219,13 @@ pub enum PoolEvent {
         task: TaskId,
         /// The worker slot it ran on.
         worker: usize,
+    },
+    /// A task was cancelled: it ends [`Cancelled`](crate::Outcome::Cancelled).
+    TaskCancelled {
+        /// The task.
+        task: TaskId,
+        /// Attempts made, one cut off by the cancel included.
+        attempts: u32,
     },
     /// A worker ran an attempt past its deadline (plus a grace) without a
     /// word: its thread is blocked. The supervisor ended the attempt itself

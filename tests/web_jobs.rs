@@ -264,7 +264,7 @@ async fn unknown_routes_and_wrong_methods_get_json_404_and_405_with_allow() {
     for (method, path, allow) in [
         ("GET", "/jobs", "POST"),
         ("PUT", "/jobs", "POST"),
-        ("DELETE", "/jobs/1", "GET, HEAD"),
+        ("PUT", "/jobs/1", "GET, HEAD, DELETE"),
         ("POST", "/stats", "GET, HEAD"),
         ("POST", "/stats/history", "GET, HEAD"),
         ("POST", "/metrics", "GET, HEAD"),
@@ -397,6 +397,57 @@ async fn a_full_queue_answers_503_and_hands_the_job_back() {
         ),
         (2, 2, 0, 0)
     );
+}
+
+#[actix_rt::test]
+async fn delete_cancels_a_queued_or_running_job_and_says_which() {
+    let (pool, service) = start(Pool::builder().workers(1).queue_capacity(2)).await;
+    let (_, long) = service
+        .post(json!({"name": "long", "millis": 60_000}))
+        .await;
+    let long = long["id"].as_u64().unwrap();
+    service.wait_for(long, &["running"]).await;
+    let (_, queued) = service.post(json!({"name": "queued", "millis": 10})).await;
+    let queued = queued["id"].as_u64().unwrap();
+
+    let delete = |id: u64| {
+        let path = format!("/jobs/{id}");
+        let service = &service;
+        async move { service.request("DELETE", &path).await }
+    };
+    let taken_out = delete(queued).await;
+    assert_eq!(
+        (taken_out.status, taken_out.body),
+        (200, json!({"cancelled": "queued"}))
+    );
+    let cut_off = delete(long).await;
+    assert_eq!(
+        (cut_off.status, cut_off.body),
+        (200, json!({"cancelled": "running"}))
+    );
+    for id in [queued, long] {
+        let state = service.wait_for(id, &["cancelled"]).await;
+        assert!(state["attempts"].is_u64(), "{state}");
+    }
+    // A second time: the job has ended, and says how.
+    let again = delete(long).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.error(), format!("job {long} has ended"));
+    assert_eq!(again.body["state"]["state"], "cancelled");
+    let unknown = delete(999).await;
+    assert_eq!((unknown.status, unknown.error()), (404, "no job 999"));
+
+    // The worker was not held up: a new job runs at once.
+    let (_, next) = service.post(json!({"name": "next", "millis": 1})).await;
+    service
+        .wait_for(next["id"].as_u64().unwrap(), &["completed"])
+        .await;
+    let stats = pool.stats().await.unwrap();
+    assert_eq!(
+        (stats.cancelled, stats.completed, stats.restarts),
+        (2, 1, 0)
+    );
+    service.shut_down().await;
 }
 
 #[actix_rt::test]

@@ -68,7 +68,7 @@ fn stats_json(stats: &Stats, failures: Vec<Failure>) -> Value {
         "pool": POOL_NAME,
         "submitted": stats.submitted, "completed": stats.completed, "failed": stats.failed,
         "panicked": stats.panicked, "timed_out": stats.timed_out, "aborted": stats.aborted,
-        "not_run": stats.not_run, "queued": stats.queued, "in_flight": stats.in_flight,
+        "cancelled": stats.cancelled, "not_run": stats.not_run, "queued": stats.queued, "in_flight": stats.in_flight,
         "waiting_retry": stats.waiting_retry, "retries": stats.retries,
         "restarts": stats.restarts, "stuck": stats.stuck,
         "latency": {"waited": latency_json(&stats.waited), "ran": latency_json(&stats.ran)},

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use actix_workerpool::{Outcome, Task, TaskContext, TaskId, TaskStatus, TrySubmitError};
+use actix_workerpool::{
+    Cancellation, Outcome, Task, TaskContext, TaskId, TaskStatus, TrySubmitError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -105,6 +107,9 @@ impl Results {
             Outcome::TimedOut { attempts } => json!({"state": "timed_out", "attempts": attempts}),
             // A real service would store the job to run it again later.
             Outcome::Aborted { attempts, .. } => json!({"state": "aborted", "attempts": attempts}),
+            Outcome::Cancelled { attempts, .. } => {
+                json!({"state": "cancelled", "attempts": attempts})
+            }
             Outcome::NotRun { reason, .. } => {
                 json!({"state": "not_run", "reason": reason.to_string()})
             }
@@ -148,6 +153,30 @@ pub(super) async fn post_job(
             HttpResponse::ServiceUnavailable().json(json!({"error": error, "job": job}))
         }
     }
+}
+
+/// Cancels a job: taken out of the queue, or cut off if it runs.
+pub(super) async fn delete_job(shared: web::Data<Shared>, id: web::Path<u64>) -> HttpResponse {
+    let id = id.into_inner();
+    if shared.results.get(id).is_none() {
+        return HttpResponse::NotFound().json(json!({"error": format!("no job {id}")}));
+    }
+    let was = match shared.pool.cancel(TaskId::from(id)).await {
+        Ok(Cancellation::Queued) => "queued",
+        Ok(Cancellation::WaitingRetry { .. }) => "waiting_retry",
+        Ok(Cancellation::Running { .. }) => "running",
+        Ok(_) => {
+            // Ended: its result is on its way to `Results`, if not there yet.
+            let state = shared.results.get(id).flatten().unwrap_or(json!(null));
+            let error = format!("job {id} has ended");
+            return HttpResponse::Conflict().json(json!({"error": error, "state": state}));
+        }
+        Err(_) => {
+            let error = "the service is shutting down";
+            return HttpResponse::ServiceUnavailable().json(json!({"error": error}));
+        }
+    };
+    HttpResponse::Ok().json(json!({"cancelled": was}))
 }
 
 pub(super) async fn get_job(shared: web::Data<Shared>, id: web::Path<u64>) -> HttpResponse {

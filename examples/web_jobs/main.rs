@@ -21,7 +21,8 @@
 //! |---|---|
 //! | `GET /` | the dashboard: one HTML page, with nothing to fetch but this service's JSON, that refreshes itself every second |
 //! | `POST /jobs` `{"name", "millis", "fail"}` | 202 `{"id"}`; 503 `{"error", "job"}` when the queue is full or the pool is stopping (the job comes back) |
-//! | `GET /jobs/{id}` | 200 `{"state": "queued" \| "running" \| "waiting_retry" \| "completed" \| "failed" \| ...}`; 404 for an unknown id |
+//! | `GET /jobs/{id}` | 200 `{"state": "queued" \| "running" \| "waiting_retry" \| "completed" \| "failed" \| "cancelled" \| ...}`; 404 for an unknown id |
+//! | `DELETE /jobs/{id}` | 200 `{"cancelled": "queued" \| "waiting_retry" \| "running"}`: the job is cancelled (a running one cut off); 409 with its `state` if it had ended; 404 for an unknown id |
 //! | `GET /stats` | 200: the pool's counters, wait and run latency, each worker slot's state, the latest failures |
 //! | `GET /stats/history` | 200: queue depth and tasks in flight, sampled every second for the last 5 minutes |
 //! | `GET /metrics` | 200: the pool's metrics in Prometheus' text format (label `pool="jobs"`) |
@@ -168,6 +169,8 @@ pub async fn server(
         failures,
         history: History::default(),
     });
+    // The first sample before the server answers: the history is never empty.
+    watch::take_sample(&shared).await;
     actix_rt::spawn(watch::sample(Arc::downgrade(&shared)));
     let shared = web::Data::from(shared);
     Ok(
@@ -188,7 +191,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(errors::path_error))
         .service(get("/", dashboard::page))
         .service(post("/jobs", job::post_job))
-        .service(get("/jobs/{id}", job::get_job))
+        .service(resource(
+            "/jobs/{id}",
+            "GET, HEAD, DELETE",
+            vec![
+                web::get().to(job::get_job),
+                web::head().to(job::get_job),
+                web::delete().to(job::delete_job),
+            ],
+        ))
         .service(get("/stats", dashboard::get_stats))
         .service(get("/stats/history", dashboard::get_history))
         .service(get("/metrics", dashboard::get_metrics))

@@ -190,10 +190,12 @@ impl History {
     }
 }
 
-/// Samples the pool every [`SAMPLE_EVERY`] for the history, until the
+/// Samples the pool every [`SAMPLE_EVERY`] for the history, from one period
+/// on (the server takes the first itself, see [`take_sample`]), until the
 /// server is gone (the routes hold the only strong references) or the pool.
 pub(super) async fn sample(shared: Weak<Shared>) {
-    let mut every = actix_rt::time::interval(SAMPLE_EVERY);
+    let first = actix_rt::time::Instant::now() + SAMPLE_EVERY;
+    let mut every = actix_rt::time::interval_at(first, SAMPLE_EVERY);
     // After a stall, one sample, not a burst of them at the same moment.
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -201,17 +203,25 @@ pub(super) async fn sample(shared: Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let Ok(stats) = shared.pool.stats().await else {
+        if !take_sample(&shared).await {
             return;
-        };
-        shared.history.push(Sample {
-            at_ms: unix_millis(),
-            queued: stats.queued,
-            in_flight: stats.in_flight,
-            waiting_retry: stats.waiting_retry,
-        });
-        // Histogram entries reach the exporter's buckets at upkeep; between
-        // scrapes they would pile up.
-        shared.metrics.run_upkeep();
+        }
     }
+}
+
+/// Adds one sample of the pool to the history; `false` if the pool is gone.
+pub(super) async fn take_sample(shared: &Shared) -> bool {
+    let Ok(stats) = shared.pool.stats().await else {
+        return false;
+    };
+    shared.history.push(Sample {
+        at_ms: unix_millis(),
+        queued: stats.queued,
+        in_flight: stats.in_flight,
+        waiting_retry: stats.waiting_retry,
+    });
+    // Histogram entries reach the exporter's buckets at upkeep; between
+    // scrapes they would pile up.
+    shared.metrics.run_upkeep();
+    true
 }

@@ -213,6 +213,12 @@ pub(super) struct Reader<T: Task>(Arc<Cell<T>>);
 pub(super) struct Abandoned;
 
 impl<T: Task> Reader<T> {
+    /// Whether the task has its outcome (or never will): the writer is
+    /// done with the cell, or a resolver ended it.
+    pub(super) fn has_ended(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) != PENDING
+    }
+
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Outcome<T>, Abandoned>> {
         let cell = &*self.0;
         let mut state = cell.state.load(Ordering::Acquire);

@@ -9,6 +9,7 @@
 
 #[allow(unsafe_code)]
 mod cell;
+mod route;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,9 +21,11 @@ use crate::contain::{contain, drop_contained};
 use crate::error::PoolGone;
 use crate::gate::Permit;
 use crate::latency::{Tick, Timing};
-use crate::messages::TaskReport;
+use crate::messages::{Cancel, Cancellation, TaskReport};
 use crate::outcome::{Outcome, StopReason};
 use crate::task::{Task, TaskId};
+
+pub(crate) use route::{OpenRoute, Route};
 
 /// The longest timeout an attempt can have: about a hundred years.
 pub(crate) const LONGEST_TIMEOUT: std::time::Duration =
@@ -49,13 +52,15 @@ pub(crate) struct Job<T: Task> {
 
 impl<T: Task> Job<T> {
     /// A new job, holding the place it was admitted with, and the handle its
-    /// outcome will reach; `timing` holds the clock's reading at admission.
+    /// outcome will reach; `timing` holds the clock's reading at admission,
+    /// `route` leads to the pool's supervisor.
     #[inline]
     pub(crate) fn new(
         id: TaskId,
         permit: Permit,
         task: T,
         timing: Timing,
+        route: Route,
     ) -> (Self, TaskHandle<T>) {
         let (writer, reader) = cell::new(task);
         let job = Job {
@@ -67,7 +72,7 @@ impl<T: Task> Job<T> {
             report_to: None,
             timing,
         };
-        (job, TaskHandle { id, reader })
+        (job, TaskHandle { id, reader, route })
     }
 
     /// A new job whose outcome goes to `report_to` as a [`TaskReport`].
@@ -236,6 +241,14 @@ impl<T: Task> Job<T> {
         }
     }
 
+    /// Hands the task back as cancelled.
+    pub(crate) fn cancel(mut self) {
+        if let Some(task) = self.take_task() {
+            let attempts = self.attempts;
+            self.send(Outcome::Cancelled { task, attempts });
+        }
+    }
+
     /// Hands the task back unrun (this time: it may have been tried before).
     pub(crate) fn hand_back(mut self, reason: StopReason) {
         self.give_back(reason);
@@ -262,7 +275,7 @@ impl<T: Task> Drop for Job<T> {
 /// Resolves to the [`Outcome`] of one accepted task.
 ///
 /// Dropping the handle does not cancel the task: it still runs, and its outcome
-/// is counted, only nobody receives it.
+/// is counted, only nobody receives it. [`cancel`](Self::cancel) does.
 ///
 /// # Errors
 ///
@@ -296,12 +309,62 @@ impl<T: Task> Drop for Job<T> {
 pub struct TaskHandle<T: Task> {
     id: TaskId,
     reader: cell::Reader<T>,
+    route: Route,
 }
 
 impl<T: Task> TaskHandle<T> {
     /// The id the pool gave this task.
     pub fn id(&self) -> TaskId {
         self.id
+    }
+
+    /// Cancels the task, wherever it is, and says what that did (see
+    /// [`Cancellation`]): a task waiting in the queue or for a retry is
+    /// taken out; a running one has its attempt cut off, its future dropped,
+    /// and its worker goes on to the next task at once. Either way the task
+    /// ends [`Outcome::Cancelled`], with the task inside, which this handle
+    /// then resolves to. A task that has ended already keeps its outcome
+    /// ([`Cancellation::Ended`]). Idempotent.
+    ///
+    /// The handle can still be awaited after this, or while it waits: poll
+    /// it by reference, `(&mut handle).await`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolGone`] if the pool's supervisor is gone (its `System` stopped)
+    /// while the task had no outcome yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use actix_workerpool::{Cancellation, FnTask, Outcome, Pool};
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let pool = Pool::builder().workers(1).build().unwrap();
+    /// let wait = |secs: u64| {
+    ///     FnTask::new(secs, |secs| async move {
+    ///         actix_rt::time::sleep(Duration::from_secs(secs)).await;
+    ///         Ok::<_, ()>(secs)
+    ///     })
+    /// };
+    /// let _busy = pool.submit(wait(3600)).await.unwrap();
+    /// let queued = pool.submit(wait(1)).await.unwrap();
+    ///
+    /// assert_eq!(queued.cancel().await.unwrap(), Cancellation::Queued);
+    /// match queued.await.unwrap() {
+    ///     Outcome::Cancelled { task, attempts: 0 } => assert_eq!(*task.data(), 1),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # });
+    /// ```
+    pub async fn cancel(&self) -> Result<Cancellation, PoolGone> {
+        if self.reader.has_ended() {
+            return Ok(Cancellation::Ended);
+        }
+        let supervisor = self.route.supervisor().ok_or(PoolGone)?;
+        supervisor.send(Cancel(self.id)).await.map_err(|_| PoolGone)
     }
 }
 

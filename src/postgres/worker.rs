@@ -600,6 +600,9 @@ fn record_of<J: Durable>(
         ),
         Outcome::TimedOut { .. } => ("timed out".to_owned(), true, None),
         Outcome::Aborted { .. } => ("cut off by a shutdown's deadline".to_owned(), true, None),
+        // The worker's pool is its own: nothing cancels in it. Should that
+        // change, a cancelled attempt is one more failed attempt.
+        Outcome::Cancelled { .. } => ("cancelled".to_owned(), true, None),
     };
     failed(error, retryable, policy, attempts, max_attempts, pool_retry)
 }

@@ -23,7 +23,7 @@ use futures::task::AtomicWaker;
 
 use super::lane::Lane;
 use crate::gate::Gate;
-use crate::job::Job;
+use crate::job::{Job, Route};
 use crate::latency::Stopwatch;
 use crate::task::Task;
 
@@ -37,7 +37,14 @@ pub(super) enum Bar {
     Held = 2,
     /// The pool is stopping: workers finish the task in hand and take no other.
     Stopping = 4,
+    /// A cancel looks for a task that a worker may be taking: the supervisor
+    /// waits for takes under way to end, as a stop's decision does, and no
+    /// new one begins meanwhile.
+    Looking = 8,
 }
+
+/// The bars under which the supervisor waits for takes under way to end.
+const WAITS_FOR_TAKES: u8 = Bar::Stopping as u8 | Bar::Looking as u8;
 
 pub(crate) struct Backlog<T: Task> {
     /// Grows a block at a time: a waiting job costs its own size and a word,
@@ -56,6 +63,8 @@ pub(crate) struct Backlog<T: Task> {
     gate: Arc<Gate>,
     /// Whether the pool times its tasks: jobs are accepted here.
     stopwatch: Stopwatch,
+    /// The way to the supervisor, for the handles of the jobs accepted here.
+    route: Route,
 }
 
 /// A take from the backlog by a worker on another thread: its `taking` flag
@@ -70,9 +79,10 @@ pub(crate) struct Take<'a> {
 impl Drop for Take<'_> {
     fn drop(&mut self) {
         // `SeqCst`, against the supervisor's look at the flag after raising
-        // the stop bar: if it saw the flag up, this sees the bar, and wakes it.
+        // the stop (or looking) bar: if it saw the flag up, this sees the
+        // bar, and wakes it.
         self.taking.store(false, Ordering::SeqCst);
-        if self.bars.load(Ordering::SeqCst) & Bar::Stopping as u8 != 0 {
+        if self.bars.load(Ordering::SeqCst) & WAITS_FOR_TAKES != 0 {
             self.takes_done.wake();
         }
     }
@@ -82,6 +92,7 @@ impl<T: Task> Backlog<T> {
     pub(crate) fn new(gate: Arc<Gate>, stopwatch: Stopwatch) -> Self {
         Backlog {
             stopwatch,
+            route: Route::new(),
             jobs: Lane::new(),
             pushed: AtomicU64::new(0),
             bars: CachePadded::new(AtomicU8::new(0)),
@@ -94,6 +105,12 @@ impl<T: Task> Backlog<T> {
     #[inline]
     pub(crate) fn stopwatch(&self) -> Stopwatch {
         self.stopwatch
+    }
+
+    /// The way to the supervisor, for a new job's handle.
+    #[inline]
+    pub(crate) fn route(&self) -> Route {
+        self.route
     }
 
     /// Adds an accepted job, whose permit is held, and wakes the supervisor
@@ -145,7 +162,7 @@ impl<T: Task> Backlog<T> {
     }
 
     /// For the supervisor, waiting for takes under way to end: `waker` is
-    /// woken when one ends under the stop bar.
+    /// woken when one ends under the stop or looking bar.
     pub(super) fn wake_when_takes_end(&self, waker: &Waker) {
         self.takes_done.register(waker);
     }

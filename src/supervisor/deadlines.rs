@@ -35,14 +35,17 @@ use std::task::Context;
 use std::time::Duration;
 
 use actix::clock::{Instant, Sleep};
+use futures::channel::oneshot;
 use log::debug;
 
 use crate::telemetry::tell;
 
+use super::cancel::Askers;
 use super::slots::SlotState;
 use super::{Phase, Supervisor, Taken};
 use crate::contain::drop_contained;
 use crate::job::{Job, Resolver};
+use crate::messages::Cancellation;
 use crate::retry::RetryPolicy;
 use crate::stats::{PoolEvent, RestartReason};
 use crate::task::{Task, TaskId};
@@ -69,11 +72,24 @@ pub(super) struct Owed<T: Task> {
     slot: usize,
     attempts: u32,
     resolver: Option<Resolver<T>>,
+    /// Cancelled meanwhile: who asked. It gets no retry, and ends cancelled
+    /// once the thread gives it back (or timed out, if the pool stops first).
+    cancelled: Askers,
 }
 
 impl<T: Task> Owed<T> {
     pub(super) fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// Takes back the retry, for a cancel: see `cancelled`.
+    pub(super) fn cancel(&mut self, answer: oneshot::Sender<Cancellation>) {
+        self.cancelled.add(answer);
+    }
+
+    /// Takes back the retry, for the cancels that were cutting its attempt off.
+    pub(super) fn take_askers(&mut self, askers: Askers) {
+        self.cancelled.merge(askers);
     }
 }
 
@@ -215,12 +231,14 @@ impl<T: Task> Supervisor<T> {
                 slot,
                 attempts: attempt,
                 resolver,
+                cancelled: Askers::default(),
             };
             self.owed.insert(task, owed);
         } else {
             self.time_out_owed(slot, task, attempt, resolver.as_ref());
             self.note_finished(task);
         }
+        self.cut_off_elsewhere(task);
         self.replace_stuck_worker(slot, ctx);
     }
 
@@ -316,7 +334,14 @@ impl<T: Task> Supervisor<T> {
         drop_contained("Drop of a late result", result);
         if let Some(owed) = self.owed.remove(&id) {
             drop(owed.resolver);
-            self.retry_later(slot, job, ctx);
+            if !owed.cancelled.is_empty() {
+                let attempts = job.attempts();
+                self.cancel_job(job);
+                owed.cancelled
+                    .answer(Cancellation::WaitingRetry { attempts });
+            } else {
+                self.retry_later(slot, job, ctx);
+            }
         } else if self.aborting.remove(&id) {
             job.abort();
         } else {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 use futures::FutureExt;
+use futures::channel::oneshot;
 use log::debug;
 
 use super::{Backlog, HandlesDropped, Inbound, Supervisor};
@@ -16,8 +17,8 @@ use crate::gate::Gate;
 use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin, Submit, SubmitAndReport,
-    Subscribe, TaskReport, TrySubmit, WhenStopped,
+    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
+    Submit, SubmitAndReport, Subscribe, TaskReport, TrySubmit, WhenStopped,
 };
 use crate::outcome::StopReason;
 use crate::task::Task;
@@ -84,7 +85,8 @@ impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
         TrySubmitAnswer(match self.gate.try_admit() {
             Ok((id, permit)) => {
                 let timing = self.stopwatch().accepting();
-                let (job, handle) = Job::new(id, permit, task, timing);
+                let route = self.inbound.backlog().route();
+                let (job, handle) = Job::new(id, permit, task, timing, route);
                 self.enqueue(job);
                 Ok(handle)
             }
@@ -281,6 +283,18 @@ impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
                 None
             }
         }
+    }
+}
+
+impl<T: Task> Handler<Cancel> for Supervisor<T> {
+    type Result = ResponseFuture<Cancellation>;
+
+    fn handle(&mut self, Cancel(id): Cancel, ctx: &mut Self::Context) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        self.cancel(id, answer, ctx);
+        // Unanswered only if the supervisor is dropped first, which ends
+        // every task it holds.
+        Box::pin(async move { answered.await.unwrap_or(Cancellation::Ended) })
     }
 }
 

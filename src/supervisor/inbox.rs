@@ -386,6 +386,7 @@ fn read_inbox<T: Task>(
     supervisor.poll_watchdog(ctx, task);
     let mut budget = BATCH;
     supervisor.settle_stop(ctx);
+    supervisor.settle_cancels(ctx);
     // Reports first: each may free a worker for a job.
     let closed = loop {
         if budget == 0 {

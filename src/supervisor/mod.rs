@@ -40,6 +40,7 @@
 //! it is dropped.
 
 mod backlog;
+mod cancel;
 mod deadlines;
 mod events;
 mod handlers;
@@ -62,7 +63,7 @@ use log::debug;
 
 use crate::config::Config;
 use crate::gate::Gate;
-use crate::job::Job;
+use crate::job::{Job, OpenRoute};
 use crate::latency::{Latencies, Stopwatch};
 use crate::messages::{StopReport, TaskStatus};
 use crate::outcome::StopReason;
@@ -71,6 +72,7 @@ use crate::task::{Task, TaskId};
 use crate::telemetry::tell;
 use crate::worker::{self, Seat};
 
+use cancel::Cancels;
 pub(crate) use deadlines::Watched;
 use deadlines::{Owed, Watchdog};
 use events::Subscribers;
@@ -136,6 +138,7 @@ struct Counts {
     timed_out: u64,
     not_run: u64,
     aborted: u64,
+    cancelled: u64,
     in_flight: usize,
     restarts: u64,
     retries: u64,
@@ -180,6 +183,10 @@ pub struct Supervisor<T: Task> {
     watchdog: Watchdog,
     /// How long tasks waited and ran.
     latencies: Latencies,
+    /// Cancels waiting for their answer.
+    cancels: Cancels,
+    /// Handles find the supervisor through this while it lives.
+    _route: OpenRoute,
     /// Its share of the pool's metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
     metrics: Option<crate::telemetry::PoolMetrics>,
@@ -203,7 +210,8 @@ impl<T: Task> Supervisor<T> {
         let for_supervisor = backlog.clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
-            Supervisor::new(config, gate, for_supervisor)
+            let route = (for_supervisor.route()).open(ctx.address().recipient().downgrade());
+            Supervisor::new(config, gate, for_supervisor, route)
         };
         let addr = match arbiter {
             Some(arbiter) => Supervisor::start_in_arbiter(arbiter, init),
@@ -213,7 +221,12 @@ impl<T: Task> Supervisor<T> {
     }
 
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
-    fn new(mut config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
+    fn new(
+        mut config: Config<T>,
+        gate: Arc<Gate>,
+        backlog: Arc<Backlog<T>>,
+        route: OpenRoute,
+    ) -> Self {
         let (inbox, local_inbox, inbound) = inbox::inbox(backlog.clone());
         tell!(
             info,
@@ -247,6 +260,8 @@ impl<T: Task> Supervisor<T> {
             next_check: None,
             watchdog: Watchdog::new(),
             latencies: Latencies::new(),
+            cancels: Cancels::default(),
+            _route: route,
             #[cfg(feature = "metrics")]
             metrics,
             inbox: Some((inbox, local_inbox)),
@@ -442,6 +457,7 @@ impl<T: Task> Supervisor<T> {
             panicked: self.counts.panicked,
             timed_out: self.counts.timed_out,
             aborted: self.counts.aborted,
+            cancelled: self.counts.cancelled,
             not_run: self.counts.not_run,
             // Each of these holds a permit, so there are never more of them
             // than the queue's capacity.
@@ -488,6 +504,7 @@ impl<T: Task> Supervisor<T> {
                     c.panicked,
                     c.timed_out,
                     c.aborted,
+                    c.cancelled,
                     c.not_run,
                 ],
                 retries: c.retries,

@@ -48,13 +48,25 @@ impl<T: Task> TaskQueue<T> {
 
     pub(crate) fn pop(&mut self) -> Option<Job<T>> {
         let job = self.jobs.pop_front()?;
+        Some(self.release(job))
+    }
+
+    /// Takes out the job with this id, if it waits here (a cancel).
+    pub(crate) fn remove(&mut self, id: TaskId) -> Option<Job<T>> {
+        let at = self.jobs.iter().position(|job| job.id() == id)?;
+        let job = self.jobs.remove(at)?;
+        Some(self.release(job))
+    }
+
+    /// Books a job's leaving: the counterpart of `hold`.
+    fn release(&mut self, job: Job<T>) -> Job<T> {
         if !job.holds_place() {
             self.retries -= 1;
         }
         if self.jobs.is_empty() {
             self.backlog.bar(Bar::Held, false);
         }
-        Some(job)
+        job
     }
 
     fn hold(&mut self, job: &Job<T>) {

@@ -315,6 +315,7 @@ impl<T: Task> Supervisor<T> {
                     "{task} cut off on worker {slot}: the shutdown's deadline passed");
                 self.subscribers
                     .emit(|| PoolEvent::TaskAborted { task, worker: slot });
+                self.cut_off_elsewhere(task);
             }
             if !matches!(self.slots.get(slot).state(), SlotState::Gone) {
                 self.let_go(slot);

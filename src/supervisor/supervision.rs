@@ -8,8 +8,9 @@ use crate::telemetry::{tell, warnings_wanted};
 
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
-use crate::contain::debug_text;
+use crate::contain::{debug_text, drop_contained};
 use crate::job::Job;
+use crate::messages::Cancellation;
 use crate::outcome::{Outcome, StopReason};
 use crate::retry::RetryPolicy;
 use crate::stats::{PoolEvent, RestartReason};
@@ -38,7 +39,22 @@ impl<T: Task> Supervisor<T> {
             Attempt::Panicked(message) => Some(String::clone(message)),
             _ => None,
         };
-        if self.wants_retry(&job, &result) {
+        if let Some(askers) = self.cancels.cut_off(job.id()) {
+            // Cancelled while it ran: cut off, or, if it ended by itself as
+            // the cancel came, not retried; a last end stands.
+            if matches!(result, Attempt::Aborted) || self.wants_retry(&job, &result) {
+                let attempts = job.attempts();
+                drop_contained("Drop of a cancelled attempt's result", result);
+                self.cancel_job(job);
+                askers.answer(Cancellation::Running {
+                    worker: slot,
+                    attempts,
+                });
+            } else {
+                self.conclude(slot, job, result);
+                askers.answer(Cancellation::Ended);
+            }
+        } else if self.wants_retry(&job, &result) {
             if warnings_wanted!() {
                 let (id, attempt) = (job.id(), job.attempts());
                 tell!(warn, self.name(), { task = id.as_u64(), attempt = attempt, worker = slot },
@@ -284,6 +300,7 @@ impl<T: Task> Supervisor<T> {
     /// A task lost with its worker: the job's own drop handed it back to its
     /// handle (`NotRun`, `StopReason::Dropped`); here it is counted.
     pub(super) fn count_lost(&mut self, id: TaskId) {
+        self.cut_off_elsewhere(id);
         tell!(
             warn,
             self.name(),

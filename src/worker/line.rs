@@ -29,9 +29,9 @@ struct Shared<O> {
     /// The worker's seat: which of its watched attempts (those with a
     /// deadline) it runs, if any, or `ABANDONED` (see [`Sender::abandon`]).
     seat: AtomicU64,
-    /// The supervisor wants the attempt in hand dropped (a shutdown's
-    /// deadline has passed).
-    abort: AtomicBool,
+    /// Which attempts the supervisor wants dropped: `NONE`, `EVERY` (a
+    /// shutdown's deadline has passed), or one task's (see [`cut_off_word`]).
+    abort: AtomicU64,
     /// The deadline of the watched attempt the seat names, in nanoseconds
     /// after `epoch`; written before the seat says it runs.
     deadline: AtomicU64,
@@ -42,6 +42,19 @@ struct Shared<O> {
 const RUNNING: u64 = 1;
 /// The seat word of a worker its supervisor has given up on.
 const ABANDONED: u64 = u64::MAX;
+
+/// In the abort word: no attempt is to be dropped.
+const NONE: u64 = 0;
+/// In the abort word: every attempt is to be dropped, and nothing more taken.
+const EVERY: u64 = u64::MAX;
+
+/// The abort word that asks for the attempts of task `id` to be dropped (a
+/// cancel). Task ids never come near `u64::MAX`, so it is never `NONE` or
+/// `EVERY`. A word left over from a cancel whose task had already ended
+/// names no task the worker will run again.
+fn cut_off_word(id: u64) -> u64 {
+    id.wrapping_add(1)
+}
 
 /// The supervisor's end.
 pub(super) struct Sender<O>(Arc<Shared<O>>);
@@ -57,7 +70,7 @@ pub(super) fn line<O>() -> (Sender<O>, Receiver<O>) {
         closed: AtomicBool::new(false),
         taking: AtomicBool::new(false),
         seat: AtomicU64::new(0),
-        abort: AtomicBool::new(false),
+        abort: AtomicU64::new(NONE),
         deadline: AtomicU64::new(0),
         epoch: Instant::now(),
     });
@@ -114,9 +127,23 @@ impl<O> Sender<O> {
         Some(self.0.epoch + Duration::from_nanos(nanos))
     }
 
-    /// Asks the worker to drop the attempt in hand at once.
+    /// Asks the worker to drop the attempt in hand at once, and to take
+    /// nothing more.
     pub(super) fn abort(&self) {
-        self.0.abort.store(true, Ordering::Release);
+        self.0.abort.store(EVERY, Ordering::Release);
+        self.0.waker.wake();
+    }
+
+    /// Asks the worker to drop its attempt of task `id`, if it runs one (a
+    /// cancel); a shutdown's abort, asked before, stays.
+    pub(super) fn cut_off(&self, id: u64) {
+        let word = cut_off_word(id);
+        let _ = self
+            .0
+            .abort
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |now| {
+                (now != EVERY).then_some(word)
+            });
         self.0.waker.wake();
     }
 }
@@ -160,20 +187,28 @@ impl<O> Receiver<O> {
             .is_ok()
     }
 
-    /// Whether the supervisor asked for the attempt in hand to be dropped.
+    /// Whether the supervisor asked for every attempt to be dropped (a
+    /// shutdown's deadline).
     pub(super) fn aborted(&self) -> bool {
-        self.0.abort.load(Ordering::Acquire)
+        self.0.abort.load(Ordering::Acquire) == EVERY
     }
 
-    /// Ready once the supervisor asks for the attempt in hand to be dropped.
-    pub(super) fn poll_abort(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.abort.load(Ordering::Acquire) {
+    /// Whether the supervisor wants the attempt of task `id` dropped.
+    fn drops(&self, id: u64) -> bool {
+        let word = self.0.abort.load(Ordering::Acquire);
+        word == EVERY || word == cut_off_word(id)
+    }
+
+    /// Ready once the supervisor asks for the worker's attempt of task `id`
+    /// to be dropped.
+    pub(super) fn poll_abort(&self, id: u64, cx: &mut Context<'_>) -> Poll<()> {
+        if self.drops(id) {
             return Poll::Ready(());
         }
         // The worker is not waiting for orders while it runs an attempt, so
         // it can wait on the same waker; a wake for an order is spurious here.
         self.0.waker.register(cx.waker());
-        if self.0.abort.load(Ordering::Acquire) {
+        if self.drops(id) {
             return Poll::Ready(());
         }
         Poll::Pending
@@ -226,6 +261,20 @@ mod tests {
         assert!(!waiting.is_finished());
         sender.send(7);
         assert_eq!(waiting.await.unwrap(), Some(7));
+    }
+
+    #[test]
+    fn a_cut_off_drops_only_the_attempt_of_its_task() {
+        let (sender, receiver) = line::<u8>();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        sender.cut_off(3);
+        assert!(receiver.poll_abort(4, &mut cx).is_pending());
+        assert!(receiver.poll_abort(3, &mut cx).is_ready());
+        assert!(!receiver.aborted(), "a cut-off is no shutdown");
+        sender.abort();
+        assert!(receiver.poll_abort(4, &mut cx).is_ready());
+        sender.cut_off(5);
+        assert!(receiver.aborted(), "a cut-off undid the shutdown's abort");
     }
 
     #[actix_rt::test]
@@ -340,8 +389,26 @@ mod loom_tests {
                 sender.abort();
                 sender
             });
-            loom::future::block_on(std::future::poll_fn(|cx| receiver.poll_abort(cx)));
+            loom::future::block_on(std::future::poll_fn(|cx| receiver.poll_abort(3, cx)));
             drop(aborting.join().unwrap());
+        });
+    }
+    /// A cancel's cut-off of task 3 races a shutdown's abort while the
+    /// worker runs task 3: the worker wakes, and the abort stays whichever
+    /// came first (a cut-off never undoes it).
+    #[test]
+    fn loom_cut_off_wakes_the_worker_and_never_undoes_an_abort() {
+        crate::sync::model(|| {
+            let (sender, receiver) = line::<u8>();
+            let sender = Arc::new(sender);
+            let cutting = {
+                let sender = sender.clone();
+                thread::spawn(move || sender.cut_off(3))
+            };
+            sender.abort();
+            loom::future::block_on(std::future::poll_fn(|cx| receiver.poll_abort(3, cx)));
+            cutting.join().unwrap();
+            assert!(receiver.aborted(), "a cut-off undid the shutdown's abort");
         });
     }
 }
@@ -420,7 +487,7 @@ mod stress_tests {
             to_supervisor.send(sender).unwrap();
             start.wait();
             ended.push(receiver.end_watched(1));
-            futures::executor::block_on(std::future::poll_fn(|cx| receiver.poll_abort(cx)));
+            futures::executor::block_on(std::future::poll_fn(|cx| receiver.poll_abort(1, cx)));
         }
         drop(to_supervisor);
         let abandoned = supervising.join().unwrap();

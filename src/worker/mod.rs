@@ -63,9 +63,16 @@ impl<T: Task> WorkerLink<T> {
         self.0.running_until(seq)
     }
 
-    /// Asks the worker to drop the attempt in hand at once.
+    /// Asks the worker to drop the attempt in hand at once, and to take
+    /// nothing more.
     pub(crate) fn abort(&self) {
         self.0.abort();
+    }
+
+    /// Asks the worker to drop its attempt of task `id`, if it runs one (a
+    /// cancel); it goes on to the next task.
+    pub(crate) fn cut_off(&self, id: crate::task::TaskId) {
+        self.0.cut_off(id.as_u64());
     }
 
     pub(crate) fn quit(&self) {
@@ -87,7 +94,7 @@ pub(crate) enum Attempt<T: Task> {
     Panicked(Box<String>),
     TimedOut,
     /// The supervisor asked for the attempt to be dropped (a shutdown's
-    /// deadline passed).
+    /// deadline passed, or the task was cancelled).
     Aborted,
 }
 
@@ -235,7 +242,9 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                     // Without a deadline there is no timer: most tasks have none.
                     let timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
                     let ended = match run.as_mut().as_pin_mut() {
-                        Some(run) => Attempting::new(run, timer, deadline, &orders, &span).await,
+                        Some(run) => {
+                            Attempting::new(id, run, timer, deadline, &orders, &span).await
+                        }
                         // Not reached: `run` was filled just above.
                         None => Attempt::Aborted,
                     };
@@ -343,6 +352,8 @@ fn end_attempt<T: Task, F>(
 /// `async` function in a `CatchUnwind`: so its poll is inlined into the
 /// worker's, which matters on the path every task takes.
 struct Attempting<'a, T: Task, F> {
+    /// The task's id, which a cancel's cut-off names.
+    id: u64,
     run: Pin<&'a mut F>,
     timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
     deadline: Option<Instant>,
@@ -353,6 +364,7 @@ struct Attempting<'a, T: Task, F> {
 
 impl<'a, T: Task, F> Attempting<'a, T, F> {
     fn new(
+        id: crate::task::TaskId,
         run: Pin<&'a mut F>,
         timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
         deadline: Option<Instant>,
@@ -360,6 +372,7 @@ impl<'a, T: Task, F> Attempting<'a, T, F> {
         span: &'a AttemptSpan,
     ) -> Self {
         Attempting {
+            id: id.as_u64(),
             run,
             timer,
             deadline,
@@ -403,7 +416,7 @@ where
         {
             return Poll::Ready(Attempt::TimedOut);
         }
-        if this.orders.poll_abort(waker).is_ready() {
+        if this.orders.poll_abort(this.id, waker).is_ready() {
             return Poll::Ready(Attempt::Aborted);
         }
         Poll::Pending
