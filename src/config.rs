@@ -9,7 +9,7 @@ use actix_rt::ArbiterHandle;
 use crate::error::BuildError;
 use crate::gate::Gate;
 use crate::pool::Pool;
-use crate::retry::RetryPolicy;
+use crate::retry::{Jitter, RetryPolicy};
 use crate::supervisor::{RestartPolicy, Supervisor};
 use crate::task::Task;
 
@@ -45,6 +45,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`task_timeout`](Self::task_timeout) | none | zero |
 /// | [`restart_limit`](Self::restart_limit) | 50 restarts within 10 s | a zero window |
 /// | [`restart_backoff`](Self::restart_backoff) | 10 ms, doubling, up to 1 s | base above max |
+/// | [`restart_jitter`](Self::restart_jitter) | [`Jitter::Equal`]: half the backoff, plus up to the other half | |
 /// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0 |
 /// | [`arbiter`](Self::arbiter) | the current arbiter | |
 /// | [`retry`](Self::retry) | one attempt, no retries | (checked by [`RetryPolicy::builder`]) |
@@ -213,6 +214,18 @@ impl<T: Task> PoolBuilder<T> {
     pub fn restart_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.restarts.backoff_base = base;
         self.restarts.backoff_max = max;
+        self
+    }
+
+    /// How the restart backoff is randomised, so that slots whose workers
+    /// crash together (a database gone for all of them) do not restart
+    /// together, and crash together again: [`Jitter::Equal`] (the default)
+    /// waits half the backoff plus up to the other half, [`Jitter::Full`]
+    /// anywhere up to the backoff, [`Jitter::None`] the backoff exactly.
+    /// [`PoolEvent::WorkerRestarted`](crate::PoolEvent::WorkerRestarted)
+    /// says the delay each restart got.
+    pub fn restart_jitter(mut self, jitter: Jitter) -> Self {
+        self.restarts.jitter = jitter;
         self
     }
 

@@ -21,6 +21,29 @@ pub enum Jitter {
     Equal,
 }
 
+impl Jitter {
+    /// `full` randomised, with `unit` a random number in `[0, 1)`, clamped
+    /// into `[0, 1]` (NaN and the infinities count as 0): never above `full`,
+    /// and never a panic.
+    pub(crate) fn apply(self, full: Duration, unit: f64) -> Duration {
+        let unit = if unit.is_finite() {
+            unit.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        match self {
+            Jitter::None => full,
+            Jitter::Full => scale(full, unit, full),
+            Jitter::Equal => {
+                // Capping the random part at `half` keeps the sum at most
+                // `full`, so the addition cannot overflow.
+                let half = full / 2;
+                half + scale(half, unit, half)
+            }
+        }
+    }
+}
+
 /// When and how a failed task is tried again.
 ///
 /// Attempt `n + 1` (after `n` failures) waits `min(max_delay, base_delay *
@@ -174,22 +197,7 @@ impl RetryPolicy {
     /// count as 0. The result stays in the jitter's range (so never above
     /// `max_delay`), even where `f64` rounding would go past it.
     pub fn delay(&self, failures: u32, unit: f64) -> Duration {
-        let full = self.backoff(failures);
-        let unit = if unit.is_finite() {
-            unit.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        match self.jitter {
-            Jitter::None => full,
-            Jitter::Full => scale(full, unit, full),
-            Jitter::Equal => {
-                // Capping the random part at `half` keeps the sum at most
-                // `full`, so the addition cannot overflow.
-                let half = full / 2;
-                half + scale(half, unit, half)
-            }
-        }
+        self.jitter.apply(self.backoff(failures), unit)
     }
 }
 

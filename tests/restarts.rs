@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actix_workerpool::{
-    Outcome, OutcomeKind, Pool, PoolEvent, RestartReason, StopReason, Task, TaskContext,
+    Jitter, Outcome, OutcomeKind, Pool, PoolEvent, RestartReason, StopReason, Task, TaskContext,
 };
 use common::Events;
 
@@ -82,6 +82,8 @@ async fn restart_delays_double_up_to_the_cap_and_a_clean_run_resets_them() {
     let pool = Pool::builder_with_state(numbered_states())
         .workers(1)
         .restart_backoff(Duration::from_millis(100), Duration::from_millis(500))
+        // The doubling itself, exactly (tests/restart_jitter.rs: the jitter).
+        .restart_jitter(Jitter::None)
         .build()
         .unwrap();
     let mut events = Events::subscribe(&pool).await;

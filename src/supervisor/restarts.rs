@@ -1,11 +1,14 @@
 //! When to restart a worker slot, and when to give up: OTP's intensity and
 //! period (at most `limit` restarts within `within`), and a per-slot backoff
-//! that doubles with each consecutive restart. Pure arithmetic.
+//! that doubles with each consecutive restart, randomised by a jitter so
+//! that slots that crash together do not restart together. Pure arithmetic.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix::clock::Instant;
+
+use crate::retry::Jitter;
 
 /// The restart settings, validated by the builder (`base <= max`, `within > 0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +17,7 @@ pub(crate) struct RestartPolicy {
     pub(crate) within: Duration,
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_max: Duration,
+    pub(crate) jitter: Jitter,
 }
 
 impl Default for RestartPolicy {
@@ -23,6 +27,9 @@ impl Default for RestartPolicy {
             within: Duration::from_secs(10),
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_secs(1),
+            // Half the backoff at least, so that a crash loop still slows
+            // down; the other half spreads slots apart.
+            jitter: Jitter::Equal,
         }
     }
 }
@@ -36,6 +43,12 @@ impl RestartPolicy {
             .checked_mul(1u32 << doublings)
             .unwrap_or(self.backoff_max)
             .min(self.backoff_max)
+    }
+
+    /// [`backoff`](Self::backoff), randomised by the jitter with `unit`, a
+    /// random number in `[0, 1)`.
+    pub(crate) fn delay(&self, consecutive: u32, unit: f64) -> Duration {
+        self.jitter.apply(self.backoff(consecutive), unit)
     }
 }
 
@@ -69,7 +82,26 @@ mod tests {
             within: Duration::from_millis(within_ms),
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(300),
+            jitter: Jitter::Equal,
         }
+    }
+
+    #[test]
+    fn the_jitter_keeps_a_delay_within_its_range_of_the_backoff() {
+        let p = policy(1, 1);
+        for unit in [0.0, 0.25, 0.999, 1.0, f64::NAN, f64::INFINITY, -3.0] {
+            let delay = p.delay(3, unit);
+            assert!(
+                (Duration::from_millis(20)..=Duration::from_millis(40)).contains(&delay),
+                "{unit}: {delay:?}"
+            );
+        }
+        assert_eq!(p.delay(3, 0.5), Duration::from_millis(30));
+        let exact = RestartPolicy {
+            jitter: Jitter::None,
+            ..p
+        };
+        assert_eq!(exact.delay(3, 0.9), Duration::from_millis(40));
     }
 
     #[test]

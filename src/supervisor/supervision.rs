@@ -334,7 +334,8 @@ impl<T: Task> Supervisor<T> {
         let entry = self.slots.get_mut(slot);
         entry.restarts += 1;
         entry.consecutive_restarts += 1;
-        let (restarts, delay) = (entry.restarts, policy.backoff(entry.consecutive_restarts));
+        let delay = policy.delay(entry.consecutive_restarts, fastrand::f64());
+        let restarts = entry.restarts;
         self.counts.restarts += 1;
         tell!(warn, self.name(), { worker = slot, restarts = restarts },
             "worker {slot} restarts in {delay:?}: {reason}");
