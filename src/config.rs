@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use actix_rt::ArbiterHandle;
 
+use actix::Recipient;
+
+use crate::dead_letters::{DeadLetter, Sink};
 use crate::error::BuildError;
 use crate::gate::Gate;
 use crate::pool::Pool;
@@ -30,6 +33,10 @@ pub(crate) struct Config<T: Task> {
     pub(crate) name: Option<Arc<str>>,
     /// Whether tasks are timed (`Stats::waited`, `Stats::ran`).
     pub(crate) latency: bool,
+    /// Where tasks that end without success go, if anywhere.
+    pub(crate) dead_letters: Option<Sink<T>>,
+    /// Crashes after which a task is not run again.
+    pub(crate) quarantine_after: u32,
     /// The supervisor's share of the pool's metrics, registered by `build`
     /// on its caller's thread (where a recorder may be installed for it alone).
     #[cfg(feature = "metrics")]
@@ -53,6 +60,8 @@ pub(crate) struct Config<T: Task> {
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | none: a stop waits for the tasks in hand | zero |
 /// | [`name`](Self::name) | none | empty |
 /// | [`latency`](Self::latency) | tasks are timed | |
+/// | [`dead_letters`](Self::dead_letters) | none: tasks that end without success are dropped once their handle has the outcome | |
+/// | [`quarantine_after`](Self::quarantine_after) | 3 crashes | 0 |
 ///
 /// # Examples
 ///
@@ -88,6 +97,8 @@ pub struct PoolBuilder<T: Task> {
     shutdown_timeout: Option<Duration>,
     name: Option<String>,
     latency: bool,
+    dead_letters: Option<Sink<T>>,
+    quarantine_after: u32,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -105,6 +116,8 @@ impl<T: Task> PoolBuilder<T> {
             shutdown_timeout: None,
             name: None,
             latency: true,
+            dead_letters: None,
+            quarantine_after: 3,
         }
     }
 
@@ -226,6 +239,79 @@ impl<T: Task> PoolBuilder<T> {
     /// says the delay each restart got.
     pub fn restart_jitter(mut self, jitter: Jitter) -> Self {
         self.restarts.jitter = jitter;
+        self
+    }
+
+    /// Sends every task that ends without success (failed, panicked or
+    /// timed out, after its last attempt) to `sink`, as a [`DeadLetter`]
+    /// with the task's value, so that the application can keep it. The
+    /// task's handle still gets its outcome; tasks that complete, are
+    /// cancelled or are handed back do not come (their caller gets them).
+    /// Sent with `do_send`: the pool never waits for the sink.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix::prelude::*;
+    /// use actix_workerpool::{DeadLetter, FnTask, Pool};
+    ///
+    /// type Mail = FnTask<&'static str, fn(&'static str) -> std::future::Ready<Result<(), String>>>;
+    ///
+    /// /// Keeps the mails that could not be sent, for a person to look at.
+    /// struct Undelivered(Vec<&'static str>);
+    ///
+    /// impl Actor for Undelivered {
+    ///     type Context = Context<Self>;
+    /// }
+    ///
+    /// impl Handler<DeadLetter<Mail>> for Undelivered {
+    ///     type Result = ();
+    ///
+    ///     fn handle(&mut self, letter: DeadLetter<Mail>, _: &mut Self::Context) {
+    ///         log::warn!("kept {} ({})", letter.id, letter.reason);
+    ///         self.0.push(letter.task.into_data());
+    ///     }
+    /// }
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let undelivered = Undelivered(Vec::new()).start();
+    /// let pool = Pool::<Mail>::builder()
+    ///     .dead_letters(undelivered.recipient())
+    ///     .build()
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn dead_letters(mut self, sink: Recipient<DeadLetter<T>>) -> Self {
+        self.dead_letters = Some(Sink::Actor(sink));
+        self
+    }
+
+    /// [`dead_letters`](Self::dead_letters), to a closure rather than an
+    /// actor. It is called on the supervisor's thread, so it must not block
+    /// (send the letter on, to a channel or an actor, to do I/O with it); a
+    /// panic in it is caught and logged.
+    pub fn dead_letters_with<F>(mut self, sink: F) -> Self
+    where
+        F: Fn(DeadLetter<T>) + Send + Sync + 'static,
+    {
+        self.dead_letters = Some(Sink::Call(Arc::new(sink)));
+        self
+    }
+
+    /// Quarantines poison tasks: a task whose attempts have crashed their
+    /// worker (panicked) `crashes` times is not run again, though its retry
+    /// policy would allow another attempt. It ends
+    /// [`Panicked`](crate::Outcome::Panicked), goes to the dead-letter sink
+    /// ([`DeadReason::Quarantined`](crate::DeadReason::Quarantined)), and
+    /// [`PoolEvent::TaskQuarantined`](crate::PoolEvent::TaskQuarantined) tells.
+    ///
+    /// Each crash restarts a worker, and restarts count against the
+    /// [`restart_limit`](Self::restart_limit): without a quarantine, one task
+    /// retried through its panics could stop the whole pool. Only panics
+    /// are retried with [`RetryPolicyBuilder::retry_panics`](crate::RetryPolicyBuilder::retry_panics),
+    /// so only such policies meet this. 3 by default; `u32::MAX` for never.
+    pub fn quarantine_after(mut self, crashes: u32) -> Self {
+        self.quarantine_after = crashes;
         self
     }
 
@@ -353,6 +439,9 @@ impl<T: Task> PoolBuilder<T> {
         if self.name.as_deref() == Some("") {
             return Err(BuildError::EmptyName);
         }
+        if self.quarantine_after == 0 {
+            return Err(BuildError::ZeroQuarantine);
+        }
         let restarts = self.restarts;
         if restarts.within.is_zero() {
             return Err(BuildError::ZeroRestartWindow);
@@ -375,6 +464,8 @@ impl<T: Task> PoolBuilder<T> {
             shutdown_timeout: self.shutdown_timeout,
             name: self.name.map(Arc::from),
             latency: self.latency,
+            dead_letters: self.dead_letters,
+            quarantine_after: self.quarantine_after,
             #[cfg(feature = "metrics")]
             metrics: None,
         })
@@ -394,6 +485,8 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("name", &self.name)
             .field("latency", &self.latency)
+            .field("dead_letters", &self.dead_letters.is_some())
+            .field("quarantine_after", &self.quarantine_after)
             .finish_non_exhaustive()
     }
 }

@@ -122,6 +122,10 @@ pub enum BuildError {
     /// empty one would not.
     #[error("a pool's name must not be empty")]
     EmptyName,
+    /// `quarantine_after(0)`: a task would be quarantined before it had
+    /// crashed anything.
+    #[error("a task can be quarantined only after at least one crash")]
+    ZeroQuarantine,
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,

@@ -11,6 +11,8 @@
 mod config;
 mod contain;
 #[cfg(not(workerpool_loom))]
+mod dead_letters;
+#[cfg(not(workerpool_loom))]
 mod error;
 #[allow(unsafe_code)]
 mod gate;
@@ -52,6 +54,8 @@ mod worker {
 
 #[cfg(not(workerpool_loom))]
 pub use config::PoolBuilder;
+#[cfg(not(workerpool_loom))]
+pub use dead_letters::{DeadLetter, DeadReason};
 #[cfg(not(workerpool_loom))]
 pub use error::{BuildError, PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
 #[cfg(not(workerpool_loom))]

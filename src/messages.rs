@@ -294,7 +294,7 @@ pub struct StopReport {
     /// Why the pool stopped.
     pub reason: StopReason,
     /// The tasks that ended while the pool stopped (completed, failed,
-    /// panicked or timed out after the stop or drain began).
+    /// panicked, timed out or cancelled after the stop or drain began).
     pub finished: Vec<TaskId>,
     /// The tasks this stop handed back unrun (queued ones first, in queue order,
     /// then those waiting for a retry). Each one went back through its handle as

@@ -42,6 +42,14 @@ pub struct Stats {
     pub waiting_retry: usize,
     /// Retries scheduled, all tasks together.
     pub retries: u64,
+    /// Tasks sent to the dead-letter sink (see
+    /// [`PoolBuilder::dead_letters`](crate::PoolBuilder::dead_letters)):
+    /// among those that failed, panicked or timed out.
+    pub dead_letters: u64,
+    /// Tasks quarantined after crashing too many workers (see
+    /// [`PoolBuilder::quarantine_after`](crate::PoolBuilder::quarantine_after)):
+    /// among those that panicked.
+    pub quarantined: u64,
     /// Worker restarts, all slots together (stuck workers replaced included).
     pub restarts: u64,
     /// Workers found stuck past an attempt's deadline, and replaced (see
@@ -219,6 +227,14 @@ pub enum PoolEvent {
         task: TaskId,
         /// The worker slot it ran on.
         worker: usize,
+    },
+    /// A task crashed its worker too many times and is not run again: it
+    /// ends [`Panicked`](crate::Outcome::Panicked) (`TaskPanicked` follows).
+    TaskQuarantined {
+        /// The task.
+        task: TaskId,
+        /// How many of its attempts crashed.
+        crashes: u32,
     },
     /// A task was cancelled: it ends [`Cancelled`](crate::Outcome::Cancelled).
     TaskCancelled {

@@ -34,6 +34,9 @@ pub(crate) const LONGEST_TIMEOUT: std::time::Duration =
 pub(crate) struct Job<T: Task> {
     id: TaskId,
     attempts: u32,
+    /// Attempts that crashed their worker (panicked), saturating: a `u16`
+    /// keeps the job the size it was.
+    crashes: u16,
     /// The supervisor holds a [`Resolver`] for the cell (an attempt with a
     /// deadline), and may end the task through it.
     watched: bool,
@@ -66,6 +69,7 @@ impl<T: Task> Job<T> {
         let job = Job {
             id,
             attempts: 0,
+            crashes: 0,
             watched: false,
             permit: Some(permit),
             cell: Some(writer),
@@ -87,6 +91,7 @@ impl<T: Task> Job<T> {
         Job {
             id,
             attempts: 0,
+            crashes: 0,
             watched: false,
             permit: Some(permit),
             cell: Some(writer),
@@ -125,6 +130,12 @@ impl<T: Task> Job<T> {
 
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// Counts an attempt that crashed its worker; returns how many have.
+    pub(crate) fn crashed(&mut self) -> u32 {
+        self.crashes = self.crashes.saturating_add(1);
+        u32::from(self.crashes)
     }
 
     /// The task's wait for its first attempt, in nanoseconds, the first
@@ -196,6 +207,20 @@ impl<T: Task> Job<T> {
     /// actor that asked for a report.
     pub(crate) fn resolve(mut self, outcome: Outcome<T>) {
         self.send(outcome);
+    }
+
+    /// Sends the outcome, as [`resolve`](Self::resolve) does, and gives the
+    /// task back rather than drop it: for the dead-letter sink.
+    pub(crate) fn resolve_keeping_task(mut self, outcome: Outcome<T>) -> Option<T> {
+        let task = self.take_task();
+        self.send(outcome);
+        task
+    }
+
+    /// The task, out of a job whose outcome was given without it (timed
+    /// out while its worker's thread was blocked): for the dead-letter sink.
+    pub(crate) fn into_task(mut self) -> Option<T> {
+        self.take_task()
     }
 
     /// Every outcome leaves through here, so that a panicking `Drop` of the

@@ -44,6 +44,7 @@ use super::cancel::Askers;
 use super::slots::SlotState;
 use super::{Phase, Supervisor, Taken};
 use crate::contain::drop_contained;
+use crate::dead_letters::DeadReason;
 use crate::job::{Job, Resolver};
 use crate::messages::Cancellation;
 use crate::retry::RetryPolicy;
@@ -345,8 +346,12 @@ impl<T: Task> Supervisor<T> {
         } else if self.aborting.remove(&id) {
             job.abort();
         } else {
+            // Its outcome was given already: timed out while the thread
+            // was blocked. The task itself comes only now.
             debug!("{id}: a late result from worker {slot} discarded");
-            drop(job);
+            let attempts = job.attempts();
+            let task = self.config.dead_letters.is_some().then(|| job.into_task());
+            self.send_dead_letter(id, task.flatten(), attempts, DeadReason::TimedOut);
         }
         if let Some(taken) = next {
             self.took_after_cut_off(slot, taken);

@@ -143,6 +143,8 @@ struct Counts {
     restarts: u64,
     retries: u64,
     stuck: u64,
+    dead_letters: u64,
+    quarantined: u64,
 }
 
 /// The actor that owns a pool's workers, queue and counters.
@@ -465,6 +467,8 @@ impl<T: Task> Supervisor<T> {
             in_flight: self.counts.in_flight,
             waiting_retry: self.waiting_retry(),
             retries: self.counts.retries,
+            dead_letters: self.counts.dead_letters,
+            quarantined: self.counts.quarantined,
             restarts: self.counts.restarts,
             stuck: self.counts.stuck,
             waited: self.latencies.waited.summary(),

@@ -9,6 +9,7 @@ use crate::telemetry::{tell, warnings_wanted};
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
 use crate::contain::{debug_text, drop_contained};
+use crate::dead_letters::{DeadLetter, DeadReason};
 use crate::job::Job;
 use crate::messages::Cancellation;
 use crate::outcome::{Outcome, StopReason};
@@ -39,6 +40,7 @@ impl<T: Task> Supervisor<T> {
             Attempt::Panicked(message) => Some(String::clone(message)),
             _ => None,
         };
+        let crashes = panic_message.as_ref().map(|_| job.crashed());
         if let Some(askers) = self.cancels.cut_off(job.id()) {
             // Cancelled while it ran: cut off, or, if it ended by itself as
             // the cancel came, not retried; a last end stands.
@@ -51,21 +53,48 @@ impl<T: Task> Supervisor<T> {
                     attempts,
                 });
             } else {
-                self.conclude(slot, job, result);
+                self.conclude(slot, job, result, None);
                 askers.answer(Cancellation::Ended);
             }
         } else if self.wants_retry(&job, &result) {
-            if warnings_wanted!() {
-                let (id, attempt) = (job.id(), job.attempts());
-                tell!(warn, self.name(), { task = id.as_u64(), attempt = attempt, worker = slot },
-                    "{id} attempt {attempt} failed on worker {slot} ({}); it will be retried",
-                    describe(&result));
+            if let Some(crashes) = crashes.filter(|c| *c >= self.config.quarantine_after) {
+                self.quarantine(slot, job, result, crashes);
+            } else {
+                self.retry_soon(slot, job, &result, ctx);
             }
-            self.retry_later(slot, job, ctx);
         } else {
-            self.conclude(slot, job, result);
+            self.conclude(slot, job, result, None);
         }
         self.after_attempt(slot, panic_message, next, ctx);
+    }
+
+    /// Sends a failed attempt's task to wait for its retry, and says so.
+    fn retry_soon(
+        &mut self,
+        slot: usize,
+        job: Job<T>,
+        result: &Attempt<T>,
+        ctx: &mut Context<Self>,
+    ) {
+        if warnings_wanted!() {
+            let (id, attempt) = (job.id(), job.attempts());
+            tell!(warn, self.name(), { task = id.as_u64(), attempt = attempt, worker = slot },
+                "{id} attempt {attempt} failed on worker {slot} ({}); it will be retried",
+                describe(result));
+        }
+        self.retry_later(slot, job, ctx);
+    }
+
+    /// Ends a task that has crashed its worker `crashes` times, as many as
+    /// the pool allows: no more attempts, whatever its policy says.
+    fn quarantine(&mut self, slot: usize, job: Job<T>, result: Attempt<T>, crashes: u32) {
+        let id = job.id();
+        self.counts.quarantined += 1;
+        tell!(warn, self.name(), { task = id.as_u64(), crashes = crashes, worker = slot },
+            "{id} crashed its worker {crashes} times and is not run again");
+        self.subscribers
+            .emit(|| PoolEvent::TaskQuarantined { task: id, crashes });
+        self.conclude(slot, job, result, Some(crashes));
     }
 
     /// Whether the attempt's end calls for another attempt. The task's own
@@ -122,11 +151,14 @@ impl<T: Task> Supervisor<T> {
         }
     }
 
-    /// Books the attempt's end as the task's outcome and sends it to the handle.
-    fn conclude(&mut self, slot: usize, job: Job<T>, result: Attempt<T>) {
+    /// Books the attempt's end as the task's outcome and sends it to the
+    /// handle; a task that ends without success goes on to the dead-letter
+    /// sink, if the pool has one (`quarantined`: after so many crashes).
+    fn conclude(&mut self, slot: usize, job: Job<T>, result: Attempt<T>, quarantined: Option<u32>) {
         let (id, attempts) = (job.id(), job.attempts());
         self.note_finished(id);
-        let outcome = match result {
+        let sink = self.config.dead_letters.is_some();
+        let (outcome, dead) = match result {
             Attempt::Returned(Ok(output)) => {
                 self.counts.completed += 1;
                 debug!("{id} completed on worker {slot}");
@@ -135,12 +167,12 @@ impl<T: Task> Supervisor<T> {
                     worker: slot,
                     attempts,
                 });
-                Outcome::Completed { output, attempts }
+                (Outcome::Completed { output, attempts }, None)
             }
             Attempt::Returned(Err(error)) => {
                 self.counts.failed += 1;
                 // The error's `Debug` is user code: asked once, and contained.
-                let text = (warnings_wanted!() || !self.subscribers.is_empty())
+                let text = (sink || warnings_wanted!() || !self.subscribers.is_empty())
                     .then(|| debug_text(&error));
                 if let Some(text) = &text {
                     tell!(warn, self.name(), { task = id.as_u64(), attempts = attempts, worker = slot },
@@ -150,9 +182,10 @@ impl<T: Task> Supervisor<T> {
                     task: id,
                     worker: slot,
                     attempts,
-                    error: text.unwrap_or_default(),
+                    error: text.clone().unwrap_or_default(),
                 });
-                Outcome::Failed { error, attempts }
+                let dead = text.map(|error| DeadReason::Failed { error });
+                (Outcome::Failed { error, attempts }, dead)
             }
             Attempt::Panicked(message) => {
                 let message = *message;
@@ -164,7 +197,16 @@ impl<T: Task> Supervisor<T> {
                     worker: slot,
                     message: message.clone(),
                 });
-                Outcome::Panicked { message, attempts }
+                let dead = sink.then(|| match quarantined {
+                    Some(crashes) => DeadReason::Quarantined {
+                        crashes,
+                        message: message.clone(),
+                    },
+                    None => DeadReason::Panicked {
+                        message: message.clone(),
+                    },
+                });
+                (Outcome::Panicked { message, attempts }, dead)
             }
             Attempt::TimedOut => {
                 self.counts.timed_out += 1;
@@ -175,7 +217,7 @@ impl<T: Task> Supervisor<T> {
                     worker: slot,
                     attempts,
                 });
-                Outcome::TimedOut { attempts }
+                (Outcome::TimedOut { attempts }, Some(DeadReason::TimedOut))
             }
             // Only a worker already let go of is asked to abort, and its
             // reports go to `late_report`; kept whole should that not hold.
@@ -184,7 +226,33 @@ impl<T: Task> Supervisor<T> {
                 return job.abort();
             }
         };
-        job.resolve(outcome);
+        match dead.filter(|_| sink) {
+            Some(reason) => {
+                let task = job.resolve_keeping_task(outcome);
+                self.send_dead_letter(id, task, attempts, reason);
+            }
+            None => job.resolve(outcome),
+        }
+    }
+
+    /// Sends a task that ended without success to the dead-letter sink.
+    pub(super) fn send_dead_letter(
+        &mut self,
+        id: TaskId,
+        task: Option<T>,
+        attempts: u32,
+        reason: DeadReason,
+    ) {
+        let (Some(sink), Some(task)) = (&self.config.dead_letters, task) else {
+            return;
+        };
+        self.counts.dead_letters += 1;
+        sink.send(DeadLetter {
+            id,
+            task,
+            attempts,
+            reason,
+        });
     }
 
     /// The slot's worker is done with its task: it runs `next`, which it took
