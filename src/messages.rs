@@ -186,7 +186,8 @@ pub struct Cancel(pub TaskId);
 /// What a cancel did. In the first three cases the task ends
 /// [`Outcome::Cancelled`](crate::Outcome::Cancelled), with the task inside,
 /// and the answer comes once it has: its handle is resolved (or its report
-/// sent) and its worker, if it had one, is free.
+/// sent), and its worker, if it had one, has dropped the attempt and goes
+/// on to its next task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Cancellation {
@@ -199,15 +200,22 @@ pub enum Cancellation {
         attempts: u32,
     },
     /// It was running on `worker`: the attempt was cut off (its future
-    /// dropped), or, if it ended as the cancel came, its retry is not made.
+    /// dropped, and not polled again; one handed out but not yet begun never
+    /// runs its code), or, if it ended as the cancel came, its retry is not
+    /// made.
     ///
     /// A task that blocks its thread cannot be cut off until the thread
-    /// comes back: this answer waits for that, or for the attempt's deadline
-    /// (see [`PoolBuilder::stuck_grace`](crate::PoolBuilder::stuck_grace)).
+    /// comes back: this answer waits for that. If the attempt has a timeout,
+    /// the supervisor gives up on it past its deadline (see
+    /// [`PoolBuilder::stuck_grace`](crate::PoolBuilder::stuck_grace)): with no
+    /// retry left the task ends `TimedOut` and the answer is [`Ended`](Self::Ended);
+    /// with one, the retry is taken back and the answer is
+    /// [`WaitingRetry`](Self::WaitingRetry), once the thread gives the task back.
     Running {
         /// The worker slot it ran on.
         worker: usize,
-        /// Attempts made, the one cut off included.
+        /// Attempts made, the one cut off included (even cut off before
+        /// its code began).
         attempts: u32,
     },
     /// It had ended already (or ended as the cancel came) and keeps the

@@ -387,6 +387,10 @@ impl<T: Task> Pool<T> {
     /// whoever has its id but not its handle (a status page, an operator).
     /// An id the pool never gave out answers [`Cancellation::Unknown`].
     ///
+    /// Ids are this pool's own: every pool counts from 0, so an id from
+    /// another pool names another task here. A handle always cancels its
+    /// own task.
+    ///
     /// # Errors
     ///
     /// [`PoolGone`] if the supervisor is gone (its `System` stopped).

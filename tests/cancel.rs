@@ -329,3 +329,120 @@ async fn cancels_racing_workers_on_other_arbiters_agree_with_the_outcomes() {
     assert!(stats.balances(), "{stats:?}");
     eprintln!("cancels: {seen:?}");
 }
+
+#[actix_rt::test]
+async fn a_task_cancelled_as_it_is_handed_to_a_worker_never_runs_its_code() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    // A side effect at once (a mail sent, a row written), then a wait.
+    let task = FnTask::new(started.clone(), |flag: Arc<AtomicBool>| async move {
+        flag.store(true, Ordering::SeqCst);
+        std::future::pending::<Result<(), ()>>().await
+    });
+    let handle = pool.submit(task).await.unwrap();
+    // Nothing has run yet: the submit did not yield.
+    assert!(!started.load(Ordering::SeqCst));
+    let answer = handle.cancel().await.unwrap();
+    assert!(
+        matches!(answer, Cancellation::Queued | Cancellation::Running { .. }),
+        "{answer:?}"
+    );
+    assert!(matches!(handle.await.unwrap(), Outcome::Cancelled { .. }));
+    assert!(!started.load(Ordering::SeqCst), "its code ran ({answer:?})");
+}
+
+#[actix_rt::test]
+async fn a_handle_cancels_before_its_supervisor_has_started_on_its_arbiter() {
+    let arbiter = actix_rt::Arbiter::new();
+    // The arbiter's thread is busy for a moment: the supervisor starts late.
+    let (busy, free) = std::sync::mpsc::channel::<()>();
+    arbiter.spawn(async move {
+        let _ = free.recv();
+    });
+    let pool = Pool::builder()
+        .workers(1)
+        .arbiter(arbiter.handle())
+        .build()
+        .unwrap();
+    let handle = pool
+        .submit(FnTask::new(1, forever_or_seven_of))
+        .await
+        .unwrap();
+    let cancelling = actix_rt::spawn(async move {
+        let answer = handle.cancel().await;
+        (answer, handle.await)
+    });
+    drop(busy);
+    let (answer, outcome) = cancelling.await.unwrap();
+    assert!(answer.unwrap().took_effect(), "the pool was never gone");
+    assert!(matches!(outcome.unwrap(), Outcome::Cancelled { .. }));
+    arbiter.stop();
+}
+
+/// Runs until dropped.
+async fn forever_or_seven_of(_: u32) -> Result<u32, ()> {
+    std::future::pending().await
+}
+
+/// Blocks its thread on its first attempt until the test lets it go.
+struct Blocker {
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl actix_workerpool::Task for Blocker {
+    type Output = u32;
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, cx: &mut actix_workerpool::TaskContext<()>) -> Result<u32, ()> {
+        if cx.attempt() == 1 {
+            let _ = self.gate.lock().unwrap().recv();
+        }
+        Ok(cx.attempt())
+    }
+}
+
+/// A drain waits for a retry that a blocked thread owes; cancelling that
+/// retry leaves nothing to wait for, and the drain ends.
+#[actix_rt::test]
+async fn a_drain_ends_once_the_retry_it_waited_for_is_cancelled() {
+    let retry = RetryPolicy::builder()
+        .max_attempts(2)
+        .base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let pool = Pool::builder()
+        .workers(1)
+        .arbiters(1)
+        .task_timeout(Duration::from_millis(50))
+        .stuck_grace(Duration::from_millis(50))
+        .retry(retry)
+        .build()
+        .unwrap();
+    let mut events = Events::subscribe(&pool).await;
+    let (release, gate) = std::sync::mpsc::channel();
+    let task = Blocker {
+        gate: std::sync::Mutex::new(gate),
+    };
+    let handle = pool.submit(task).await.unwrap();
+    // Given up on as stuck, with a retry owed once the thread comes back.
+    events
+        .until(|e| matches!(e, PoolEvent::WorkerStuck { .. }))
+        .await;
+    let draining = actix_rt::spawn({
+        let pool = pool.clone();
+        async move { pool.drain().await }
+    });
+    let answer = pool.cancel(handle.id());
+    let release_after = async {
+        // Let the drain and the cancel reach the supervisor first.
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        release.send(()).unwrap();
+    };
+    let (answer, ()) = futures::join!(answer, release_after);
+    assert_eq!(answer.unwrap(), Cancellation::WaitingRetry { attempts: 1 });
+    assert!(matches!(handle.await.unwrap(), Outcome::Cancelled { .. }));
+    let drained = actix_rt::time::timeout(Duration::from_secs(10), draining).await;
+    let report = drained.expect("the drain never ended").unwrap().unwrap();
+    assert!(report.not_run.is_empty());
+}

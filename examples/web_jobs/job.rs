@@ -158,19 +158,22 @@ pub(super) async fn post_job(
 /// Cancels a job: taken out of the queue, or cut off if it runs.
 pub(super) async fn delete_job(shared: web::Data<Shared>, id: web::Path<u64>) -> HttpResponse {
     let id = id.into_inner();
-    if shared.results.get(id).is_none() {
-        return HttpResponse::NotFound().json(json!({"error": format!("no job {id}")}));
+    let ended = |state: Value| {
+        let error = format!("job {id} has ended");
+        HttpResponse::Conflict().json(json!({"error": error, "state": state}))
+    };
+    match shared.results.get(id) {
+        None => return HttpResponse::NotFound().json(json!({"error": format!("no job {id}")})),
+        // Ended: no need to ask the pool.
+        Some(Some(result)) => return ended(result),
+        Some(None) => {}
     }
     let was = match shared.pool.cancel(TaskId::from(id)).await {
         Ok(Cancellation::Queued) => "queued",
         Ok(Cancellation::WaitingRetry { .. }) => "waiting_retry",
         Ok(Cancellation::Running { .. }) => "running",
-        Ok(_) => {
-            // Ended: its result is on its way to `Results`, if not there yet.
-            let state = shared.results.get(id).flatten().unwrap_or(json!(null));
-            let error = format!("job {id} has ended");
-            return HttpResponse::Conflict().json(json!({"error": error, "state": state}));
-        }
+        // Ended as the cancel came: its result is on its way to `Results`.
+        Ok(_) => return ended(shared.results.get(id).flatten().unwrap_or(json!(null))),
         Err(_) => {
             let error = "the service is shutting down";
             return HttpResponse::ServiceUnavailable().json(json!({"error": error}));

@@ -5,8 +5,9 @@
 //! clone, and even a weak reference is a count that every submitter writes.
 //! Cancels are rare; tasks are not. So a handle holds only its pool's route,
 //! a number, and the supervisor's weak address is looked up under it when a
-//! cancel is asked for. The supervisor opens its route when it starts, and
-//! the route closes when the supervisor is dropped ([`OpenRoute`]).
+//! cancel is asked for. The route opens as the supervisor gets its address,
+//! before it starts, and closes when the pool's backlog, which the
+//! supervisor and every pool handle share, is dropped ([`OpenRoute`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +51,7 @@ impl Route {
     }
 }
 
-/// An open route, closed when this is dropped (with the supervisor).
+/// An open route, closed when this is dropped.
 #[derive(Debug)]
 pub(crate) struct OpenRoute(Route);
 

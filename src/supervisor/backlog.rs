@@ -23,8 +23,9 @@ use futures::task::AtomicWaker;
 
 use super::lane::Lane;
 use crate::gate::Gate;
-use crate::job::{Job, Route};
+use crate::job::{Job, OpenRoute, Route};
 use crate::latency::Stopwatch;
+use crate::messages::Cancel;
 use crate::task::Task;
 
 /// A reason for workers to leave the backlog to the supervisor.
@@ -65,6 +66,10 @@ pub(crate) struct Backlog<T: Task> {
     stopwatch: Stopwatch,
     /// The way to the supervisor, for the handles of the jobs accepted here.
     route: Route,
+    /// The route, open from the moment the supervisor has an address (before
+    /// it starts: a handle may cancel its task at once) until the last of the
+    /// supervisor and the pool handles lets go of this backlog.
+    open: std::sync::OnceLock<OpenRoute>,
 }
 
 /// A take from the backlog by a worker on another thread: its `taking` flag
@@ -93,6 +98,7 @@ impl<T: Task> Backlog<T> {
         Backlog {
             stopwatch,
             route: Route::new(),
+            open: std::sync::OnceLock::new(),
             jobs: Lane::new(),
             pushed: AtomicU64::new(0),
             bars: CachePadded::new(AtomicU8::new(0)),
@@ -111,6 +117,11 @@ impl<T: Task> Backlog<T> {
     #[inline]
     pub(crate) fn route(&self) -> Route {
         self.route
+    }
+
+    /// Opens the route to the supervisor, once.
+    pub(super) fn open_route(&self, supervisor: actix::WeakRecipient<Cancel>) {
+        let _ = self.open.set(self.route.open(supervisor));
     }
 
     /// Adds an accepted job, whose permit is held, and wakes the supervisor

@@ -18,9 +18,10 @@
 //!   reports, and looks again. A task it still cannot find has ended, or
 //!   never was: ids are handed out in order.
 //!
-//! None of this touches a task's way through the pool: the supervisor keeps
-//! nothing per task for it, and looks for pending cancels only where an
-//! attempt ends, behind a check that the map of them is empty.
+//! Little of this touches a task's way through the pool: the supervisor
+//! keeps nothing per task for it, and looks for pending cancels where an
+//! attempt ends and once per batch of reports, each behind a check that
+//! there are any.
 
 use std::collections::HashMap;
 

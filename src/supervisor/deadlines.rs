@@ -340,6 +340,8 @@ impl<T: Task> Supervisor<T> {
                 self.cancel_job(job);
                 owed.cancelled
                     .answer(Cancellation::WaitingRetry { attempts });
+                // A drain may have waited for that retry alone.
+                self.pump();
             } else {
                 self.retry_later(slot, job, ctx);
             }

@@ -63,7 +63,7 @@ use log::debug;
 
 use crate::config::Config;
 use crate::gate::Gate;
-use crate::job::{Job, OpenRoute};
+use crate::job::Job;
 use crate::latency::{Latencies, Stopwatch};
 use crate::messages::{StopReport, TaskStatus};
 use crate::outcome::StopReason;
@@ -187,8 +187,6 @@ pub struct Supervisor<T: Task> {
     latencies: Latencies,
     /// Cancels waiting for their answer.
     cancels: Cancels,
-    /// Handles find the supervisor through this while it lives.
-    _route: OpenRoute,
     /// Its share of the pool's metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
     metrics: Option<crate::telemetry::PoolMetrics>,
@@ -212,23 +210,18 @@ impl<T: Task> Supervisor<T> {
         let for_supervisor = backlog.clone();
         let init = move |ctx: &mut Context<Self>| {
             ctx.spawn(ReadInbox);
-            let route = (for_supervisor.route()).open(ctx.address().recipient().downgrade());
-            Supervisor::new(config, gate, for_supervisor, route)
+            Supervisor::new(config, gate, for_supervisor)
         };
         let addr = match arbiter {
             Some(arbiter) => Supervisor::start_in_arbiter(arbiter, init),
             None => Supervisor::create(init),
         };
+        backlog.open_route(addr.clone().recipient().downgrade());
         (addr, backlog)
     }
 
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
-    fn new(
-        mut config: Config<T>,
-        gate: Arc<Gate>,
-        backlog: Arc<Backlog<T>>,
-        route: OpenRoute,
-    ) -> Self {
+    fn new(mut config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
         let (inbox, local_inbox, inbound) = inbox::inbox(backlog.clone());
         tell!(
             info,
@@ -263,7 +256,6 @@ impl<T: Task> Supervisor<T> {
             watchdog: Watchdog::new(),
             latencies: Latencies::new(),
             cancels: Cancels::default(),
-            _route: route,
             #[cfg(feature = "metrics")]
             metrics,
             inbox: Some((inbox, local_inbox)),

@@ -213,13 +213,14 @@ impl<T: Task> Supervisor<T> {
             self.name(),
             {},
             "worker pool stopped ({}): {} completed, {} failed, {} panicked, {} timed out, \
-             {} aborted, {} not run, {} restarts",
+             {} aborted, {} cancelled, {} not run, {} restarts",
             report.reason,
             c.completed,
             c.failed,
             c.panicked,
             c.timed_out,
             c.aborted,
+            c.cancelled,
             c.not_run,
             c.restarts
         );

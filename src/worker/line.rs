@@ -194,7 +194,7 @@ impl<O> Receiver<O> {
     }
 
     /// Whether the supervisor wants the attempt of task `id` dropped.
-    fn drops(&self, id: u64) -> bool {
+    pub(super) fn drops(&self, id: u64) -> bool {
         let word = self.0.abort.load(Ordering::Acquire);
         word == EVERY || word == cut_off_word(id)
     }

@@ -233,25 +233,31 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 watched += 1;
                 orders.begin_watched(watched, deadline);
             }
-            // The attempt runs in place, in this future (see `Attempting`).
-            let result = match timeout.map(|_| catch(|| span.in_scope(|| task.run(&mut cx)))) {
-                Ok(Ok(run)) => {
-                    // Dropped inside `catch_unwind`: its `Drop` is the task's
-                    // code too.
-                    let mut run = std::pin::pin!(Some(run));
-                    // Without a deadline there is no timer: most tasks have none.
-                    let timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
-                    let ended = match run.as_mut().as_pin_mut() {
-                        Some(run) => {
-                            Attempting::new(id, run, timer, deadline, &orders, &span).await
-                        }
-                        // Not reached: `run` was filled just above.
-                        None => Attempt::Aborted,
-                    };
-                    end_attempt(run, ended, &span)
+            // The attempt runs in place, in this future (see `Attempting`),
+            // unless it was cut off (cancelled) as it was handed out: then
+            // none of its code runs.
+            let result = if orders.drops(id.as_u64()) {
+                Attempt::Aborted
+            } else {
+                match timeout.map(|_| catch(|| span.in_scope(|| task.run(&mut cx)))) {
+                    Ok(Ok(run)) => {
+                        // Dropped inside `catch_unwind`: its `Drop` is the task's
+                        // code too.
+                        let mut run = std::pin::pin!(Some(run));
+                        // Without a deadline there is no timer: most tasks have none.
+                        let timer = std::pin::pin!(deadline.map(actix_rt::time::sleep_until));
+                        let ended = match run.as_mut().as_pin_mut() {
+                            Some(run) => {
+                                Attempting::new(id, run, timer, deadline, &orders, &span).await
+                            }
+                            // Not reached: `run` was filled just above.
+                            None => Attempt::Aborted,
+                        };
+                        end_attempt(run, ended, &span)
+                    }
+                    // `Task::timeout` panicked, or the call that makes the future.
+                    Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
                 }
-                // `Task::timeout` panicked, or the call that makes the future.
-                Ok(Err(message)) | Err(message) => Attempt::Panicked(Box::new(message)),
             };
             let ended = seat.stopwatch.now();
             job.started_at(started);
@@ -394,6 +400,11 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, waker: &mut std::task::Context<'_>) -> Poll<Attempt<T>> {
         let this = self.get_mut();
+        // A cut-off that came while the attempt waited: its code is not
+        // polled again.
+        if this.orders.drops(this.id) {
+            return Poll::Ready(Attempt::Aborted);
+        }
         match catch(|| this.span.in_scope(|| this.run.as_mut().poll(waker))) {
             Ok(Poll::Ready(result)) => {
                 if this
