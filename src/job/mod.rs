@@ -205,6 +205,7 @@ impl<T: Task> Job<T> {
 
     /// Sends the outcome to the handle, if anyone still holds it, or to the
     /// actor that asked for a report.
+    #[inline]
     pub(crate) fn resolve(mut self, outcome: Outcome<T>) {
         self.send(outcome);
     }

@@ -154,25 +154,49 @@ impl<T: Task> Supervisor<T> {
     /// Books the attempt's end as the task's outcome and sends it to the
     /// handle; a task that ends without success goes on to the dead-letter
     /// sink, if the pool has one (`quarantined`: after so many crashes).
+    // Always: it runs once per task, from a handler too large for the
+    // compiler to inline it into by itself.
+    #[inline(always)]
     fn conclude(&mut self, slot: usize, job: Job<T>, result: Attempt<T>, quarantined: Option<u32>) {
+        self.note_finished(job.id());
+        match result {
+            Attempt::Returned(Ok(output)) => self.complete(slot, job, output),
+            // Kept out of line: the common end above stays small.
+            other => self.conclude_without_success(slot, job, other, quarantined),
+        }
+    }
+
+    /// The common end: the task completed.
+    #[inline(always)]
+    fn complete(&mut self, slot: usize, job: Job<T>, output: T::Output) {
         let (id, attempts) = (job.id(), job.attempts());
-        self.note_finished(id);
-        let sink = self.config.dead_letters.is_some();
+        self.counts.completed += 1;
+        debug!("{id} completed on worker {slot}");
+        self.subscribers.emit(|| PoolEvent::TaskCompleted {
+            task: id,
+            worker: slot,
+            attempts,
+        });
+        job.resolve(Outcome::Completed { output, attempts });
+    }
+
+    #[inline(never)]
+    fn conclude_without_success(
+        &mut self,
+        slot: usize,
+        job: Job<T>,
+        result: Attempt<T>,
+        quarantined: Option<u32>,
+    ) {
+        let (id, attempts) = (job.id(), job.attempts());
+        let sink = || self.config.dead_letters.is_some();
         let (outcome, dead) = match result {
-            Attempt::Returned(Ok(output)) => {
-                self.counts.completed += 1;
-                debug!("{id} completed on worker {slot}");
-                self.subscribers.emit(|| PoolEvent::TaskCompleted {
-                    task: id,
-                    worker: slot,
-                    attempts,
-                });
-                (Outcome::Completed { output, attempts }, None)
-            }
+            // Not sent here (see `conclude`); kept whole should that change.
+            Attempt::Returned(Ok(output)) => return self.complete(slot, job, output),
             Attempt::Returned(Err(error)) => {
                 self.counts.failed += 1;
                 // The error's `Debug` is user code: asked once, and contained.
-                let text = (sink || warnings_wanted!() || !self.subscribers.is_empty())
+                let text = (sink() || warnings_wanted!() || !self.subscribers.is_empty())
                     .then(|| debug_text(&error));
                 if let Some(text) = &text {
                     tell!(warn, self.name(), { task = id.as_u64(), attempts = attempts, worker = slot },
@@ -197,7 +221,7 @@ impl<T: Task> Supervisor<T> {
                     worker: slot,
                     message: message.clone(),
                 });
-                let dead = sink.then(|| match quarantined {
+                let dead = sink().then(|| match quarantined {
                     Some(crashes) => DeadReason::Quarantined {
                         crashes,
                         message: message.clone(),
@@ -226,7 +250,7 @@ impl<T: Task> Supervisor<T> {
                 return job.abort();
             }
         };
-        match dead.filter(|_| sink) {
+        match dead.filter(|_| sink()) {
             Some(reason) => {
                 let task = job.resolve_keeping_task(outcome);
                 self.send_dead_letter(id, task, attempts, reason);

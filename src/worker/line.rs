@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix::clock::Instant;
+use crossbeam_utils::CachePadded;
 
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Arc, ArrayQueue, AtomicWaker};
@@ -31,7 +32,10 @@ struct Shared<O> {
     seat: AtomicU64,
     /// Which attempts the supervisor wants dropped: `NONE`, `EVERY` (a
     /// shutdown's deadline has passed), or one task's (see [`cut_off_word`]).
-    abort: AtomicU64,
+    /// The worker reads it as each attempt begins, and the supervisor
+    /// writes it only to cut one off: on a line of its own, it stays in the
+    /// worker's cache while orders and wake-ups go back and forth.
+    abort: CachePadded<AtomicU64>,
     /// The deadline of the watched attempt the seat names, in nanoseconds
     /// after `epoch`; written before the seat says it runs.
     deadline: AtomicU64,
@@ -70,7 +74,7 @@ pub(super) fn line<O>() -> (Sender<O>, Receiver<O>) {
         closed: AtomicBool::new(false),
         taking: AtomicBool::new(false),
         seat: AtomicU64::new(0),
-        abort: AtomicU64::new(NONE),
+        abort: CachePadded::new(AtomicU64::new(NONE)),
         deadline: AtomicU64::new(0),
         epoch: Instant::now(),
     });

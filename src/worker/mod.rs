@@ -360,6 +360,8 @@ fn end_attempt<T: Task, F>(
 struct Attempting<'a, T: Task, F> {
     /// The task's id, which a cancel's cut-off names.
     id: u64,
+    /// Polled before: the future has waited since.
+    waited: bool,
     run: Pin<&'a mut F>,
     timer: Pin<&'a mut Option<actix_rt::time::Sleep>>,
     deadline: Option<Instant>,
@@ -379,6 +381,7 @@ impl<'a, T: Task, F> Attempting<'a, T, F> {
     ) -> Self {
         Attempting {
             id: id.as_u64(),
+            waited: false,
             run,
             timer,
             deadline,
@@ -401,10 +404,12 @@ where
     fn poll(self: Pin<&mut Self>, waker: &mut std::task::Context<'_>) -> Poll<Attempt<T>> {
         let this = self.get_mut();
         // A cut-off that came while the attempt waited: its code is not
-        // polled again.
-        if this.orders.drops(this.id) {
+        // polled again. (The first poll follows the worker's own look, just
+        // before it made the future.)
+        if this.waited && this.orders.drops(this.id) {
             return Poll::Ready(Attempt::Aborted);
         }
+        this.waited = true;
         match catch(|| this.span.in_scope(|| this.run.as_mut().poll(waker))) {
             Ok(Poll::Ready(result)) => {
                 if this

@@ -16,6 +16,10 @@ pub(crate) enum Kind {
     Panics,
     /// Waits until released (or times out), on every attempt.
     Held,
+    /// Waits until released (or times out), then fails, on every attempt:
+    /// released as a cancel comes, its attempt may end in a way the policy
+    /// retries.
+    FailsWhenReleased,
     /// Sleeps past the pool's timeout.
     Sleeps,
     /// Never ends by itself: only the timeout ends it.
@@ -36,6 +40,7 @@ pub(crate) enum Act {
     Fail,
     Panic,
     Hold,
+    HoldThenFail,
     Sleep,
     Hang,
 }
@@ -58,6 +63,7 @@ impl Kind {
             Kind::Fails => Act::Fail,
             Kind::Panics => Act::Panic,
             Kind::Held => Act::Hold,
+            Kind::FailsWhenReleased => Act::HoldThenFail,
             Kind::Sleeps => Act::Sleep,
             Kind::Forever => Act::Hang,
             Kind::FailsOnce if first => Act::Fail,
@@ -65,6 +71,11 @@ impl Kind {
             Kind::HangsOnce if first => Act::Hang,
             Kind::FailsOnce | Kind::PanicsOnce | Kind::HangsOnce => Act::Complete,
         }
+    }
+
+    /// Whether it waits for a release: then it has a hold to release.
+    pub(crate) fn holds(self) -> bool {
+        matches!(self, Kind::Held | Kind::FailsWhenReleased)
     }
 }
 
@@ -100,13 +111,19 @@ impl Act {
             Act::Complete => vec![End::Completed],
             Act::Fail => vec![End::Failed],
             Act::Panic => vec![End::Panicked],
-            Act::Hold => match release {
-                Release::Before => vec![End::Completed],
-                Release::Around => vec![End::Completed, End::TimedOut],
-                Release::After => vec![End::TimedOut],
-                Release::No if timeout => vec![End::TimedOut],
-                Release::No => vec![],
-            },
+            Act::Hold | Act::HoldThenFail => {
+                let released = match self {
+                    Act::Hold => End::Completed,
+                    _ => End::Failed,
+                };
+                match release {
+                    Release::Before => vec![released],
+                    Release::Around => vec![released, End::TimedOut],
+                    Release::After => vec![End::TimedOut],
+                    Release::No if timeout => vec![End::TimedOut],
+                    Release::No => vec![],
+                }
+            }
             // `SLEEP` is past `TIMEOUT`.
             Act::Sleep | Act::Hang if timeout => vec![End::TimedOut],
             Act::Sleep => vec![End::Completed],
@@ -147,6 +164,56 @@ pub(crate) enum Command {
     /// A few snapshots in a row, between yields (and, on one arbiter, the
     /// status of every task).
     Snapshot,
+    /// Cancels a task, and waits for the answer (it comes in the same
+    /// instant: no virtual time passes).
+    Cancel(Whom, Way),
+    /// Releases the i-th (modulo) held task not yet released, as `Release`
+    /// does, and cancels a task in the same instant, before anything else
+    /// runs: the held task itself (its attempt ends by itself as the cancel
+    /// comes), or the next task waiting for its first attempt (which the
+    /// released worker may be taking as the cancel comes). With nothing to
+    /// release, it asks nothing.
+    ReleaseAndCancel(usize, Whom, Way, Order),
+    /// `pool.cancel` of an id the pool never gave out: this many past the
+    /// last one it may have given out so far (waiting submits included),
+    /// saturating.
+    CancelUnknown(u64),
+}
+
+/// Which task a cancel is for. A cancel whose task does not exist (no task
+/// accepted yet, none queued, none released) asks nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Whom {
+    /// The i-th (modulo) accepted task with no outcome yet; of all accepted
+    /// tasks if every one has its outcome.
+    Live(usize),
+    /// The i-th (modulo) accepted task, whatever became of it: often one
+    /// that has ended (or was handed back by a stop).
+    Any(usize),
+    /// The first accepted task still waiting for its first attempt.
+    NextQueued,
+    /// The held task released last.
+    Released,
+}
+
+/// Which goes first when a release races a cancel: the release (its worker
+/// is woken before the supervisor reads the cancel), or the cancel, sent
+/// (the supervisor asks for the cut-off before the worker sees its release).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Order {
+    ReleaseFirst,
+    CancelFirst,
+}
+
+/// How a cancel is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Way {
+    /// `TaskHandle::cancel`.
+    Handle,
+    /// `Pool::cancel`, by the task's id.
+    Id,
+    /// Both at once, for the same task: at most one of them takes effect.
+    Both,
 }
 
 /// The pool's retry policy: exponential backoff with factor 2 and no jitter,
@@ -226,6 +293,7 @@ pub(crate) fn kind() -> BoxedStrategy<Kind> {
         10 => Just(Kind::Fails),
         12 => Just(Kind::Panics),
         22 => Just(Kind::Held),
+        8 => Just(Kind::FailsWhenReleased),
         8 => Just(Kind::Sleeps),
         6 => Just(Kind::Forever),
         8 => Just(Kind::FailsOnce),
@@ -243,10 +311,39 @@ pub(crate) fn untimed_kind() -> BoxedStrategy<Kind> {
         10 => Just(Kind::Fails),
         12 => Just(Kind::Panics),
         25 => Just(Kind::Held),
+        8 => Just(Kind::FailsWhenReleased),
         10 => Just(Kind::FailsOnce),
         8 => Just(Kind::PanicsOnce),
     ]
     .boxed()
+}
+
+fn order() -> impl Strategy<Value = Order> {
+    prop_oneof![Just(Order::ReleaseFirst), Just(Order::CancelFirst)]
+}
+
+fn way() -> impl Strategy<Value = Way> {
+    prop_oneof![4 => Just(Way::Handle), 4 => Just(Way::Id), 2 => Just(Way::Both)]
+}
+
+/// Cancels: mostly of tasks that have not ended (queued, running, waiting
+/// for a retry), some of any task (often ended), some of ids never given out
+/// (the very next one, or one far beyond), and some in the same instant as
+/// a release.
+fn cancel() -> impl Strategy<Value = Command> {
+    let whom = prop_oneof![
+        6 => (0..8usize).prop_map(Whom::Live),
+        3 => (0..8usize).prop_map(Whom::Any),
+        2 => Just(Whom::NextQueued),
+        1 => Just(Whom::Released),
+    ];
+    let released = prop_oneof![3 => Just(Whom::Released), 2 => Just(Whom::NextQueued)];
+    prop_oneof![
+        10 => (whom, way()).prop_map(|(whom, way)| Command::Cancel(whom, way)),
+        6 => (0..8usize, released, way(), order())
+            .prop_map(|(i, whom, way, order)| Command::ReleaseAndCancel(i, whom, way, order)),
+        2 => prop_oneof![0..=2u64, Just(u64::MAX)].prop_map(Command::CancelUnknown),
+    ]
 }
 
 fn commands_of(
@@ -261,6 +358,7 @@ fn commands_of(
         6 => Just(Command::Snapshot),
         3 => Just(Command::Stop),
         3 => Just(Command::Drain),
+        16 => cancel(),
     ]
 }
 

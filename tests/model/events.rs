@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_workerpool::{OutcomeKind, PoolEvent, RestartReason, StopReason, TaskId};
 use tokio::time::Instant;
 
+use crate::cancels::attempts_named;
 use crate::check::{Check, ensure};
 use crate::commands::{End, Release};
 use crate::probe::panic_message;
@@ -19,7 +20,7 @@ impl Model {
         self.stopping.iter().find(|r| **r != StopReason::Drained)
     }
 
-    fn index_of(&self, id: TaskId) -> Result<usize, String> {
+    pub(crate) fn index_of(&self, id: TaskId) -> Result<usize, String> {
         self.ids
             .get(&id)
             .copied()
@@ -69,7 +70,7 @@ impl Model {
         if let Some(expected) = self.expect_restart.take() {
             let restarted = matches!(
                 event,
-                PoolEvent::WorkerRestarted { worker, .. } if *worker == expected.worker
+            PoolEvent::WorkerRestarted { worker, .. } if *worker == expected.worker
             );
             if !restarted {
                 self.no_restart(expected)?;
@@ -88,6 +89,15 @@ impl Model {
                 let (task, worker, attempt) = (*task, *worker, *attempt);
                 ensure!(phase != Phase::Stopping, "a task started after the stop");
                 let index = self.index_of(task)?;
+                // A cancel that took effect ended the task for good: no
+                // attempt starts past those its answer names (this event may
+                // only have been read after the answer came).
+                if let Some(answer) = self.tasks[index].took_effect() {
+                    ensure!(
+                        Some(attempt) <= attempts_named(answer),
+                        "attempt {attempt} started after a cancel answered {answer:?}"
+                    );
+                }
                 if attempt == 1 {
                     // A due retry goes before any task waiting for its first
                     // attempt: none may start while one has been due since
@@ -271,6 +281,9 @@ impl Model {
                 t.ended = Some(OutcomeKind::NotRun);
                 t.ended_reason = Some(reason.clone());
             }
+            PoolEvent::TaskCancelled { task, attempts } => {
+                self.on_task_cancelled(*task, *attempts)?;
+            }
             PoolEvent::WorkerRestarted {
                 worker,
                 reason,
@@ -368,7 +381,7 @@ impl Model {
     /// while anything is left to run (queued or waiting for a retry: not
     /// running, not ended); never once the pool stops. A restart past the
     /// limit gives up instead; once it has, panics restart nothing.
-    fn on_panic(&mut self, worker: usize, label: u32) {
+    pub(crate) fn on_panic(&mut self, worker: usize, label: u32) {
         self.slots[worker].last_panic = None;
         let left = self
             .tasks

@@ -1,7 +1,7 @@
 //! The model test: random, bounded sequences of commands (submit, try_submit,
-//! release a held task, let virtual time pass, stop, drain, snapshot) run
-//! against a real pool on the paused clock, with the pool's rules checked after
-//! every step against a model of what each task may do and when.
+//! release a held task, let virtual time pass, stop, drain, snapshot, cancel)
+//! run against a real pool on the paused clock, with the pool's rules checked
+//! after every step against a model of what each task may do and when.
 //!
 //! Each step runs its command, takes a snapshot at once (the counters balance
 //! at every instant), then lets the pool settle (yields until nothing changes;
@@ -25,9 +25,32 @@
 //! once due, that every outcome carries the number of attempts made, that a
 //! stop hands a waiting task back with its attempts, and that a drain waits.
 //!
+//! # Cancels
+//!
+//! A cancel is asked for by the task's handle, by its id (`Pool::cancel`), or
+//! both at once; of a task that has not ended (queued, running, waiting for a
+//! retry), of any task (often one that has ended, or that a stop handed back),
+//! of the next task waiting for its first attempt, or of an id the pool never
+//! gave out (the very next one, or one far beyond). A race: a held task
+//! released in the same instant as a cancel of it, or of the task its worker
+//! may take next, the release going first or the cancel (`FailsWhenReleased`
+//! tasks fail once released, so an attempt may end in a way the policy retries
+//! just as the cancel comes). `cancels.rs` and `cancelled.rs` check that the
+//! answer comes in the instant it was asked for, after the handle resolved;
+//! that a task ends `Cancelled` exactly when one of its cancels took effect,
+//! and only one ever does; that its `TaskCancelled` event names the attempts
+//! the answer names (none for `Queued`) and the worker `Running` names; that no
+//! attempt starts after an outcome; that `Ended` answers only a task that has
+//! its outcome, and `Unknown` exactly the ids never given out; that the events
+//! match `Stats::cancelled`. A worker whose attempt was cut off is not
+//! restarted (the restart rules hold as they are: no panic, no restart); one
+//! whose attempt panicked as the cancel came is, as after any panic. On one
+//! arbiter, a cancel with nothing racing it must also answer what the model
+//! foresees from the task's state.
+//!
 //! # Where the model allows latitude
 //!
-//! The checks are exact wherever the pool's rules are. Two places leave a
+//! The checks are exact wherever the pool's rules are. Three places leave a
 //! choice to the pool, and the model accepts either answer there, and only
 //! there:
 //!
@@ -37,6 +60,11 @@
 //!   ARCHITECTURE.md's promise discards a result that comes after the
 //!   deadline, and the worker discards one at the deadline too; its timer,
 //!   rounded up to the next millisecond, may not have fired yet);
+//! - a cancel racing a release (in the same instant), or coming at the
+//!   attempt's deadline: the attempt may be cut off before it sees its
+//!   release (or its timer), or end by itself first; and an attempt cut off
+//!   as it is handed out counts, though none of its code ran (`run` was not
+//!   called);
 //! - a panic while a `Stop` has been asked for but not yet decided: the
 //!   supervisor may be deciding already, and then it restarts nothing, so
 //!   the restart may or may not follow (and a panic past the restart limit
@@ -78,6 +106,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cancelled;
+mod cancels;
 mod check;
 mod commands;
 mod events;

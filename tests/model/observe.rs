@@ -1,17 +1,18 @@
 //! Taking in what the pool reports until it settles: snapshots, outcomes,
-//! accepted submits and stop answers, each checked as it comes.
+//! accepted submits and stop answers, each checked as it comes; and asking
+//! it where each task is.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use actix_workerpool::{Outcome, PoolGone, Stats, SubmitError, TaskHandle};
+use actix_workerpool::{Outcome, PoolGone, Stats, SubmitError, TaskHandle, TaskStatus};
 use futures::FutureExt;
 use tokio::time::Instant;
 
 use crate::check::{Check, bounded, ensure};
-use crate::commands::{End, Kind};
+use crate::commands::End;
 use crate::probe::{Probe, panic_message};
-use crate::reference::{Model, Waiter};
+use crate::reference::{Model, Tracked, Waiter};
 
 /// How long (in real time) settling may wait for workers on other threads.
 const SETTLE_REAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -29,6 +30,23 @@ impl Model {
         .map_err(|_| "pool.stats(): the pool is gone".to_string())?;
         let (workers, capacity) = (self.setup.workers, self.setup.queue_capacity);
         ensure!(stats.balances(), "the counters do not balance: {stats:?}");
+        // The identity spelled out, so that it holds even should `balances`
+        // or `finished` leave an outcome out (`cancelled`, the newest).
+        let outcomes = [
+            stats.completed,
+            stats.failed,
+            stats.panicked,
+            stats.timed_out,
+            stats.aborted,
+            stats.cancelled,
+            stats.not_run,
+        ];
+        let unfinished = (stats.queued + stats.in_flight + stats.waiting_retry) as u64;
+        ensure!(
+            stats.finished() == outcomes.iter().sum::<u64>()
+                && stats.submitted == stats.finished() + unfinished,
+            "submitted != the outcomes + queued + in flight + waiting for a retry: {stats:?}"
+        );
         if self.setup.retry.is_none() {
             ensure!(
                 stats.waiting_retry == 0 && stats.retries == 0,
@@ -55,6 +73,7 @@ impl Model {
             || stats.panicked < last.panicked
             || stats.timed_out < last.timed_out
             || stats.not_run < last.not_run
+            || stats.cancelled < last.cancelled
             || stats.retries < last.retries
             || stats.restarts < last.restarts
             || stats
@@ -70,6 +89,44 @@ impl Model {
         );
         self.last = stats.clone();
         Ok(stats)
+    }
+
+    /// Asks the pool where each task is; it must say what the model says.
+    /// (A status query reads the backlog into the supervisor's own queue, so
+    /// it also drives the path where workers find jobs held there.)
+    pub(crate) async fn check_statuses(&mut self) -> Check {
+        let mut ids: Vec<_> = self.ids.iter().map(|(id, index)| (*index, *id)).collect();
+        ids.sort_unstable();
+        for (index, id) in ids {
+            let t = &self.tasks[index];
+            let expected = if t.ended.is_some() {
+                TaskStatus::Unknown
+            } else if let Some(started) = t.running {
+                TaskStatus::Running {
+                    worker: started.worker,
+                }
+            } else if t.retry.is_some() {
+                TaskStatus::WaitingRetry {
+                    attempts: t.attempts,
+                }
+            } else {
+                TaskStatus::Queued
+            };
+            let status = bounded(
+                false,
+                "pool.status()",
+                Box::pin(self.pool.status(id)),
+                false,
+            )
+            .await?
+            .map_err(|_| "pool.status(): the pool is gone".to_string())?;
+            ensure!(
+                status == expected,
+                "task {} ({id}): status {status:?}, expected {expected:?} ({t:?})",
+                t.label
+            );
+        }
+        Ok(())
     }
 
     /// Yields until nothing changes any more (two quiet rounds in a row), taking
@@ -99,11 +156,7 @@ impl Model {
             if self.threads {
                 pause_real(round);
             }
-            // Waiters first: a task's events can only follow its acceptance.
-            let mut progress = self.poll_waiters()?;
-            progress |= self.take_events()?;
-            progress |= self.poll_handles()?;
-            progress |= self.poll_calls()?;
+            let mut progress = self.take_in()?;
             let stats = self.snapshot().await?;
             progress |= previous.as_ref() != Some(&stats);
             previous = Some(stats);
@@ -138,6 +191,17 @@ impl Model {
                 });
             }
         }
+    }
+
+    /// Takes in, without yielding, what the pool has reported so far:
+    /// accepted submits, events, outcomes and stop answers. Whether any came.
+    pub(crate) fn take_in(&mut self) -> Result<bool, String> {
+        // Waiters first: a task's events can only follow its acceptance.
+        let mut progress = self.poll_waiters()?;
+        progress |= self.take_events()?;
+        progress |= self.poll_handles()?;
+        progress |= self.poll_calls()?;
+        Ok(progress)
     }
 
     fn poll_waiters(&mut self) -> Result<bool, String> {
@@ -192,12 +256,12 @@ impl Model {
     fn poll_handles(&mut self) -> Result<bool, String> {
         let mut progress = false;
         for index in 0..self.tasks.len() {
-            let Some(handle) = self.tasks[index].handle.as_mut() else {
+            let t = &mut self.tasks[index];
+            if t.outcome.is_some() {
                 continue;
-            };
-            if let Some(outcome) = handle.now_or_never() {
+            }
+            if let Some(outcome) = (&mut t.handle).now_or_never() {
                 progress = true;
-                self.tasks[index].handle = None;
                 self.on_outcome(index, outcome)?;
             }
         }
@@ -213,11 +277,12 @@ impl Model {
         let label = t.label;
         let outcome = outcome.map_err(|_| format!("task {label}: its handle says PoolGone"))?;
         let kind = outcome.kind();
-        // Attempts made, as the events tell them; `run` was called once per attempt.
+        // Attempts made, as the events tell them; `run` was called once per
+        // attempt (see `Tracked::runs_fit` for the one exception).
         let made = t.attempts;
         let runs = t.runs.load(Ordering::SeqCst);
         ensure!(
-            runs == made && outcome.attempts() == made,
+            t.runs_fit() && outcome.attempts() == made,
             "task {label} ended {outcome:?} after {runs} runs and {made} attempts seen"
         );
         let fits = |end: End| made > 0 && last_ends.contains(&end);
@@ -230,7 +295,7 @@ impl Model {
                 );
                 ensure!(output == label, "task {label} completed with {output}");
                 ensure!(
-                    t.kind != Kind::Held || released,
+                    !t.kind.holds() || released,
                     "held task {label} completed without being released"
                 );
             }
@@ -260,15 +325,26 @@ impl Model {
             ),
             Outcome::NotRun { task, reason, .. } => {
                 ensure!(
-                    task.label == label
-                        && task.kind == t.kind
-                        && Arc::ptr_eq(&task.runs, &t.runs)
-                        && (t.kind == Kind::Held) == task.hold.is_some(),
+                    comes_back_whole(t, &task),
                     "task {label} was handed back as task {} ({:?})",
                     task.label,
                     task.kind
                 );
                 t.outcome_reason = Some(reason);
+            }
+            // Whether a cancel that took effect agrees is checked with its
+            // answer (see `cancels.rs`); here, only that one was asked for.
+            Outcome::Cancelled { task, .. } => {
+                ensure!(
+                    t.cancel_asked,
+                    "task {label} was cancelled, but no cancel was asked for it"
+                );
+                ensure!(
+                    comes_back_whole(t, &task),
+                    "task {label} came back cancelled as task {} ({:?})",
+                    task.label,
+                    task.kind
+                );
             }
             // The model asks for no shutdown deadline, so no other outcome
             // (an aborted attempt) may come.
@@ -295,6 +371,15 @@ impl Model {
         }
         Ok(progress)
     }
+}
+
+/// Whether a task handed back (unrun, or cancelled) is the one tracked as
+/// `t`, with all its parts.
+fn comes_back_whole(t: &Tracked, task: &Probe) -> bool {
+    task.label == t.label
+        && task.kind == t.kind
+        && Arc::ptr_eq(&task.runs, &t.runs)
+        && t.kind.holds() == task.hold.is_some()
 }
 
 /// Gives workers on other threads a moment: a yield of this thread at first,

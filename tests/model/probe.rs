@@ -32,13 +32,16 @@ impl Task for Probe {
             Act::Complete => Ok(self.label),
             Act::Fail => Err(self.label),
             Act::Panic => panic!("{}", panic_message(self.label)),
-            Act::Hold => {
+            act @ (Act::Hold | Act::HoldThenFail) => {
                 if let Some(release) = self.hold.as_mut() {
                     // Once released (or its sender dropped), this is ready at
                     // once, on every later attempt too.
                     let _ = release.await;
                 }
-                Ok(self.label)
+                match act {
+                    Act::Hold => Ok(self.label),
+                    _ => Err(self.label),
+                }
             }
             Act::Sleep => {
                 actix_rt::time::sleep(SLEEP).await;

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actix_rt::task::JoinHandle;
 use actix_workerpool::{
-    OutcomeKind, Pool, PoolGone, Stats, StopReason, StopReport, SubmitError, TaskHandle, TaskId,
+    Cancellation, OutcomeKind, Pool, PoolGone, Stats, StopReason, StopReport, SubmitError,
+    TaskHandle, TaskId,
 };
 use futures::channel::oneshot;
 use tokio::time::Instant;
@@ -63,8 +64,9 @@ pub(crate) struct Tracked {
     pub(crate) label: u32,
     pub(crate) kind: Kind,
     pub(crate) runs: Arc<AtomicU32>,
-    /// `None` once its outcome has been received.
-    pub(crate) handle: Option<TaskHandle<Probe>>,
+    /// Kept after its outcome has been received (then never polled again):
+    /// a task that has ended can still be cancelled by its handle.
+    pub(crate) handle: TaskHandle<Probe>,
     /// Attempts begun, from the `TaskStarted` events.
     pub(crate) attempts: u32,
     /// The attempt running now.
@@ -79,6 +81,62 @@ pub(crate) struct Tracked {
     /// What its handle delivered, when it was seen, and a `NotRun`'s reason.
     pub(crate) outcome: Option<(OutcomeKind, Instant)>,
     pub(crate) outcome_reason: Option<StopReason>,
+    /// Whether a cancel was asked for it (before its answer came).
+    pub(crate) cancel_asked: bool,
+    /// The answers of the cancels asked for it, in the order they came.
+    pub(crate) cancels: Vec<Cancellation>,
+    /// What its `TaskCancelled` event said.
+    pub(crate) cancelled: Option<CancelSeen>,
+}
+
+impl Tracked {
+    pub(crate) fn new(
+        label: u32,
+        kind: Kind,
+        runs: Arc<AtomicU32>,
+        handle: TaskHandle<Probe>,
+    ) -> Self {
+        Tracked {
+            label,
+            kind,
+            runs,
+            handle,
+            attempts: 0,
+            running: None,
+            last_start: None,
+            retry: None,
+            ended: None,
+            ended_reason: None,
+            outcome: None,
+            outcome_reason: None,
+            cancel_asked: false,
+            cancels: Vec::new(),
+            cancelled: None,
+        }
+    }
+
+    /// Whether `run` was called once per attempt seen: always, but for an
+    /// attempt cut off by a cancel as it was handed out, before any of its
+    /// code ran.
+    pub(crate) fn runs_fit(&self) -> bool {
+        let runs = self.runs.load(Ordering::SeqCst);
+        let cut_off = matches!(self.took_effect(), Some(Cancellation::Running { .. }));
+        runs == self.attempts || (cut_off && runs + 1 == self.attempts)
+    }
+
+    /// The answer of the cancel that took effect, if one did.
+    pub(crate) fn took_effect(&self) -> Option<Cancellation> {
+        self.cancels.iter().copied().find(Cancellation::took_effect)
+    }
+}
+
+/// A task's `TaskCancelled` event: the attempts it named, and the worker
+/// whose attempt it ended (`None`: the task waited, for its first attempt or
+/// for a retry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CancelSeen {
+    pub(crate) attempts: u32,
+    pub(crate) worker: Option<usize>,
 }
 
 /// A spawned `submit` waiting for room.
@@ -161,6 +219,10 @@ pub(crate) struct Model {
     pub(crate) restarts: u64,
     /// `Retrying` events seen.
     pub(crate) retries: u64,
+    /// `TaskCancelled` events seen.
+    pub(crate) cancelled: u64,
+    /// The held task released last, by label.
+    pub(crate) last_released: Option<u32>,
     pub(crate) next_label: u32,
     pub(crate) step_start: Instant,
     /// When the case began (for `MODEL_TRACE`, which prints every event).
@@ -196,6 +258,7 @@ impl fmt::Debug for Tracked {
             .field("retry", &self.retry)
             .field("ended", &self.ended)
             .field("outcome", &self.outcome.map(|o| o.0))
+            .field("cancels", &self.cancels)
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,7 @@
 //! Add a case the proptests print here as it was printed (its `Setup` and
 //! commands), with a comment on what it caught.
 
-use crate::commands::{Case, Command, Kind, Ms, Retry, Setup};
+use crate::commands::{Case, Command, Kind, Ms, Order, Retry, Setup, Way, Whom};
 
 use Command::*;
 
@@ -159,6 +159,59 @@ fn a_held_task_released_at_its_deadline_may_time_out() {
             Advance(Ms(1)),
             Advance(Ms(97)),
             TrySubmit(Kind::Completes),
+        ],
+    );
+}
+
+/// Once caught, a mistake of the model's rather than the pool's, found as
+/// cancels were added (shrunk as printed): the worker of a held task released
+/// in the same instant as a cancel of the next queued task took that task,
+/// which panics, and (the worker polling an attempt before it looked for a
+/// cut-off, as it did then) its first poll panicked. The policy retries
+/// panics, so the pool cancelled it instead (`Running`, the retry not made),
+/// and replaced the worker that panicked; with a restart limit of 0 it gave
+/// up. The model took every attempt running at a `TaskCancelled` to have
+/// been cut off, and no restart to follow; it now asks which ends the
+/// attempt may have had, and a panic among them is a panic as any other.
+/// (A worker that looks for the cut-off first, as it does since, cuts the
+/// task off as it is handed out: none of its code runs, and no restart
+/// follows. The model allows both.)
+#[test]
+fn a_task_that_panics_as_its_cancel_comes_is_cancelled_and_its_worker_replaced() {
+    replay(
+        Setup {
+            retry: Some(Retry {
+                max_attempts: 2,
+                base: Ms(1),
+                max: Ms(1),
+                retry_panics: true,
+            }),
+            ..setup(2, 2, 0)
+        },
+        vec![
+            TrySubmit(Kind::Held),
+            TrySubmit(Kind::Sleeps),
+            TrySubmit(Kind::Held),
+            Submit(Kind::Panics),
+            ReleaseAndCancel(1, Whom::Released, Way::Handle, Order::ReleaseFirst),
+            ReleaseAndCancel(0, Whom::NextQueued, Way::Handle, Order::ReleaseFirst),
+        ],
+    );
+}
+
+/// Once caught, a mistake of the model's rather than the pool's, found as the
+/// worker came to look for a cut-off before it polls an attempt (shrunk as
+/// printed): a held task released in the same instant as its cancel, the
+/// cancel sent first, was cut off (`Running`) although its release had been
+/// sent; the model expected it to complete. It was waiting, and had not yet
+/// seen the release: either is right, and the model now allows both.
+#[test]
+fn a_held_task_released_as_its_cancel_comes_may_be_cut_off() {
+    replay(
+        setup(2, 1, 0),
+        vec![
+            TrySubmit(Kind::Held),
+            ReleaseAndCancel(0, Whom::Released, Way::Handle, Order::CancelFirst),
         ],
     );
 }

@@ -1,5 +1,6 @@
 //! Driving the real pool: building it, running each command and checking its
-//! direct answer (admission, refusals, releases, statuses, stop and drain calls).
+//! direct answer (admission, refusals, releases, stop and drain calls; cancels
+//! are `cancels.rs`'s, statuses `observe.rs`'s).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,8 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actix_workerpool::{
-    Pool, PoolGone, Stats, StopReason, StopReport, SubmitError, TaskHandle, TaskStatus,
-    TrySubmitError,
+    Jitter, Pool, PoolGone, Stats, StopReason, StopReport, SubmitError, TaskHandle, TrySubmitError,
 };
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -31,7 +31,10 @@ impl Model {
             .workers(setup.workers)
             .queue_capacity(setup.queue_capacity)
             .restart_limit(setup.restart_limit, WINDOW)
-            .restart_backoff(setup.backoff_base.duration(), setup.backoff_max.duration());
+            .restart_backoff(setup.backoff_base.duration(), setup.backoff_max.duration())
+            // Every delay known exactly, and every run of a case the same:
+            // the jitter itself is `tests/restart_jitter.rs`'s.
+            .restart_jitter(Jitter::None);
         if let Some(timeout) = timeout {
             builder = builder.task_timeout(timeout);
         }
@@ -70,6 +73,8 @@ impl Model {
             expect_restart: None,
             restarts: 0,
             retries: 0,
+            cancelled: 0,
+            last_released: None,
             next_label: 0,
             step_start: Instant::now(),
             origin: Instant::now(),
@@ -93,6 +98,11 @@ impl Model {
             Command::Submit(kind) => self.submit(kind)?,
             Command::TrySubmit(kind) => self.try_submit(kind)?,
             Command::Release(i) => in_hand = self.release(i),
+            Command::Cancel(whom, way) => self.cancel(whom, way).await?,
+            Command::ReleaseAndCancel(i, whom, way, order) => {
+                in_hand = self.release_and_cancel(i, whom, way, order).await?;
+            }
+            Command::CancelUnknown(past) => self.cancel_unknown(past).await?,
             Command::Advance(ms) => self.advance(ms.duration()).await,
             Command::Stop => self.call("stop"),
             Command::Drain => self.call("drain"),
@@ -162,44 +172,6 @@ impl Model {
             }
             std::thread::yield_now();
         }
-    }
-
-    /// Asks the pool where each task is; it must say what the model says.
-    /// (A status query reads the backlog into the supervisor's own queue, so
-    /// it also drives the path where workers find jobs held there.)
-    async fn check_statuses(&mut self) -> Check {
-        let mut ids: Vec<_> = self.ids.iter().map(|(id, index)| (*index, *id)).collect();
-        ids.sort_unstable();
-        for (index, id) in ids {
-            let t = &self.tasks[index];
-            let expected = if t.ended.is_some() {
-                TaskStatus::Unknown
-            } else if let Some(started) = t.running {
-                TaskStatus::Running {
-                    worker: started.worker,
-                }
-            } else if t.retry.is_some() {
-                TaskStatus::WaitingRetry {
-                    attempts: t.attempts,
-                }
-            } else {
-                TaskStatus::Queued
-            };
-            let status = bounded(
-                false,
-                "pool.status()",
-                Box::pin(self.pool.status(id)),
-                false,
-            )
-            .await?
-            .map_err(|_| "pool.status(): the pool is gone".to_string())?;
-            ensure!(
-                status == expected,
-                "task {} ({id}): status {status:?}, expected {expected:?} ({t:?})",
-                t.label
-            );
-        }
-        Ok(())
     }
 
     /// Releases every held task, drains, lets virtual time run until everything
@@ -277,7 +249,7 @@ impl Model {
     fn probe(&mut self, kind: Kind) -> (Probe, u32, Arc<AtomicU32>) {
         let label = self.next_label;
         self.next_label += 1;
-        let hold = (kind == Kind::Held).then(|| {
+        let hold = kind.holds().then(|| {
             let (release, hold) = oneshot::channel();
             self.holds.push((label, release));
             hold
@@ -367,20 +339,7 @@ impl Model {
             "{id} was given to two tasks (the second: {label})"
         );
         self.ids.insert(id, self.tasks.len());
-        self.tasks.push(Tracked {
-            label,
-            kind,
-            runs,
-            handle: Some(handle),
-            attempts: 0,
-            running: None,
-            last_start: None,
-            retry: None,
-            ended: None,
-            ended_reason: None,
-            outcome: None,
-            outcome_reason: None,
-        });
+        self.tasks.push(Tracked::new(label, kind, runs, handle));
         Ok(())
     }
 
@@ -400,7 +359,7 @@ impl Model {
         );
         ensure!(runs.load(Ordering::SeqCst) == 0, "refused task {label} ran");
         ensure!(
-            (kind == Kind::Held) == back.hold.is_some(),
+            kind.holds() == back.hold.is_some(),
             "refused task {label} came back without its parts"
         );
         self.holds.retain(|(l, _)| *l != label);
@@ -410,12 +369,25 @@ impl Model {
     /// Releases a held task; returns it and its attempt if it was running
     /// (then that attempt must end in this very step).
     fn release(&mut self, i: usize) -> Option<(usize, u32)> {
+        let (label, release) = self.take_hold(i)?;
+        let _ = release.send(());
+        self.in_hand(label)
+    }
+
+    /// Takes the i-th (modulo) held task not yet released out of the holds,
+    /// released as of now: the caller releases it, in this instant.
+    pub(crate) fn take_hold(&mut self, i: usize) -> Option<(u32, oneshot::Sender<()>)> {
         if self.holds.is_empty() {
             return None;
         }
         let (label, release) = self.holds.remove(i % self.holds.len());
         self.released.insert(label, Instant::now());
-        let _ = release.send(());
+        self.last_released = Some(label);
+        Some((label, release))
+    }
+
+    /// The task labelled `label` and its attempt, if it runs one.
+    pub(crate) fn in_hand(&self, label: u32) -> Option<(usize, u32)> {
         let index = self
             .tasks
             .iter()

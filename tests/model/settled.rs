@@ -97,6 +97,7 @@ impl Model {
             count(OutcomeKind::Panicked),
             count(OutcomeKind::TimedOut),
             count(OutcomeKind::NotRun),
+            count(OutcomeKind::Cancelled),
             unresolved,
             running,
             between,
@@ -109,6 +110,7 @@ impl Model {
             stats.panicked,
             stats.timed_out,
             stats.not_run,
+            stats.cancelled,
             (stats.queued + stats.in_flight + stats.waiting_retry) as u64,
             stats.in_flight as u64,
             stats.waiting_retry as u64,
@@ -116,9 +118,10 @@ impl Model {
         );
         ensure!(
             seen == counted,
-            "seen (accepted, completed, failed, panicked, timed out, not run, \
+            "seen (accepted, completed, failed, panicked, timed out, not run, cancelled, \
              unfinished, running, between attempts, retries) = {seen:?}, but {stats:?}"
         );
+        self.check_cancels(stats)?;
         for (i, (slot, counted)) in self.slots.iter().zip(&stats.workers).enumerate() {
             ensure!(
                 slot.tasks_run == counted.tasks_run && slot.restarts == counted.restarts,
