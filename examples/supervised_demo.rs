@@ -277,10 +277,13 @@ async fn background_then_stop(checks: &mut Checks) {
         ),
     );
     match pool.submit(job(99, 100)).await {
-        Err(refused) => println!(
-            "   a submit after stop: refused ({refused}), work {} handed back",
-            refused.0.id
-        ),
+        Err(refused) => {
+            let why = refused.to_string();
+            println!(
+                "   a submit after stop: refused ({why}), work {} handed back",
+                refused.into_inner().id
+            )
+        }
         Ok(handle) => checks.expect(
             false,
             format!(

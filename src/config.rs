@@ -16,6 +16,21 @@ use crate::retry::{Jitter, RetryPolicy};
 use crate::supervisor::{RestartPolicy, Supervisor};
 use crate::task::Task;
 
+/// What a pool does with a task submitted to a full queue: see
+/// [`PoolBuilder::overflow`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// [`submit`](crate::Pool::submit) waits for room (backpressure);
+    /// [`try_submit`](crate::Pool::try_submit) hands the task back.
+    #[default]
+    Block,
+    /// Every submit hands the task back at once, `submit` included
+    /// ([`SubmitError::Full`](crate::SubmitError::Full)): for callers that
+    /// must never wait, such as a request handler that answers 503.
+    Reject,
+}
+
 /// Makes the worker-local state for a slot; the error is already text.
 pub(crate) type StateFactory<S> = Arc<dyn Fn(usize) -> Result<S, String> + Send + Sync>;
 
@@ -62,6 +77,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`latency`](Self::latency) | tasks are timed | |
 /// | [`dead_letters`](Self::dead_letters) | none: tasks that end without success are dropped once their handle has the outcome | |
 /// | [`quarantine_after`](Self::quarantine_after) | 3 crashes | 0 |
+/// | [`overflow`](Self::overflow) | [`Overflow::Block`]: `submit` waits for room | |
 ///
 /// # Examples
 ///
@@ -99,6 +115,7 @@ pub struct PoolBuilder<T: Task> {
     latency: bool,
     dead_letters: Option<Sink<T>>,
     quarantine_after: u32,
+    overflow: Overflow,
 }
 
 impl<T: Task> PoolBuilder<T> {
@@ -118,6 +135,7 @@ impl<T: Task> PoolBuilder<T> {
             latency: true,
             dead_letters: None,
             quarantine_after: 3,
+            overflow: Overflow::Block,
         }
     }
 
@@ -315,6 +333,40 @@ impl<T: Task> PoolBuilder<T> {
         self
     }
 
+    /// What a submit to a full queue does: wait for room
+    /// ([`Overflow::Block`], the default), or hand the task back at once
+    /// ([`Overflow::Reject`]), `submit` included.
+    /// [`try_submit`](crate::Pool::try_submit) never waits, and
+    /// [`run_all`](crate::Pool::run_all) always does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_workerpool::{FnTask, Overflow, Pool, SubmitError};
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .queue_capacity(2)
+    ///     .overflow(Overflow::Reject)
+    ///     .build()
+    ///     .unwrap();
+    /// let task = |n: u32| FnTask::new(n, |n| async move { Ok::<_, ()>(n) });
+    /// // Two fill the queue: a submit that finds room returns at once,
+    /// // before the pool has taken anything out.
+    /// let _first = pool.submit(task(1)).await.unwrap();
+    /// let _second = pool.submit(task(2)).await.unwrap();
+    /// match pool.submit(task(3)).await {
+    ///     Err(SubmitError::Full(task)) => assert_eq!(*task.data(), 3),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # });
+    /// ```
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
     /// How failed tasks are retried, unless a task names its own policy
     /// ([`Task::retry_policy`]). By default, never.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
@@ -391,6 +443,7 @@ impl<T: Task> PoolBuilder<T> {
     /// stopped.
     pub fn build(self) -> Result<Pool<T>, BuildError> {
         let arbiter = self.arbiter.clone();
+        let self_overflow = self.overflow;
         #[allow(unused_mut)]
         let mut config = self.validate()?;
         match &arbiter {
@@ -404,7 +457,7 @@ impl<T: Task> PoolBuilder<T> {
         if config.latency {
             crate::latency::warm_up();
         }
-        let gate = Gate::new(config.queue_capacity);
+        let gate = Gate::new(config.queue_capacity).rejecting(self_overflow == Overflow::Reject);
         #[cfg(feature = "metrics")]
         let gate = {
             let (admissions, metrics) = crate::telemetry::register(config.name.as_deref());
@@ -487,6 +540,7 @@ impl<T: Task> fmt::Debug for PoolBuilder<T> {
             .field("latency", &self.latency)
             .field("dead_letters", &self.dead_letters.is_some())
             .field("quarantine_after", &self.quarantine_after)
+            .field("overflow", &self.overflow)
             .finish_non_exhaustive()
     }
 }

@@ -35,22 +35,34 @@ impl<T> fmt::Debug for TrySubmitError<T> {
     }
 }
 
-/// [`Pool::submit`](crate::Pool::submit) refused the task because the pool is
-/// stopped or stopping; the task comes back inside.
+/// [`Pool::submit`](crate::Pool::submit) refused the task; it comes back
+/// inside.
 #[derive(Error)]
-#[error("the pool is stopped or stopping")]
-pub struct SubmitError<T>(pub T);
+pub enum SubmitError<T> {
+    /// The queue was full, and the pool's overflow policy is
+    /// [`Overflow::Reject`](crate::Overflow::Reject): `submit` does not wait.
+    #[error("the pool's queue is full")]
+    Full(T),
+    /// The pool is stopping or stopped.
+    #[error("the pool is stopped or stopping")]
+    Stopped(T),
+}
 
 impl<T> SubmitError<T> {
     /// The task that was refused.
     pub fn into_inner(self) -> T {
-        self.0
+        match self {
+            SubmitError::Full(task) | SubmitError::Stopped(task) => task,
+        }
     }
 }
 
 impl<T> fmt::Debug for SubmitError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SubmitError(..)")
+        f.write_str(match self {
+            SubmitError::Full(_) => "Full(..)",
+            SubmitError::Stopped(_) => "Stopped(..)",
+        })
     }
 }
 

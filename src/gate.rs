@@ -35,6 +35,9 @@ pub(crate) struct Gate {
     waiters: AtomicUsize,
     room: Notify,
     next_id: AtomicU64,
+    /// `submit` refuses rather than waits when the queue is full
+    /// ([`Overflow::Reject`](crate::Overflow::Reject)).
+    rejects: bool,
     /// Tasks admitted and places held, for the pool's metrics.
     #[cfg(all(feature = "metrics", not(workerpool_loom)))]
     admissions: Option<crate::telemetry::Admissions>,
@@ -48,9 +51,20 @@ impl Gate {
             waiters: AtomicUsize::new(0),
             room: Notify::new(),
             next_id: AtomicU64::new(0),
+            rejects: false,
             #[cfg(all(feature = "metrics", not(workerpool_loom)))]
             admissions: None,
         }
+    }
+
+    /// The gate, refusing rather than waiting when the queue is full.
+    pub(crate) fn rejecting(self, rejects: bool) -> Self {
+        Gate { rejects, ..self }
+    }
+
+    /// Whether `submit` refuses rather than waits when the queue is full.
+    pub(crate) fn rejects(&self) -> bool {
+        self.rejects
     }
 
     /// The gate, recording admissions and freed places in the pool's metrics.

@@ -53,7 +53,7 @@ mod worker {
 }
 
 #[cfg(not(workerpool_loom))]
-pub use config::PoolBuilder;
+pub use config::{Overflow, PoolBuilder};
 #[cfg(not(workerpool_loom))]
 pub use dead_letters::{DeadLetter, DeadReason};
 #[cfg(not(workerpool_loom))]

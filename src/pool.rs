@@ -164,12 +164,15 @@ impl<T: Task> Pool<T> {
         try_submit_to(&self.shared.gate, &self.shared.backlog, task)
     }
 
-    /// Submits a task, waiting for room in the queue if it is full.
+    /// Submits a task, waiting for room in the queue if it is full (unless
+    /// the pool's overflow policy is [`Overflow::Reject`](crate::Overflow::Reject)).
     ///
     /// # Errors
     ///
-    /// [`SubmitError`] with the task inside when the pool is stopping or stopped,
-    /// including when it stops while this call waits for room.
+    /// [`SubmitError::Stopped`] with the task inside when the pool is
+    /// stopping or stopped, including when it stops while this call waits
+    /// for room; [`SubmitError::Full`] when the queue is full and the pool
+    /// rejects rather than waits.
     ///
     /// # Cancel safety
     ///
@@ -181,8 +184,9 @@ impl<T: Task> Pool<T> {
         // that waits for some.
         match try_submit_to(gate, backlog, task) {
             Ok(handle) => Ok(handle),
+            Err(TrySubmitError::Full(task)) if gate.rejects() => Err(SubmitError::Full(task)),
             Err(TrySubmitError::Full(task)) => submit_to(gate, backlog, task).await,
-            Err(TrySubmitError::Stopped(task)) => Err(SubmitError(task)),
+            Err(TrySubmitError::Stopped(task)) => Err(SubmitError::Stopped(task)),
         }
     }
 
@@ -195,7 +199,9 @@ impl<T: Task> Pool<T> {
     /// # Errors
     ///
     /// [`SubmitTimeoutError::Timeout`] if the queue stayed full until the
-    /// deadline, [`SubmitTimeoutError::Stopped`] if the pool is stopping or
+    /// deadline (at once, for a pool whose overflow policy is
+    /// [`Overflow::Reject`](crate::Overflow::Reject)),
+    /// [`SubmitTimeoutError::Stopped`] if the pool is stopping or
     /// stopped, or began to stop meanwhile; either way the task comes back
     /// inside.
     ///
@@ -230,6 +236,9 @@ impl<T: Task> Pool<T> {
         let Shared { gate, backlog, .. } = &*self.shared;
         let task = match try_submit_to(gate, backlog, task) {
             Ok(handle) => return Ok(handle),
+            Err(TrySubmitError::Full(task)) if gate.rejects() => {
+                return Err(SubmitTimeoutError::Timeout(task));
+            }
             Err(TrySubmitError::Full(task)) => task,
             Err(TrySubmitError::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
         };
@@ -243,7 +252,8 @@ impl<T: Task> Pool<T> {
     }
 
     /// Runs a batch, like Go's `NewPool(tasks, n).Run()`: submits every task
-    /// (waiting for room as needed), waits for all of them, and returns their
+    /// (waiting for room as needed, whatever the overflow policy: a batch is
+    /// a caller that waits), waits for all of them, and returns their
     /// outcomes in input order. Tasks refused because the pool stopped come back
     /// as [`Outcome::NotRun`].
     ///
@@ -256,7 +266,9 @@ impl<T: Task> Pool<T> {
     {
         let mut started = Vec::new();
         for task in tasks {
-            started.push(self.submit(task).await.map_err(SubmitError::into_inner));
+            let Shared { gate, backlog, .. } = &*self.shared;
+            let submitted = submit_to(gate, backlog, task).await;
+            started.push(submitted.map_err(SubmitError::into_inner));
         }
         let mut outcomes = Vec::with_capacity(started.len());
         for entry in started {
@@ -437,7 +449,7 @@ pub(crate) async fn submit_to<T: Task>(
 ) -> Result<TaskHandle<T>, SubmitError<T>> {
     match gate.admit().await {
         Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
-        Err(_) => Err(SubmitError(task)),
+        Err(_) => Err(SubmitError::Stopped(task)),
     }
 }
 

@@ -131,7 +131,10 @@ async fn submitter(
             }
             Err(refused) => {
                 tally.refused += 1;
-                tally.mismatch(format!("task {}: submit refused", refused.0.index));
+                tally.mismatch(format!(
+                    "task {}: submit refused",
+                    refused.into_inner().index
+                ));
             }
         }
         index += stride;

@@ -142,6 +142,20 @@ type SubmitResult<T> = Result<TaskHandle<T>, SubmitError<T>>;
 
 impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
     fn handle(self, _: &mut Context<Supervisor<T>>, tx: Option<OneshotSender<SubmitResult<T>>>) {
+        // A pool that rejects rather than waits answers at once.
+        if self.gate.rejects() {
+            let answer = match crate::pool::try_submit_to(&self.gate, &self.backlog, self.task) {
+                Ok(handle) => Ok(handle),
+                Err(TrySubmitError::Full(task)) => Err(SubmitError::Full(task)),
+                Err(TrySubmitError::Stopped(task)) => Err(SubmitError::Stopped(task)),
+            };
+            let unsent = match tx {
+                Some(tx) => tx.send(answer).err(),
+                None => answer.err().map(Err),
+            };
+            drop_contained("Drop of a refused task nobody took back", unsent);
+            return;
+        }
         // `do_send`: nobody listens, so nobody can give up; admit as `submit` would.
         let Some(mut tx) = tx else {
             actix_rt::spawn(async move {

@@ -229,13 +229,15 @@ impl Model {
         } = waiter;
         match answer.map_err(|e| format!("a waiting submit panicked: {e}"))? {
             Ok(handle) => self.accept(label, kind, runs, handle),
-            Err(SubmitError(back)) => {
+            Err(SubmitError::Stopped(back)) => {
                 ensure!(
                     self.pool.is_closed(),
                     "a waiting submit of {label} was refused by an open pool"
                 );
                 self.refused(back, label, kind, &runs)
             }
+            // The model's pools wait for room (`Overflow::Block`).
+            Err(refused) => Err(format!("a waiting submit of {label} refused: {refused:?}")),
         }
     }
 

@@ -319,10 +319,12 @@ impl Model {
                 ensure!(!closed, "submit accepted {label} from a closed pool");
                 self.accept(label, kind, runs, handle)
             }
-            Some(Err(SubmitError(back))) => {
+            Some(Err(SubmitError::Stopped(back))) => {
                 ensure!(closed, "submit refused {label} from an open pool");
                 self.refused(back, label, kind, &runs)
             }
+            // The model's pools wait for room (`Overflow::Block`).
+            Some(Err(refused)) => Err(format!("submit of {label} refused: {refused:?}")),
         }
     }
 
