@@ -298,3 +298,46 @@ async fn a_stopped_pool_takes_its_gauges_with_it() {
     })
     .await;
 }
+
+#[actix_rt::test]
+async fn cancels_dead_letters_and_quarantines_are_counted() {
+    within_60s(async {
+        let mut lab = Lab::new();
+        let retry_panics = actix_workerpool::RetryPolicy::builder()
+            .max_attempts(5)
+            .base_delay(Duration::from_millis(1))
+            .retry_panics(true)
+            .build()
+            .unwrap();
+        let (pool, metrics) = pool_with_recorder(|| {
+            Pool::<Probe>::builder()
+                .name("letters")
+                .workers(1)
+                .retry(retry_panics)
+                .quarantine_after(2)
+                .restart_backoff(Duration::ZERO, Duration::ZERO)
+                .dead_letters_with(|_| {})
+                .build()
+                .unwrap()
+        });
+        let (running, release) = lab.occupy(&pool, 0).await;
+        let queued = pool.try_submit(lab.completes(1)).unwrap();
+        assert!(queued.cancel().await.unwrap().took_effect());
+        release.release();
+        running.await.unwrap();
+        // Crashes twice, then is quarantined: one dead letter.
+        let outcome = common::outcome_of(&pool, lab.panics(2)).await;
+        assert!(matches!(outcome, Outcome::Panicked { attempts: 2, .. }));
+        let pool_label = [("pool", "letters")];
+        assert_eq!(finished(&metrics, "letters", "cancelled"), 1.0);
+        assert_eq!(
+            value(&metrics, "workerpool_tasks_quarantined", &pool_label),
+            1.0
+        );
+        assert_eq!(
+            value(&metrics, "workerpool_tasks_dead_lettered", &pool_label),
+            1.0
+        );
+    })
+    .await;
+}

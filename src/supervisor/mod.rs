@@ -506,6 +506,8 @@ impl<T: Task> Supervisor<T> {
                 retries: c.retries,
                 restarts: c.restarts,
                 stuck: c.stuck,
+                dead_letters: c.dead_letters,
+                quarantined: c.quarantined,
                 in_flight: c.in_flight,
                 waiting_retry: self.waiting_retry(),
                 live_workers: self.slots.live(),

@@ -28,6 +28,8 @@ pub(crate) const FINISHED: &str = "workerpool.tasks.finished";
 pub(crate) const RETRIED: &str = "workerpool.tasks.retried";
 pub(crate) const RESTARTED: &str = "workerpool.workers.restarted";
 pub(crate) const STUCK: &str = "workerpool.workers.stuck";
+pub(crate) const DEAD_LETTERS: &str = "workerpool.tasks.dead_lettered";
+pub(crate) const QUARANTINED: &str = "workerpool.tasks.quarantined";
 pub(crate) const QUEUED: &str = "workerpool.tasks.queued";
 pub(crate) const IN_FLIGHT: &str = "workerpool.tasks.in_flight";
 pub(crate) const WAITING_RETRY: &str = "workerpool.tasks.waiting_retry";
@@ -79,6 +81,8 @@ pub(crate) fn register(name: Option<&str>) -> (Admissions, PoolMetrics) {
         retries: metrics::counter!(RETRIED, labels.clone()),
         restarts: metrics::counter!(RESTARTED, labels.clone()),
         stuck: metrics::counter!(STUCK, labels.clone()),
+        dead_letters: metrics::counter!(DEAD_LETTERS, labels.clone()),
+        quarantined: metrics::counter!(QUARANTINED, labels.clone()),
         in_flight: metrics::gauge!(IN_FLIGHT, labels.clone()),
         waiting_retry: metrics::gauge!(WAITING_RETRY, labels.clone()),
         live_workers: metrics::gauge!(LIVE, labels.clone()),
@@ -124,6 +128,8 @@ pub(crate) struct Tally {
     pub(crate) retries: u64,
     pub(crate) restarts: u64,
     pub(crate) stuck: u64,
+    pub(crate) dead_letters: u64,
+    pub(crate) quarantined: u64,
     pub(crate) in_flight: usize,
     pub(crate) waiting_retry: usize,
     pub(crate) live_workers: usize,
@@ -135,6 +141,8 @@ pub(crate) struct PoolMetrics {
     retries: Counter,
     restarts: Counter,
     stuck: Counter,
+    dead_letters: Counter,
+    quarantined: Counter,
     in_flight: Gauge,
     waiting_retry: Gauge,
     live_workers: Gauge,
@@ -158,6 +166,8 @@ impl PoolMetrics {
         count(&self.retries, now.retries, before.retries);
         count(&self.restarts, now.restarts, before.restarts);
         count(&self.stuck, now.stuck, before.stuck);
+        count(&self.dead_letters, now.dead_letters, before.dead_letters);
+        count(&self.quarantined, now.quarantined, before.quarantined);
         shift(&self.in_flight, now.in_flight, before.in_flight);
         shift(&self.waiting_retry, now.waiting_retry, before.waiting_retry);
         shift(&self.live_workers, now.live_workers, before.live_workers);
@@ -184,6 +194,8 @@ impl Drop for PoolMetrics {
             retries: self.published.retries,
             restarts: self.published.restarts,
             stuck: self.published.stuck,
+            dead_letters: self.published.dead_letters,
+            quarantined: self.published.quarantined,
             ..Tally::default()
         };
         self.publish(gone);
@@ -224,6 +236,16 @@ fn describe() {
         STUCK,
         Unit::Count,
         "Workers found stuck past a deadline and replaced"
+    );
+    describe_counter!(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Tasks sent to the dead-letter sink"
+    );
+    describe_counter!(
+        QUARANTINED,
+        Unit::Count,
+        "Tasks not run again after crashing too many workers"
     );
     describe_gauge!(
         QUEUED,
