@@ -10,26 +10,11 @@ use actix::Recipient;
 
 use crate::dead_letters::{DeadLetter, Sink};
 use crate::error::BuildError;
-use crate::gate::Gate;
+use crate::gate::{Gate, Overflow};
 use crate::pool::Pool;
 use crate::retry::{Jitter, RetryPolicy};
 use crate::supervisor::{RestartPolicy, Supervisor};
 use crate::task::Task;
-
-/// What a pool does with a task submitted to a full queue: see
-/// [`PoolBuilder::overflow`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// [`submit`](crate::Pool::submit) waits for room (backpressure);
-    /// [`try_submit`](crate::Pool::try_submit) hands the task back.
-    #[default]
-    Block,
-    /// Every submit hands the task back at once, `submit` included
-    /// ([`SubmitError::Full`](crate::SubmitError::Full)): for callers that
-    /// must never wait, such as a request handler that answers 503.
-    Reject,
-}
 
 /// Makes the worker-local state for a slot; the error is already text.
 pub(crate) type StateFactory<S> = Arc<dyn Fn(usize) -> Result<S, String> + Send + Sync>;
@@ -265,7 +250,9 @@ impl<T: Task> PoolBuilder<T> {
     /// with the task's value, so that the application can keep it. The
     /// task's handle still gets its outcome; tasks that complete, are
     /// cancelled or are handed back do not come (their caller gets them).
-    /// Sent with `do_send`: the pool never waits for the sink.
+    /// Sent with `do_send`: the pool never waits for the sink. A task timed
+    /// out while its worker's thread was blocked comes only once the thread
+    /// gives it back (never, if it never does).
     ///
     /// # Examples
     ///
@@ -307,7 +294,9 @@ impl<T: Task> PoolBuilder<T> {
     /// [`dead_letters`](Self::dead_letters), to a closure rather than an
     /// actor. It is called on the supervisor's thread, so it must not block
     /// (send the letter on, to a channel or an actor, to do I/O with it); a
-    /// panic in it is caught and logged.
+    /// panic in it is caught and logged. (A panic while it holds a letter
+    /// whose task's `Drop` panics too is a double panic, which aborts the
+    /// process: no pool can catch that.)
     pub fn dead_letters_with<F>(mut self, sink: F) -> Self
     where
         F: Fn(DeadLetter<T>) + Send + Sync + 'static,
@@ -325,17 +314,30 @@ impl<T: Task> PoolBuilder<T> {
     ///
     /// Each crash restarts a worker, and restarts count against the
     /// [`restart_limit`](Self::restart_limit): without a quarantine, one task
-    /// retried through its panics could stop the whole pool. Only panics
-    /// are retried with [`RetryPolicyBuilder::retry_panics`](crate::RetryPolicyBuilder::retry_panics),
-    /// so only such policies meet this. 3 by default; `u32::MAX` for never.
+    /// retried through its panics could stop the whole pool. A worker given
+    /// up on as stuck in the task (its thread blocked past the attempt's
+    /// deadline, see [`stuck_grace`](Self::stuck_grace)) counts as a crash
+    /// too; such a task ends [`TimedOut`](crate::Outcome::TimedOut). Panics
+    /// are retried only with
+    /// [`RetryPolicyBuilder::retry_panics`](crate::RetryPolicyBuilder::retry_panics),
+    /// timeouts always while attempts remain.
+    ///
+    /// The guard is per task, while the restart limit counts every slot's
+    /// restarts together: it keeps one poison task from stopping the pool
+    /// only if `crashes` is within the restart limit, and several poison
+    /// tasks at once may still pass it. 3 by default; 65,536 or more (up to
+    /// `u32::MAX`) means never.
     pub fn quarantine_after(mut self, crashes: u32) -> Self {
         self.quarantine_after = crashes;
         self
     }
 
     /// What a submit to a full queue does: wait for room
-    /// ([`Overflow::Block`], the default), or hand the task back at once
-    /// ([`Overflow::Reject`]), `submit` included.
+    /// ([`Overflow::Block`], the default), hand the task back at once
+    /// ([`Overflow::Reject`]), `submit` included, or accept it at once and
+    /// evict the task that has waited longest ([`Overflow::DropOldest`],
+    /// which needs [`dead_letters`](Self::dead_letters): the evicted task
+    /// goes there).
     /// [`try_submit`](crate::Pool::try_submit) never waits, and
     /// [`run_all`](crate::Pool::run_all) always does.
     ///
@@ -423,6 +425,25 @@ impl<T: Task> PoolBuilder<T> {
         (self.retry, self.queue_capacity.saturating_add(self.workers))
     }
 
+    /// For a durable worker: a setting its pool cannot have, if it has one.
+    /// The queue in PostgreSQL keeps the jobs that fail for good (its own
+    /// dead letters, with every attempt's error), and the worker claims only
+    /// what fits in the pool; each claim runs one attempt, so a crash count
+    /// would start again at each.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn durable_conflict(&self) -> Option<&'static str> {
+        if self.dead_letters.is_some() {
+            return Some(
+                "a durable worker's pool takes no dead-letter sink: jobs that fail for good \
+                 stay in the queue as dead",
+            );
+        }
+        if self.overflow != Overflow::Block {
+            return Some("a durable worker's pool waits for room (Overflow::Block)");
+        }
+        None
+    }
+
     /// Checks the settings, then starts the supervisor and its workers on the
     /// current arbiter (or the one given to [`arbiter`](Self::arbiter)).
     ///
@@ -457,7 +478,7 @@ impl<T: Task> PoolBuilder<T> {
         if config.latency {
             crate::latency::warm_up();
         }
-        let gate = Gate::new(config.queue_capacity).rejecting(self_overflow == Overflow::Reject);
+        let gate = Gate::new(config.queue_capacity).overflowing(self_overflow);
         #[cfg(feature = "metrics")]
         let gate = {
             let (admissions, metrics) = crate::telemetry::register(config.name.as_deref());
@@ -494,6 +515,9 @@ impl<T: Task> PoolBuilder<T> {
         }
         if self.quarantine_after == 0 {
             return Err(BuildError::ZeroQuarantine);
+        }
+        if self.overflow == Overflow::DropOldest && self.dead_letters.is_none() {
+            return Err(BuildError::EvictionWithoutDeadLetters);
         }
         let restarts = self.restarts;
         if restarts.within.is_zero() {

@@ -70,7 +70,9 @@ impl<T> fmt::Debug for SubmitError<T> {
 /// it comes back inside.
 #[derive(Error)]
 pub enum SubmitTimeoutError<T> {
-    /// The queue stayed full until the deadline.
+    /// The queue stayed full until the deadline (or, in a pool whose
+    /// overflow policy is [`Overflow::Reject`](crate::Overflow::Reject), was
+    /// full: nothing waits there).
     #[error("the pool's queue stayed full until the deadline")]
     Timeout(T),
     /// The pool is stopping or stopped (or began to stop while the task
@@ -138,6 +140,11 @@ pub enum BuildError {
     /// crashed anything.
     #[error("a task can be quarantined only after at least one crash")]
     ZeroQuarantine,
+    /// `overflow(Overflow::DropOldest)` without
+    /// [`dead_letters`](crate::PoolBuilder::dead_letters): an evicted task
+    /// goes to the dead-letter sink, and would be lost without one.
+    #[error("a pool that drops the oldest task needs a dead-letter sink for it")]
+    EvictionWithoutDeadLetters,
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,

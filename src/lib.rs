@@ -53,11 +53,13 @@ mod worker {
 }
 
 #[cfg(not(workerpool_loom))]
-pub use config::{Overflow, PoolBuilder};
+pub use config::PoolBuilder;
 #[cfg(not(workerpool_loom))]
 pub use dead_letters::{DeadLetter, DeadReason};
 #[cfg(not(workerpool_loom))]
 pub use error::{BuildError, PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
+#[cfg(not(workerpool_loom))]
+pub use gate::Overflow;
 #[cfg(not(workerpool_loom))]
 pub use job::TaskHandle;
 #[cfg(not(workerpool_loom))]

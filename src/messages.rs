@@ -38,7 +38,12 @@ use crate::task::{Task, TaskId};
 ///
 /// The answer comes once the task is accepted, so an actor that awaits it feels
 /// the queue's backpressure. A pool that is stopping or stopped refuses the task
-/// and hands it back in [`SubmitError`].
+/// and hands it back in [`SubmitError`]. The pool's
+/// [`Overflow`](crate::Overflow) policy applies as it does to
+/// [`Pool::submit`](crate::Pool::submit) (`Reject` answers
+/// [`SubmitError::Full`] at once, `DropOldest` accepts at once), except that a
+/// `Submit` sent with `do_send`, whose refusal nobody could hear, waits for
+/// room under `Reject`.
 ///
 /// # Cancel safety
 ///
@@ -184,7 +189,7 @@ pub enum TaskStatus {
 pub struct Cancel(pub TaskId);
 
 /// What a cancel did. In the first three cases the task ends
-/// [`Outcome::Cancelled`](crate::Outcome::Cancelled), with the task inside,
+/// [`Outcome::Cancelled`], with the task inside,
 /// and the answer comes once it has: its handle is resolved (or its report
 /// sent), and its worker, if it had one, has dropped the attempt and goes
 /// on to its next task.

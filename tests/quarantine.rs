@@ -209,3 +209,56 @@ async fn a_quarantine_after_zero_crashes_is_refused() {
     let refused = builder().quarantine_after(0).build().unwrap_err();
     assert_eq!(refused, BuildError::ZeroQuarantine);
 }
+
+/// Blocks its thread past its timeout on every attempt (a blocking call
+/// that never answers in time), for a real moment.
+struct Blocks;
+
+impl Task for Blocks {
+    type Output = ();
+    type Error = ();
+    type State = ();
+
+    async fn run(&mut self, _: &mut TaskContext<()>) -> Result<(), ()> {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(())
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(Duration::from_millis(20))
+    }
+}
+
+#[actix_rt::test]
+async fn a_task_whose_workers_keep_getting_stuck_is_quarantined_too() {
+    let retry = RetryPolicy::builder()
+        .max_attempts(10)
+        .base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let letters = Arc::new(Mutex::new(Vec::new()));
+    let pool = Pool::builder()
+        .workers(1)
+        .arbiters(1)
+        .stuck_grace(Duration::from_millis(20))
+        .retry(retry)
+        .quarantine_after(2)
+        .dead_letters_with({
+            let letters = letters.clone();
+            move |letter: DeadLetter<Blocks>| letters.lock().unwrap().push(letter.reason)
+        })
+        .build()
+        .unwrap();
+    let outcome = common::outcome_of(&pool, Blocks).await;
+    assert!(
+        matches!(outcome, Outcome::TimedOut { attempts: 2 }),
+        "{outcome:?}"
+    );
+    let stats = pool.stats().await.unwrap();
+    assert_eq!((stats.stuck, stats.quarantined), (2, 1));
+    assert!(matches!(
+        letters.lock().unwrap().as_slice(),
+        [DeadReason::Quarantined { crashes: 2, .. }]
+    ));
+    assert!(stats.balances(), "{stats:?}");
+}

@@ -84,6 +84,9 @@ impl<J: Durable> DurableWorkerBuilder<J> {
                 "poll_interval must not be zero",
             ));
         }
+        if let Some(conflict) = self.pool.durable_conflict() {
+            return Err(DurableError::InvalidOption(conflict));
+        }
         let client = within(self.lease / 3, connect(&self.conninfo)).await??;
         schema::check(&client).await?;
         let (retry, room) = self.pool.durable_settings();
@@ -603,6 +606,8 @@ fn record_of<J: Durable>(
         // The worker's pool is its own: nothing cancels in it. Should that
         // change, a cancelled attempt is one more failed attempt.
         Outcome::Cancelled { .. } => ("cancelled".to_owned(), true, None),
+        // Its pool waits for room (`Overflow::Block`): never evicted.
+        Outcome::Evicted { .. } => ("evicted".to_owned(), true, None),
     };
     failed(error, retryable, policy, attempts, max_attempts, pool_retry)
 }

@@ -326,7 +326,7 @@ impl<T: Task> Supervisor<T> {
     pub(super) fn late_report(
         &mut self,
         slot: usize,
-        job: Job<T>,
+        mut job: Job<T>,
         result: Attempt<T>,
         next: Option<Taken<T>>,
         ctx: &mut actix::Context<Self>,
@@ -341,6 +341,11 @@ impl<T: Task> Supervisor<T> {
                 owed.cancelled
                     .answer(Cancellation::WaitingRetry { attempts });
                 // A drain may have waited for that retry alone.
+                self.pump();
+            } else if let Some(crashes) = self.crashed_too_often(&mut job) {
+                // A worker stuck in it counts as one it crashed: a task that
+                // blocks every thread it runs on is a poison task too.
+                self.quarantine(slot, job, Attempt::TimedOut, crashes);
                 self.pump();
             } else {
                 self.retry_later(slot, job, ctx);

@@ -85,9 +85,21 @@ impl<T: Task> Supervisor<T> {
         self.retry_later(slot, job, ctx);
     }
 
+    /// Counts a worker given up on as stuck in `job` as one it crashed;
+    /// the count, if that is as many as the pool allows.
+    pub(super) fn crashed_too_often(&self, job: &mut Job<T>) -> Option<u32> {
+        Some(job.crashed()).filter(|crashes| *crashes >= self.config.quarantine_after)
+    }
+
     /// Ends a task that has crashed its worker `crashes` times, as many as
     /// the pool allows: no more attempts, whatever its policy says.
-    fn quarantine(&mut self, slot: usize, job: Job<T>, result: Attempt<T>, crashes: u32) {
+    pub(super) fn quarantine(
+        &mut self,
+        slot: usize,
+        job: Job<T>,
+        result: Attempt<T>,
+        crashes: u32,
+    ) {
         let id = job.id();
         self.counts.quarantined += 1;
         tell!(warn, self.name(), { task = id.as_u64(), crashes = crashes, worker = slot },
@@ -241,7 +253,15 @@ impl<T: Task> Supervisor<T> {
                     worker: slot,
                     attempts,
                 });
-                (Outcome::TimedOut { attempts }, Some(DeadReason::TimedOut))
+                let dead = match quarantined {
+                    // Its workers were stuck in it, so often.
+                    Some(crashes) => DeadReason::Quarantined {
+                        crashes,
+                        message: "timed out, its worker's thread blocked".to_owned(),
+                    },
+                    None => DeadReason::TimedOut,
+                };
+                (Outcome::TimedOut { attempts }, Some(dead))
             }
             // Only a worker already let go of is asked to abort, and its
             // reports go to `late_report`; kept whole should that not hold.
