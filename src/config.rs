@@ -10,11 +10,27 @@ use actix::Recipient;
 
 use crate::dead_letters::{DeadLetter, Sink};
 use crate::error::BuildError;
-use crate::gate::{Gate, Overflow};
+use crate::gate::Gate;
 use crate::pool::Pool;
 use crate::retry::{Jitter, RetryPolicy};
 use crate::supervisor::{RestartPolicy, Supervisor};
 use crate::task::Task;
+
+/// What a pool does with a task submitted to a full queue: see
+/// [`PoolBuilder::overflow`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// [`submit`](crate::Pool::submit) waits for room (backpressure);
+    /// [`try_submit`](crate::Pool::try_submit) hands the task back.
+    #[default]
+    Block,
+    /// Every submit hands the task back at once, `submit` included
+    /// ([`SubmitError::Full`](crate::SubmitError::Full)), but a batch
+    /// ([`run_all`](crate::Pool::run_all)), which waits: for callers that
+    /// must never wait, such as a request handler that answers 503.
+    Reject,
+}
 
 /// Makes the worker-local state for a slot; the error is already text.
 pub(crate) type StateFactory<S> = Arc<dyn Fn(usize) -> Result<S, String> + Send + Sync>;
@@ -333,11 +349,8 @@ impl<T: Task> PoolBuilder<T> {
     }
 
     /// What a submit to a full queue does: wait for room
-    /// ([`Overflow::Block`], the default), hand the task back at once
-    /// ([`Overflow::Reject`]), `submit` included, or accept it at once and
-    /// evict the task that has waited longest ([`Overflow::DropOldest`],
-    /// which needs [`dead_letters`](Self::dead_letters): the evicted task
-    /// goes there).
+    /// ([`Overflow::Block`], the default), or hand the task back at once
+    /// ([`Overflow::Reject`]), `submit` included.
     /// [`try_submit`](crate::Pool::try_submit) never waits, and
     /// [`run_all`](crate::Pool::run_all) always does.
     ///
@@ -428,8 +441,7 @@ impl<T: Task> PoolBuilder<T> {
     /// For a durable worker: a setting its pool cannot have, if it has one.
     /// The queue in PostgreSQL keeps the jobs that fail for good (its own
     /// dead letters, with every attempt's error), and the worker claims only
-    /// what fits in the pool; each claim runs one attempt, so a crash count
-    /// would start again at each.
+    /// what fits in the pool, waiting for room.
     #[cfg(feature = "postgres")]
     pub(crate) fn durable_conflict(&self) -> Option<&'static str> {
         if self.dead_letters.is_some() {
@@ -478,7 +490,7 @@ impl<T: Task> PoolBuilder<T> {
         if config.latency {
             crate::latency::warm_up();
         }
-        let gate = Gate::new(config.queue_capacity).overflowing(self_overflow);
+        let gate = Gate::new(config.queue_capacity).rejecting(self_overflow == Overflow::Reject);
         #[cfg(feature = "metrics")]
         let gate = {
             let (admissions, metrics) = crate::telemetry::register(config.name.as_deref());
@@ -515,9 +527,6 @@ impl<T: Task> PoolBuilder<T> {
         }
         if self.quarantine_after == 0 {
             return Err(BuildError::ZeroQuarantine);
-        }
-        if self.overflow == Overflow::DropOldest && self.dead_letters.is_none() {
-            return Err(BuildError::EvictionWithoutDeadLetters);
         }
         let restarts = self.restarts;
         if restarts.within.is_zero() {

@@ -4,8 +4,7 @@
 //!
 //! The handle (or the actor that asked for a report) still gets the task's
 //! outcome; the sink gets the task itself, which no outcome of a failure
-//! carries (an evicted task's outcome carries nothing else). The
-//! supervisor sends each letter as the task ends: to an actor
+//! carries. The supervisor sends each letter as the task ends: to an actor
 //! with `do_send`, which never waits (a stopped actor's mailbox drops the
 //! letter, and the task in it, contained), or to a closure, called on the
 //! supervisor's thread, contained, which must not block.
@@ -62,9 +61,6 @@ pub enum DeadReason {
     },
     /// Its last attempt ran past its timeout ([`Outcome::TimedOut`](crate::Outcome::TimedOut)).
     TimedOut,
-    /// It waited longest in a full queue, and was evicted to make room
-    /// ([`Outcome::Evicted`](crate::Outcome::Evicted)).
-    Evicted,
     /// It crashed its worker `crashes` times, and was not run again (see
     /// [`PoolBuilder::quarantine_after`](crate::PoolBuilder::quarantine_after));
     /// it ended [`Outcome::Panicked`](crate::Outcome::Panicked).
@@ -82,7 +78,6 @@ impl fmt::Display for DeadReason {
             DeadReason::Failed { error } => write!(f, "failed: {error}"),
             DeadReason::Panicked { message } => write!(f, "panicked: {message}"),
             DeadReason::TimedOut => f.write_str("timed out"),
-            DeadReason::Evicted => f.write_str("evicted from a full queue"),
             DeadReason::Quarantined { crashes, message } => {
                 write!(f, "quarantined after {crashes} crashes: {message}")
             }

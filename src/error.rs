@@ -140,11 +140,6 @@ pub enum BuildError {
     /// crashed anything.
     #[error("a task can be quarantined only after at least one crash")]
     ZeroQuarantine,
-    /// `overflow(Overflow::DropOldest)` without
-    /// [`dead_letters`](crate::PoolBuilder::dead_letters): an evicted task
-    /// goes to the dead-letter sink, and would be lost without one.
-    #[error("a pool that drops the oldest task needs a dead-letter sink for it")]
-    EvictionWithoutDeadLetters,
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,

@@ -20,30 +20,6 @@ pub(crate) enum Refusal {
     Closed,
 }
 
-/// What a pool does with a task submitted to a full queue: see
-/// [`PoolBuilder::overflow`](crate::PoolBuilder::overflow).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// [`submit`](crate::Pool::submit) waits for room (backpressure);
-    /// [`try_submit`](crate::Pool::try_submit) hands the task back.
-    #[default]
-    Block,
-    /// Every submit hands the task back at once, `submit` included
-    /// ([`SubmitError::Full`](crate::SubmitError::Full)), but a batch
-    /// ([`run_all`](crate::Pool::run_all)), which waits: for callers that
-    /// must never wait, such as a request handler that answers 503.
-    Reject,
-    /// Every submit is accepted at once: the task that has waited longest
-    /// for its first attempt is evicted to make room. It ends
-    /// [`Outcome::Evicted`](crate::Outcome::Evicted) and goes to the
-    /// dead-letter sink, which such a pool must have
-    /// ([`PoolBuilder::dead_letters`](crate::PoolBuilder::dead_letters)); a
-    /// task waiting for a retry is never evicted. For work where the newest
-    /// matters most (a position, a price, a preview).
-    DropOldest,
-}
-
 /// The closed flag, kept in the same word as the pending count: an admission
 /// and a close can then never interleave, so once the gate is closed the count
 /// only falls (a drain relies on that to know when nothing more can arrive).
@@ -59,8 +35,9 @@ pub(crate) struct Gate {
     waiters: AtomicUsize,
     room: Notify,
     next_id: AtomicU64,
-    /// What a submit to a full queue does.
-    overflow: Overflow,
+    /// `submit` refuses rather than waits when the queue is full
+    /// ([`Overflow::Reject`](crate::Overflow::Reject)).
+    rejects: bool,
     /// Tasks admitted and places held, for the pool's metrics.
     #[cfg(all(feature = "metrics", not(workerpool_loom)))]
     admissions: Option<crate::telemetry::Admissions>,
@@ -74,25 +51,20 @@ impl Gate {
             waiters: AtomicUsize::new(0),
             room: Notify::new(),
             next_id: AtomicU64::new(0),
-            overflow: Overflow::Block,
+            rejects: false,
             #[cfg(all(feature = "metrics", not(workerpool_loom)))]
             admissions: None,
         }
     }
 
-    /// The gate, with this overflow policy.
-    pub(crate) fn overflowing(self, overflow: Overflow) -> Self {
-        Gate { overflow, ..self }
-    }
-
-    /// What a submit to a full queue does.
-    pub(crate) fn overflow(&self) -> Overflow {
-        self.overflow
+    /// The gate, refusing rather than waiting when the queue is full.
+    pub(crate) fn rejecting(self, rejects: bool) -> Self {
+        Gate { rejects, ..self }
     }
 
     /// Whether `submit` refuses rather than waits when the queue is full.
     pub(crate) fn rejects(&self) -> bool {
-        self.overflow == Overflow::Reject
+        self.rejects
     }
 
     /// The gate, recording admissions and freed places in the pool's metrics.
@@ -114,42 +86,24 @@ impl Gate {
     /// `crate::sync`) cannot be a method's receiver.
     #[inline]
     fn try_admit_to(gate: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
-        let permit = Gate::try_place_to(gate)?;
-        Ok((gate.take_id(), permit))
-    }
-
-    /// A place in the queue without an id, or why not: for a task that has
-    /// its id already (one taking an evicted task's place, which waits for a
-    /// place only if every place is held by a task a worker is taking).
-    #[inline]
-    fn try_place_to(gate: &Arc<Self>) -> Result<Permit, Refusal> {
-        let first = gate.try_take()?;
+        let (id, first) = gate.try_take()?;
         if first {
             // The permits out share one reference to the gate, taken by the
             // first and given up by the last (see `Permit`).
             // SAFETY: `gate` is a live `Arc`, so its pointer is one.
             unsafe { Arc::increment_strong_count(Arc::as_ptr(gate)) };
         }
+        let permit = Permit(std::ptr::NonNull::from(&**gate));
         #[cfg(all(feature = "metrics", not(workerpool_loom)))]
         if let Some(admissions) = &gate.admissions {
-            admissions.place_taken();
+            admissions.admitted();
         }
-        Ok(Permit(std::ptr::NonNull::from(&**gate)))
+        Ok((id, permit))
     }
 
-    /// The next task id, for a task accepted (a place given or promised).
-    #[inline]
-    pub(crate) fn take_id(&self) -> TaskId {
-        #[cfg(all(feature = "metrics", not(workerpool_loom)))]
-        if let Some(admissions) = &self.admissions {
-            admissions.submitted();
-        }
-        TaskId(self.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Takes a place, or says why not; the place is the caller's to wrap in
-    /// a [`Permit`]. `true` with the first place taken while none was.
-    fn try_take(&self) -> Result<bool, Refusal> {
+    /// Takes a place and an id, or says why not; the place is the caller's to
+    /// wrap in a [`Permit`]. `true` with the first place taken while none was.
+    fn try_take(&self) -> Result<(TaskId, bool), Refusal> {
         let mut state = self.state.load(Ordering::SeqCst);
         loop {
             if state & CLOSED != 0 {
@@ -164,10 +118,12 @@ impl Gate {
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
-                Ok(_) => return Ok(state == 0),
+                Ok(_) => break,
                 Err(actual) => state = actual,
             }
         }
+        let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        Ok((id, state == 0))
     }
 
     /// Waits for a permit; fails only once the gate is closed.
@@ -178,16 +134,8 @@ impl Gate {
     /// stress tests below.
     #[cfg(not(workerpool_loom))]
     pub(crate) async fn admit(self: &Arc<Self>) -> Result<(TaskId, Permit), Refusal> {
-        let permit = self.place().await?;
-        Ok((self.take_id(), permit))
-    }
-
-    /// Waits for a place without an id (see `try_place_to`); fails only once
-    /// the gate is closed. Cancel safe, as `admit`.
-    #[cfg(not(workerpool_loom))]
-    pub(crate) async fn place(self: &Arc<Self>) -> Result<Permit, Refusal> {
         loop {
-            match Gate::try_place_to(self) {
+            match self.try_admit() {
                 Err(Refusal::Full) => {}
                 decided => return decided,
             }
@@ -197,7 +145,7 @@ impl Gate {
             let _parked = Parked::new(&self.waiters);
             // A permit released between the first try and `enable` sent no
             // notification, so look again before sleeping.
-            match Gate::try_place_to(self) {
+            match self.try_admit() {
                 Err(Refusal::Full) => notified.await,
                 decided => return decided,
             }

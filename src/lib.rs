@@ -53,13 +53,11 @@ mod worker {
 }
 
 #[cfg(not(workerpool_loom))]
-pub use config::PoolBuilder;
+pub use config::{Overflow, PoolBuilder};
 #[cfg(not(workerpool_loom))]
 pub use dead_letters::{DeadLetter, DeadReason};
 #[cfg(not(workerpool_loom))]
 pub use error::{BuildError, PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
-#[cfg(not(workerpool_loom))]
-pub use gate::Overflow;
 #[cfg(not(workerpool_loom))]
 pub use job::TaskHandle;
 #[cfg(not(workerpool_loom))]

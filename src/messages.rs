@@ -41,9 +41,8 @@ use crate::task::{Task, TaskId};
 /// and hands it back in [`SubmitError`]. The pool's
 /// [`Overflow`](crate::Overflow) policy applies as it does to
 /// [`Pool::submit`](crate::Pool::submit) (`Reject` answers
-/// [`SubmitError::Full`] at once, `DropOldest` accepts at once), except that a
-/// `Submit` sent with `do_send`, whose refusal nobody could hear, waits for
-/// room under `Reject`.
+/// [`SubmitError::Full`] at once), except that a `Submit` sent with
+/// `do_send`, whose refusal nobody could hear, waits for room.
 ///
 /// # Cancel safety
 ///

@@ -52,15 +52,6 @@ pub enum Outcome<T: Task> {
         /// How many attempts were made, one cut off by the cancel included.
         attempts: u32,
     },
-    /// The queue was full and the pool drops the oldest
-    /// ([`Overflow::DropOldest`](crate::Overflow::DropOldest)): this task had
-    /// waited longest, and made room for a newer one. The task went to the
-    /// pool's dead-letter sink.
-    Evicted {
-        /// Attempts made: 0, as only a task waiting for its first attempt is
-        /// evicted.
-        attempts: u32,
-    },
     /// The pool stopped before the task ran to an end; the task comes back
     /// unrun (this time: a task handed back between two attempts has run before).
     NotRun {
@@ -90,8 +81,6 @@ pub enum OutcomeKind {
     Aborted,
     /// See [`Outcome::Cancelled`].
     Cancelled,
-    /// See [`Outcome::Evicted`].
-    Evicted,
     /// See [`Outcome::NotRun`].
     NotRun,
 }
@@ -106,7 +95,6 @@ impl<T: Task> Outcome<T> {
             Outcome::TimedOut { .. } => OutcomeKind::TimedOut,
             Outcome::Aborted { .. } => OutcomeKind::Aborted,
             Outcome::Cancelled { .. } => OutcomeKind::Cancelled,
-            Outcome::Evicted { .. } => OutcomeKind::Evicted,
             Outcome::NotRun { .. } => OutcomeKind::NotRun,
         }
     }
@@ -120,7 +108,6 @@ impl<T: Task> Outcome<T> {
             | Outcome::TimedOut { attempts }
             | Outcome::Aborted { attempts, .. }
             | Outcome::Cancelled { attempts, .. }
-            | Outcome::Evicted { attempts }
             | Outcome::NotRun { attempts, .. } => *attempts,
         }
     }
@@ -175,10 +162,6 @@ impl<T: Task> fmt::Debug for Outcome<T> {
                 .debug_struct("Cancelled")
                 .field("attempts", attempts)
                 .finish_non_exhaustive(),
-            Outcome::Evicted { attempts } => f
-                .debug_struct("Evicted")
-                .field("attempts", attempts)
-                .finish(),
             Outcome::NotRun {
                 reason, attempts, ..
             } => f

@@ -8,7 +8,7 @@ use actix::{Addr, Recipient};
 
 use crate::config::PoolBuilder;
 use crate::error::{PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
-use crate::gate::{Gate, Overflow, Permit, Refusal};
+use crate::gate::{Gate, Permit, Refusal};
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
     Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
@@ -16,7 +16,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{Backlog, Evict, HandlesDropped, Supervisor};
+use crate::supervisor::{Backlog, HandlesDropped, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -49,27 +49,6 @@ struct Shared<T: Task> {
     backlog: Arc<Backlog<T>>,
     gate: Arc<Gate>,
     name: Option<Arc<str>>,
-}
-
-impl<T: Task> Shared<T> {
-    /// Takes on a task if the queue has room, or, for a pool that drops the
-    /// oldest, at once, without a place: the supervisor makes room for it
-    /// (see `supervisor::evict`).
-    #[inline]
-    fn admit_or_evict(&self, task: T) -> Result<TaskHandle<T>, TrySubmitError<T>> {
-        match try_submit_to(&self.gate, &self.backlog, task) {
-            Err(TrySubmitError::Full(task)) if self.gate.overflow() == Overflow::DropOldest => {
-                let timing = self.backlog.stopwatch().accepting();
-                let id = self.gate.take_id();
-                let (job, handle) = Job::new(id, None, task, timing, self.backlog.route());
-                // A supervisor gone drops the message, and the job in it
-                // hands its task back.
-                self.addr.do_send(Evict(job));
-                Ok(handle)
-            }
-            other => other,
-        }
-    }
 }
 
 impl<T: Task> Drop for Shared<T> {
@@ -182,7 +161,7 @@ impl<T: Task> Pool<T> {
     /// [`TrySubmitError::Full`] when the queue is full, [`TrySubmitError::Stopped`]
     /// when the pool is stopping or stopped; either way the task comes back inside.
     pub fn try_submit(&self, task: T) -> Result<TaskHandle<T>, TrySubmitError<T>> {
-        self.shared.admit_or_evict(task)
+        try_submit_to(&self.shared.gate, &self.shared.backlog, task)
     }
 
     /// Submits a task, waiting for room in the queue if it is full (unless
@@ -203,7 +182,7 @@ impl<T: Task> Pool<T> {
         let Shared { gate, backlog, .. } = &*self.shared;
         // Most submits find room: they take it without building the future
         // that waits for some.
-        match self.shared.admit_or_evict(task) {
+        match try_submit_to(gate, backlog, task) {
             Ok(handle) => Ok(handle),
             Err(TrySubmitError::Full(task)) if gate.rejects() => Err(SubmitError::Full(task)),
             Err(TrySubmitError::Full(task)) => submit_to(gate, backlog, task).await,
@@ -255,7 +234,7 @@ impl<T: Task> Pool<T> {
         timeout: Duration,
     ) -> Result<TaskHandle<T>, SubmitTimeoutError<T>> {
         let Shared { gate, backlog, .. } = &*self.shared;
-        let task = match self.shared.admit_or_evict(task) {
+        let task = match try_submit_to(gate, backlog, task) {
             Ok(handle) => return Ok(handle),
             Err(TrySubmitError::Full(task)) if gate.rejects() => {
                 return Err(SubmitTimeoutError::Timeout(task));
@@ -476,7 +455,7 @@ pub(crate) async fn submit_to<T: Task>(
 
 fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, permit: Permit, task: T) -> TaskHandle<T> {
     let timing = backlog.stopwatch().accepting();
-    let (job, handle) = Job::new(id, Some(permit), task, timing, backlog.route());
+    let (job, handle) = Job::new(id, permit, task, timing, backlog.route());
     backlog.push(job);
     handle
 }

@@ -9,8 +9,8 @@ use crate::task::TaskId;
 /// A snapshot of a pool's counters, taken by the supervisor between two messages.
 ///
 /// Every snapshot balances: `submitted == completed + failed + panicked +
-/// timed_out + aborted + cancelled + evicted + not_run + queued + in_flight
-/// + waiting_retry` (see
+/// timed_out + aborted + cancelled + not_run + queued + in_flight +
+/// waiting_retry` (see
 /// [`Stats::balances`]), `queued <= queue_capacity` and `in_flight <= workers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,8 +32,6 @@ pub struct Stats {
     pub aborted: u64,
     /// Tasks cancelled ([`Cancelled`](crate::Outcome::Cancelled)).
     pub cancelled: u64,
-    /// Tasks evicted to make room ([`Evicted`](crate::Outcome::Evicted)).
-    pub evicted: u64,
     /// Tasks waiting in the queue for a worker for their first attempt: never
     /// more than the queue's capacity.
     pub queued: usize,
@@ -46,7 +44,7 @@ pub struct Stats {
     pub retries: u64,
     /// Tasks handed to the dead-letter sink (see
     /// [`PoolBuilder::dead_letters`](crate::PoolBuilder::dead_letters)):
-    /// among those that failed, panicked, timed out or were evicted. Handed
+    /// among those that failed, panicked or timed out. Handed
     /// over, not necessarily kept: a stopped sink drops what it is sent.
     pub dead_letters: u64,
     /// Tasks quarantined after crashing too many workers (see
@@ -143,7 +141,6 @@ impl Stats {
             + self.timed_out
             + self.aborted
             + self.cancelled
-            + self.evicted
             + self.not_run
     }
 
@@ -239,13 +236,6 @@ pub enum PoolEvent {
         task: TaskId,
         /// How many of its attempts crashed.
         crashes: u32,
-    },
-    /// A task that waited longest was evicted to make room for a newer one:
-    /// it ends [`Evicted`](crate::Outcome::Evicted), and its task went to the
-    /// dead-letter sink.
-    TaskEvicted {
-        /// The task.
-        task: TaskId,
     },
     /// A task was cancelled: it ends [`Cancelled`](crate::Outcome::Cancelled).
     TaskCancelled {

@@ -110,7 +110,6 @@ impl Results {
             Outcome::Cancelled { attempts, .. } => {
                 json!({"state": "cancelled", "attempts": attempts})
             }
-            Outcome::Evicted { .. } => json!({"state": "evicted"}),
             Outcome::NotRun { reason, .. } => {
                 json!({"state": "not_run", "reason": reason.to_string()})
             }

@@ -54,14 +54,13 @@ pub(crate) struct Job<T: Task> {
 }
 
 impl<T: Task> Job<T> {
-    /// A new job, holding the place it was admitted with (`None`: one it
-    /// is to be given, see [`give_place`](Self::give_place)), and the handle
-    /// its outcome will reach; `timing` holds the clock's reading at
-    /// admission, `route` leads to the pool's supervisor.
+    /// A new job, holding the place it was admitted with, and the handle its
+    /// outcome will reach; `timing` holds the clock's reading at admission,
+    /// `route` leads to the pool's supervisor.
     #[inline]
     pub(crate) fn new(
         id: TaskId,
-        permit: Option<Permit>,
+        permit: Permit,
         task: T,
         timing: Timing,
         route: Route,
@@ -72,7 +71,7 @@ impl<T: Task> Job<T> {
             attempts: 0,
             crashes: 0,
             watched: false,
-            permit,
+            permit: Some(permit),
             cell: Some(writer),
             report_to: None,
             timing,
@@ -83,7 +82,7 @@ impl<T: Task> Job<T> {
     /// A new job whose outcome goes to `report_to` as a [`TaskReport`].
     pub(crate) fn reporting(
         id: TaskId,
-        permit: Option<Permit>,
+        permit: Permit,
         task: T,
         report_to: Recipient<TaskReport<T>>,
         timing: Timing,
@@ -94,17 +93,11 @@ impl<T: Task> Job<T> {
             attempts: 0,
             crashes: 0,
             watched: false,
-            permit,
+            permit: Some(permit),
             cell: Some(writer),
             report_to: Some(Box::new(report_to)),
             timing,
         }
-    }
-
-    /// Gives a job accepted without a place the place it waits in (an
-    /// evicted task's, for a pool that drops the oldest).
-    pub(crate) fn give_place(&mut self, permit: Permit) {
-        self.permit = Some(permit);
     }
 
     /// Takes the job's place in the queue out of it, to be dropped (giving

@@ -606,8 +606,6 @@ fn record_of<J: Durable>(
         // The worker's pool is its own: nothing cancels in it. Should that
         // change, a cancelled attempt is one more failed attempt.
         Outcome::Cancelled { .. } => ("cancelled".to_owned(), true, None),
-        // Its pool waits for room (`Overflow::Block`): never evicted.
-        Outcome::Evicted { .. } => ("evicted".to_owned(), true, None),
     };
     failed(error, retryable, policy, attempts, max_attempts, pool_retry)
 }

@@ -14,7 +14,7 @@ use super::{Backlog, HandlesDropped, Inbound, Supervisor};
 use crate::contain::{contain, drop_contained};
 use crate::error::{SubmitError, TrySubmitError};
 use crate::gate::Gate;
-use crate::gate::{Overflow, Refusal};
+use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
     Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
@@ -81,35 +81,18 @@ impl<T: Task> Handler<HandlesDropped> for Supervisor<T> {
 impl<T: Task> Handler<TrySubmit<T>> for Supervisor<T> {
     type Result = TrySubmitAnswer<T>;
 
-    fn handle(&mut self, TrySubmit(task): TrySubmit<T>, ctx: &mut Self::Context) -> Self::Result {
-        TrySubmitAnswer(self.admit_or_evict(task, ctx))
-    }
-}
-
-impl<T: Task> Supervisor<T> {
-    /// Takes on a task sent in a message if the queue has room, or, for a
-    /// pool that drops the oldest, makes room for it.
-    fn admit_or_evict(
-        &mut self,
-        task: T,
-        ctx: &mut Context<Self>,
-    ) -> Result<TaskHandle<T>, TrySubmitError<T>> {
-        let timing = self.stopwatch().accepting();
-        let route = self.inbound.backlog().route();
-        match self.gate.try_admit() {
+    fn handle(&mut self, TrySubmit(task): TrySubmit<T>, _: &mut Self::Context) -> Self::Result {
+        TrySubmitAnswer(match self.gate.try_admit() {
             Ok((id, permit)) => {
-                let (job, handle) = Job::new(id, Some(permit), task, timing, route);
+                let timing = self.stopwatch().accepting();
+                let route = self.inbound.backlog().route();
+                let (job, handle) = Job::new(id, permit, task, timing, route);
                 self.enqueue(job);
-                Ok(handle)
-            }
-            Err(Refusal::Full) if self.gate.overflow() == Overflow::DropOldest => {
-                let (job, handle) = Job::new(self.gate.take_id(), None, task, timing, route);
-                self.make_room_for(job, ctx);
                 Ok(handle)
             }
             Err(Refusal::Full) => Err(TrySubmitError::Full(task)),
             Err(Refusal::Closed) => Err(TrySubmitError::Stopped(task)),
-        }
+        })
     }
 }
 
@@ -133,20 +116,12 @@ type TrySubmitResult<T> = Result<TaskHandle<T>, TrySubmitError<T>>;
 impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
     type Result = SubmitAnswer<T>;
 
-    fn handle(&mut self, Submit(task): Submit<T>, ctx: &mut Self::Context) -> Self::Result {
-        // A pool that drops the oldest never waits: the answer is now.
-        let task = match self.admit_or_evict(task, ctx) {
-            Ok(handle) => return SubmitAnswer(Answer::Now(Ok(handle))),
-            Err(TrySubmitError::Full(task)) => task,
-            Err(TrySubmitError::Stopped(task)) => {
-                return SubmitAnswer(Answer::Now(Err(SubmitError::Stopped(task))));
-            }
-        };
-        SubmitAnswer(Answer::Wait {
+    fn handle(&mut self, Submit(task): Submit<T>, _: &mut Self::Context) -> Self::Result {
+        SubmitAnswer {
             gate: self.gate.clone(),
             backlog: self.inbound.backlog().clone(),
             task,
-        })
+        }
     }
 }
 
@@ -157,51 +132,37 @@ impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
 /// timeout around `send`), and admit the task later, unseen. Here the wait for
 /// room races the sender's going away, and a task whose sender has gone is
 /// dropped unadmitted, as `Pool::submit` drops it when its future is.
-pub struct SubmitAnswer<T: Task>(Answer<T>);
-
-enum Answer<T: Task> {
-    /// Decided already.
-    Now(SubmitResult<T>),
-    /// The queue was full: wait for room (or, for a pool that rejects,
-    /// refuse a sender who waits for the answer).
-    Wait {
-        gate: Arc<Gate>,
-        backlog: Arc<Backlog<T>>,
-        task: T,
-    },
+pub struct SubmitAnswer<T: Task> {
+    gate: Arc<Gate>,
+    backlog: Arc<Backlog<T>>,
+    task: T,
 }
 
 type SubmitResult<T> = Result<TaskHandle<T>, SubmitError<T>>;
 
 impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
     fn handle(self, _: &mut Context<Supervisor<T>>, tx: Option<OneshotSender<SubmitResult<T>>>) {
-        let (gate, backlog, task) = match self.0 {
-            Answer::Now(answer) => {
-                // Nobody may take it (sent with `do_send`, or its sender gone).
-                let unsent = match tx {
-                    Some(tx) => tx.send(answer).err(),
-                    None => answer.err().map(Err),
-                };
-                drop_contained("Drop of a refused task nobody took back", unsent);
-                return;
-            }
-            Answer::Wait {
-                gate,
-                backlog,
-                task,
-            } => (gate, backlog, task),
-        };
         // `do_send`: nobody listens, so nobody can give up, nor hear a
         // refusal; admit as a waiting `submit` would, whatever the policy.
         let Some(mut tx) = tx else {
             actix_rt::spawn(async move {
-                let _ = crate::pool::submit_to(&gate, &backlog, task).await;
+                let _ = crate::pool::submit_to(&self.gate, &self.backlog, self.task).await;
             });
             return;
         };
+        let SubmitAnswer {
+            gate,
+            backlog,
+            task,
+        } = self;
         // A pool that rejects rather than waits answers at once.
         if gate.rejects() {
-            if let Err(unsent) = tx.send(Err(SubmitError::Full(task))) {
+            let answer = match crate::pool::try_submit_to(&gate, &backlog, task) {
+                Ok(handle) => Ok(handle),
+                Err(TrySubmitError::Full(task)) => Err(SubmitError::Full(task)),
+                Err(TrySubmitError::Stopped(task)) => Err(SubmitError::Stopped(task)),
+            };
+            if let Err(unsent) = tx.send(answer) {
                 drop_contained("Drop of a refused task nobody took back", unsent);
             }
             return;
@@ -315,17 +276,12 @@ impl<T: Task> Handler<GetStats> for Supervisor<T> {
 impl<T: Task> Handler<SubmitAndReport<T>> for Supervisor<T> {
     type Result = Option<crate::task::TaskId>;
 
-    fn handle(&mut self, msg: SubmitAndReport<T>, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SubmitAndReport<T>, _: &mut Self::Context) -> Self::Result {
         let SubmitAndReport { task, report_to } = msg;
-        let timing = self.stopwatch().accepting();
         match self.gate.try_admit() {
             Ok((id, permit)) => {
-                self.enqueue(Job::reporting(id, Some(permit), task, report_to, timing));
-                Some(id)
-            }
-            Err(Refusal::Full) if self.gate.overflow() == Overflow::DropOldest => {
-                let id = self.gate.take_id();
-                self.make_room_for(Job::reporting(id, None, task, report_to, timing), ctx);
+                let timing = self.stopwatch().accepting();
+                self.enqueue(Job::reporting(id, permit, task, report_to, timing));
                 Some(id)
             }
             Err(refusal) => {

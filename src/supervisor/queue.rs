@@ -58,14 +58,6 @@ impl<T: Task> TaskQueue<T> {
         Some(self.release(job))
     }
 
-    /// Takes out the job that has waited longest for its first attempt (a
-    /// due retry holds no place, and stays).
-    pub(crate) fn remove_oldest_waiting(&mut self) -> Option<Job<T>> {
-        let at = self.jobs.iter().position(Job::holds_place)?;
-        let job = self.jobs.remove(at)?;
-        Some(self.release(job))
-    }
-
     /// Books a job's leaving: the counterpart of `hold`.
     fn release(&mut self, job: Job<T>) -> Job<T> {
         if !job.holds_place() {

@@ -586,15 +586,8 @@ async fn the_pools_shutdown_deadline_cuts_a_drain_short_and_the_job_goes_back_fo
 async fn a_durable_workers_pool_keeps_no_dead_letters_of_its_own_and_waits_for_room() {
     // Refused before any connection is made: no server needed for this one.
     let with_sink = pool(1).dead_letters_with(|_| {});
-    let dropping = pool(1)
-        .dead_letters_with(|_| {})
-        .overflow(actix_workerpool::Overflow::DropOldest);
     let rejecting = pool(1).overflow(actix_workerpool::Overflow::Reject);
-    for (builder, says) in [
-        (with_sink, "dead-letter"),
-        (dropping, "dead-letter"),
-        (rejecting, "waits for room"),
-    ] {
+    for (builder, says) in [(with_sink, "dead-letter"), (rejecting, "waits for room")] {
         match DurableWorker::<Work>::builder("host=/nonexistent", builder)
             .start()
             .await
