@@ -30,12 +30,11 @@ struct Shared<O> {
     /// The worker's seat: which of its watched attempts (those with a
     /// deadline) it runs, if any, or `ABANDONED` (see [`Sender::abandon`]).
     seat: AtomicU64,
-    /// Which attempts the supervisor wants dropped: `NONE`, `EVERY` (a
-    /// shutdown's deadline has passed), or one task's (see [`cut_off_word`]).
-    /// The worker reads it as each attempt begins, and the supervisor
-    /// writes it only to cut one off: on a line of its own, it stays in the
-    /// worker's cache while orders and wake-ups go back and forth.
-    abort: CachePadded<AtomicU64>,
+    /// Which attempts the supervisor wants dropped. The worker reads it as
+    /// each attempt begins, and the supervisor writes it only to cut one
+    /// off: on a line of its own, it stays in the worker's cache while
+    /// orders and wake-ups go back and forth.
+    abort: CachePadded<Abort>,
     /// The deadline of the watched attempt the seat names, in nanoseconds
     /// after `epoch`; written before the seat says it runs.
     deadline: AtomicU64,
@@ -47,15 +46,22 @@ const RUNNING: u64 = 1;
 /// The seat word of a worker its supervisor has given up on.
 const ABANDONED: u64 = u64::MAX;
 
-/// In the abort word: no attempt is to be dropped.
-const NONE: u64 = 0;
-/// In the abort word: every attempt is to be dropped, and nothing more taken.
-const EVERY: u64 = u64::MAX;
+/// Which attempts the supervisor wants dropped: every one (a shutdown's
+/// deadline has passed), and the attempts of one task (a cancel). Two words,
+/// so that a cut-off can never undo a shutdown's abort.
+struct Abort {
+    every: AtomicBool,
+    /// `NONE`, or the cut-off word of one task (see [`cut_off_word`]).
+    task: AtomicU64,
+}
 
-/// The abort word that asks for the attempts of task `id` to be dropped (a
-/// cancel). Task ids never come near `u64::MAX`, so it is never `NONE` or
-/// `EVERY`. A word left over from a cancel whose task had already ended
-/// names no task the worker will run again.
+/// In the cut-off word: no task's attempts are to be dropped.
+const NONE: u64 = 0;
+
+/// The cut-off word that asks for the attempts of task `id` to be dropped.
+/// Task ids never come near `u64::MAX`, so it is never `NONE`. A word left
+/// over from a cancel whose task had already ended names no task the worker
+/// will run again.
 fn cut_off_word(id: u64) -> u64 {
     id.wrapping_add(1)
 }
@@ -74,7 +80,10 @@ pub(super) fn line<O>() -> (Sender<O>, Receiver<O>) {
         closed: AtomicBool::new(false),
         taking: AtomicBool::new(false),
         seat: AtomicU64::new(0),
-        abort: CachePadded::new(AtomicU64::new(NONE)),
+        abort: CachePadded::new(Abort {
+            every: AtomicBool::new(false),
+            task: AtomicU64::new(NONE),
+        }),
         deadline: AtomicU64::new(0),
         epoch: Instant::now(),
     });
@@ -134,20 +143,14 @@ impl<O> Sender<O> {
     /// Asks the worker to drop the attempt in hand at once, and to take
     /// nothing more.
     pub(super) fn abort(&self) {
-        self.0.abort.store(EVERY, Ordering::Release);
+        self.0.abort.every.store(true, Ordering::Release);
         self.0.waker.wake();
     }
 
     /// Asks the worker to drop its attempt of task `id`, if it runs one (a
     /// cancel); a shutdown's abort, asked before, stays.
     pub(super) fn cut_off(&self, id: u64) {
-        let word = cut_off_word(id);
-        let _ = self
-            .0
-            .abort
-            .fetch_update(Ordering::Release, Ordering::Relaxed, |now| {
-                (now != EVERY).then_some(word)
-            });
+        self.0.abort.task.store(cut_off_word(id), Ordering::Release);
         self.0.waker.wake();
     }
 }
@@ -194,13 +197,14 @@ impl<O> Receiver<O> {
     /// Whether the supervisor asked for every attempt to be dropped (a
     /// shutdown's deadline).
     pub(super) fn aborted(&self) -> bool {
-        self.0.abort.load(Ordering::Acquire) == EVERY
+        self.0.abort.every.load(Ordering::Acquire)
     }
 
     /// Whether the supervisor wants the attempt of task `id` dropped.
     pub(super) fn drops(&self, id: u64) -> bool {
-        let word = self.0.abort.load(Ordering::Acquire);
-        word == EVERY || word == cut_off_word(id)
+        let abort = &self.0.abort;
+        abort.every.load(Ordering::Acquire)
+            || abort.task.load(Ordering::Acquire) == cut_off_word(id)
     }
 
     /// Ready once the supervisor asks for the worker's attempt of task `id`
