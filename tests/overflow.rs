@@ -11,15 +11,7 @@ use common::{Lab, Probe};
 
 /// One worker, busy until released, and a queue of one, full.
 async fn full_pool(lab: &mut Lab, overflow: Overflow) -> (Pool<Probe>, common::Release) {
-    let pool = Pool::<Probe>::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .overflow(overflow)
-        .build()
-        .unwrap();
-    let (_running, release) = lab.occupy(&pool, 0).await;
-    pool.try_submit(lab.completes(1)).unwrap();
-    (pool, release)
+    lab.full_pool(Pool::builder().overflow(overflow)).await
 }
 
 #[actix_rt::test]

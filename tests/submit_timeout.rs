@@ -11,14 +11,7 @@ use common::{Lab, Probe};
 
 /// A pool of one worker, busy, with a queue of one, full.
 async fn full_pool(lab: &mut Lab) -> (Pool<Probe>, common::Release) {
-    let pool = Pool::<Probe>::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
-    let (_running, release) = lab.occupy(&pool, 0).await;
-    pool.try_submit(lab.completes(1)).unwrap();
-    (pool, release)
+    lab.full_pool(Pool::builder()).await
 }
 
 #[actix_rt::test]

@@ -125,6 +125,18 @@ impl Lab {
         (handle, release)
     }
 
+    /// A pool of one worker, busy until released, and a queue of one, full,
+    /// built from `builder`.
+    pub async fn full_pool(
+        &mut self,
+        builder: actix_workerpool::PoolBuilder<Probe>,
+    ) -> (actix_workerpool::Pool<Probe>, Release) {
+        let pool = builder.workers(1).queue_capacity(1).build().unwrap();
+        let (_running, release) = self.occupy(&pool, 0).await;
+        pool.try_submit(self.completes(1)).unwrap();
+        (pool, release)
+    }
+
     /// Waits for the next probe to start.
     pub async fn started(&mut self) -> Started {
         self.rx.next().await.expect("the lab holds a sender")
