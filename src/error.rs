@@ -153,6 +153,22 @@ pub enum BuildError {
     ArbiterStopped,
 }
 
+/// [`Pool::resize`](crate::Pool::resize) refused the new size; the pool
+/// keeps the one it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ResizeError {
+    /// A pool needs at least one worker.
+    #[error("a pool needs at least one worker")]
+    ZeroWorkers,
+    /// The pool is stopping or stopped: its workers are on their way out.
+    #[error("the pool is stopped or stopping")]
+    Stopped,
+    /// The supervisor is gone (its `System` stopped).
+    #[error(transparent)]
+    PoolGone(#[from] PoolGone),
+}
+
 /// The pool's actors are gone (their `System` or arbiter stopped) and can no
 /// longer answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]

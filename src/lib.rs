@@ -57,15 +57,18 @@ pub use config::{Overflow, PoolBuilder};
 #[cfg(not(workerpool_loom))]
 pub use dead_letters::{DeadLetter, DeadReason};
 #[cfg(not(workerpool_loom))]
-pub use error::{BuildError, PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
+pub use error::{
+    BuildError, PoolGone, ResizeError, SubmitError, SubmitTimeoutError, TrySubmitError,
+};
 #[cfg(not(workerpool_loom))]
 pub use job::TaskHandle;
 #[cfg(not(workerpool_loom))]
 pub use latency::Latency;
 #[cfg(not(workerpool_loom))]
 pub use messages::{
-    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
-    Submit, SubmitAndReport, Subscribe, TaskReport, TaskStatus, TrySubmit, WhenStopped,
+    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Resize, Resized, Stop,
+    StopReport, StopWithin, Submit, SubmitAndReport, Subscribe, TaskReport, TaskStatus, TrySubmit,
+    WhenStopped,
 };
 pub use outcome::{Outcome, OutcomeKind, StopReason};
 #[cfg(not(workerpool_loom))]

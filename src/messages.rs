@@ -27,7 +27,7 @@ use std::fmt;
 
 use actix::{Message, Recipient};
 
-use crate::error::{SubmitError, TrySubmitError};
+use crate::error::{ResizeError, SubmitError, TrySubmitError};
 use crate::job::TaskHandle;
 use crate::outcome::Outcome;
 use crate::outcome::StopReason;
@@ -238,6 +238,21 @@ impl Cancellation {
             Cancellation::Queued | Cancellation::WaitingRetry { .. } | Cancellation::Running { .. }
         )
     }
+}
+
+/// Changes the number of worker slots the pool keeps in service: see
+/// [`Pool::resize`](crate::Pool::resize), which sends this.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "Result<Resized, ResizeError>")]
+pub struct Resize(pub usize);
+
+/// What a [`Resize`] did: the number of slots in service before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resized {
+    /// Slots in service before.
+    pub from: usize,
+    /// Slots in service from now on.
+    pub to: usize,
 }
 
 /// Stops the pool, the quit channel: every worker finishes the task in hand and

@@ -7,12 +7,12 @@ use std::time::Duration;
 use actix::{Addr, Recipient};
 
 use crate::config::PoolBuilder;
-use crate::error::{PoolGone, SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::error::{PoolGone, ResizeError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::gate::{Gate, Permit, Refusal};
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
-    Subscribe, TaskStatus, WhenStopped,
+    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Resize, Resized, Stop,
+    StopReport, StopWithin, Subscribe, TaskStatus, WhenStopped,
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
@@ -412,6 +412,43 @@ impl<T: Task> Pool<T> {
             .send(Cancel(id))
             .await
             .map_err(|_| PoolGone)
+    }
+
+    /// Keeps `workers` worker slots in service from now on, as if the pool
+    /// had been built with that many.
+    ///
+    /// Growing starts the new workers at once (in slots retired earlier
+    /// first, then in new ones); as each is ready it takes a queued task,
+    /// which frees a place for a submitter waiting for room. Shrinking
+    /// retires workers without a task first (restarting, starting, idle),
+    /// then busy ones, highest slot first; a busy worker finishes the task in
+    /// hand and takes no other, so no task is lost or run twice. Round-robin
+    /// goes on over the slots in service. [`Stats::size`] and
+    /// [`PoolEvent::Resized`] tell the change, and
+    /// [`PoolEvent::WorkerRetired`] each slot as its worker leaves.
+    ///
+    /// ```
+    /// # use actix_workerpool::{FnTask, Pool, Resized};
+    /// # #[actix_rt::main]
+    /// # async fn main() {
+    /// # type Job = FnTask<u32, fn(u32) -> std::future::Ready<Result<u32, ()>>>;
+    /// let pool = Pool::<Job>::builder().workers(2).build().unwrap();
+    /// assert_eq!(pool.resize(8).await, Ok(Resized { from: 2, to: 8 }));
+    /// assert_eq!(pool.stats().await.unwrap().size, 8);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError::ZeroWorkers`] for 0, [`ResizeError::Stopped`] once a
+    /// stop or drain has begun, [`ResizeError::PoolGone`] if the supervisor
+    /// is gone. The pool keeps its size.
+    pub async fn resize(&self, workers: usize) -> Result<Resized, ResizeError> {
+        self.shared
+            .addr
+            .send(Resize(workers))
+            .await
+            .map_err(|_| PoolGone)?
     }
 
     /// Whether the pool has stopped accepting tasks (a stop or drain began).

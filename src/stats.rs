@@ -11,7 +11,8 @@ use crate::task::TaskId;
 /// Every snapshot balances: `submitted == completed + failed + panicked +
 /// timed_out + aborted + cancelled + not_run + queued + in_flight +
 /// waiting_retry` (see
-/// [`Stats::balances`]), `queued <= queue_capacity` and `in_flight <= workers`.
+/// [`Stats::balances`]), `queued <= queue_capacity` and `in_flight <=
+/// workers.len()`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -35,7 +36,9 @@ pub struct Stats {
     /// Tasks waiting in the queue for a worker for their first attempt: never
     /// more than the queue's capacity.
     pub queued: usize,
-    /// Tasks running on a worker: never more than the pool's workers.
+    /// Tasks running on a worker: never more than the slots listed in
+    /// [`workers`](Self::workers). (After a shrink, retired workers finish
+    /// the task in hand, so for a while this may exceed [`size`](Self::size).)
     pub in_flight: usize,
     /// Tasks between two attempts: waiting out the delay before the next, or
     /// due and waiting for a worker. They hold no place in the queue.
@@ -74,7 +77,14 @@ pub struct Stats {
     /// started, and empty when it does not time its tasks, like
     /// [`waited`](Self::waited).
     pub ran: Latency,
-    /// One entry per worker slot, in slot order.
+    /// The worker slots the pool keeps in service: the builder's
+    /// [`workers`](crate::PoolBuilder::workers), or the last
+    /// [`resize`](crate::Pool::resize).
+    pub size: usize,
+    /// One entry per worker slot, in slot order: the slots in service, and
+    /// those retired by a [`resize`](crate::Pool::resize) that are still
+    /// quitting or lie between slots in service (retired slots past the
+    /// last of those are left out).
     pub workers: Vec<WorkerStats>,
 }
 
@@ -116,6 +126,9 @@ pub enum WorkerState {
     /// has quit) or has stopped.
     #[default]
     Stopped,
+    /// Out of service: a [`resize`](crate::Pool::resize) retired the slot,
+    /// and its worker has quit. A later resize may bring it back.
+    Retired,
 }
 
 impl std::fmt::Display for WorkerState {
@@ -128,6 +141,7 @@ impl std::fmt::Display for WorkerState {
             WorkerState::Quitting { task: Some(task) } => write!(f, "quitting after {task}"),
             WorkerState::Quitting { task: None } => f.write_str("quitting"),
             WorkerState::Stopped => f.write_str("stopped"),
+            WorkerState::Retired => f.write_str("retired"),
         }
     }
 }
@@ -273,6 +287,20 @@ pub enum PoolEvent {
         restarts: u64,
         /// How long the slot waits before its fresh worker starts.
         delay: std::time::Duration,
+    },
+    /// The pool was resized (see [`Pool::resize`](crate::Pool::resize)):
+    /// it keeps `to` worker slots in service from now on.
+    Resized {
+        /// Slots in service before.
+        from: usize,
+        /// Slots in service from now on.
+        to: usize,
+    },
+    /// A slot retired by a resize has no worker any more: it was idle, or
+    /// its worker finished its last task and quit.
+    WorkerRetired {
+        /// The slot.
+        worker: usize,
     },
     /// The supervisor began to stop.
     SupervisorStopping {

@@ -43,6 +43,7 @@ fn worker_json(slot: usize, worker: &WorkerStats) -> Value {
         WorkerState::Restarting => ("restarting", None),
         WorkerState::Quitting { task } => ("quitting", task),
         WorkerState::Stopped => ("stopped", None),
+        WorkerState::Retired => ("retired", None),
         // A state a later version of the crate adds: its text still says it.
         _ => ("other", None),
     };

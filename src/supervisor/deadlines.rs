@@ -42,7 +42,7 @@ use crate::telemetry::tell;
 
 use super::cancel::Askers;
 use super::slots::SlotState;
-use super::{Phase, Supervisor, Taken};
+use super::{Supervisor, Taken};
 use crate::contain::drop_contained;
 use crate::dead_letters::DeadReason;
 use crate::job::{Job, Resolver};
@@ -291,13 +291,8 @@ impl<T: Task> Supervisor<T> {
         if !self.restart_window.allow(Instant::now(), &policy) {
             self.give_up(&RestartReason::Stuck, ctx);
         }
-        let wanted = match self.phase {
-            Phase::Running => true,
-            Phase::Draining => !self.drained(),
-            _ => false,
-        };
-        if !wanted {
-            self.finish_if_all_gone();
+        if !self.wants_worker(slot) {
+            self.leave_empty(slot);
             return;
         }
         self.spawn_worker(slot);

@@ -17,8 +17,8 @@ use crate::gate::Gate;
 use crate::gate::Refusal;
 use crate::job::{Job, TaskHandle};
 use crate::messages::{
-    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Stop, StopReport, StopWithin,
-    Submit, SubmitAndReport, Subscribe, TaskReport, TrySubmit, WhenStopped,
+    Cancel, Cancellation, Drain, DrainWithin, GetStats, GetStatus, Resize, Stop, StopReport,
+    StopWithin, Submit, SubmitAndReport, Subscribe, TaskReport, TrySubmit, WhenStopped,
 };
 use crate::outcome::StopReason;
 use crate::task::Task;
@@ -317,5 +317,13 @@ impl<T: Task> Handler<GetStatus> for Supervisor<T> {
     fn handle(&mut self, GetStatus(id): GetStatus, ctx: &mut Self::Context) -> Self::Result {
         self.catch_up(ctx);
         MessageResult(self.status_of(id))
+    }
+}
+
+impl<T: Task> Handler<Resize> for Supervisor<T> {
+    type Result = MessageResult<Resize>;
+
+    fn handle(&mut self, Resize(workers): Resize, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.resize(workers))
     }
 }

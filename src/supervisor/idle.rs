@@ -23,6 +23,15 @@ impl IdleSet {
         }
     }
 
+    /// Makes room for `slots` slots (never fewer than it has); the new
+    /// ones are not idle.
+    pub(crate) fn grow(&mut self, slots: usize) {
+        if slots > self.slots {
+            self.words.resize(slots.div_ceil(64), 0);
+            self.slots = slots;
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.count
@@ -179,6 +188,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_grown_set_walks_over_its_new_slots_in_turn() {
+        let mut set = all_idle(2);
+        assert_eq!(set.take_next(), Some(0));
+        set.grow(66);
+        set.insert(65);
+        set.insert(3);
+        assert_eq!(set.take_next(), Some(1));
+        assert_eq!(set.take_next(), Some(3));
+        assert_eq!(set.take_next(), Some(65));
+        set.insert(0);
+        assert_eq!(set.take_next(), Some(0), "the cursor wraps over all 66");
     }
 
     #[test]

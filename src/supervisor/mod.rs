@@ -49,6 +49,7 @@ mod inbox;
 mod lane;
 mod placement;
 mod queue;
+mod resize;
 mod restarts;
 mod shutdown;
 mod slots;
@@ -465,14 +466,15 @@ impl<T: Task> Supervisor<T> {
             stuck: self.counts.stuck,
             waited: self.latencies.waited.summary(),
             ran: self.latencies.ran.summary(),
+            size: self.slots.in_service(),
             workers: self
                 .slots
-                .iter()
+                .listed()
                 .map(|s| WorkerStats {
                     tasks_run: s.tasks_run,
                     restarts: s.restarts,
                     stuck: s.stuck,
-                    state: s.state().public(),
+                    state: s.public(),
                 })
                 .collect(),
         }

@@ -2,6 +2,11 @@
 //! the count of live slots. A slot's state changes only through
 //! `Slots::update` (or `take_idle`), which also tells the backlog whether any
 //! worker is idle: busy workers take jobs from it only while none is.
+//!
+//! A resize takes slots out of service (retires them) or brings them in; a
+//! slot keeps its number for the pool's life, so that events and snapshots
+//! name the same slot throughout, and a retired slot is the first brought
+//! back.
 
 use std::sync::Arc;
 
@@ -45,41 +50,99 @@ pub(super) struct Slot<T: Task> {
     pub(super) stuck: u64,
     /// Restarts in a row, reset by an attempt that ends without a panic.
     pub(super) consecutive_restarts: u32,
+    /// Taken out of service by a resize: no worker is started in it.
+    retired: bool,
 }
 
 pub(super) struct Slots<T: Task> {
     slots: Vec<Slot<T>>,
     idle: IdleSet,
     live: usize,
+    /// Slots not retired.
+    in_service: usize,
     backlog: Arc<Backlog<T>>,
 }
 
 impl<T: Task> Slots<T> {
     /// `n` slots, all `Gone` until a worker is started in each.
     pub(super) fn new(n: usize, backlog: Arc<Backlog<T>>) -> Self {
-        let slots = (0..n)
-            .map(|_| Slot {
-                state: SlotState::Gone,
-                generation: 0,
-                watch: None,
-                watched: 0,
-                arbiter: None,
-                tasks_run: 0,
-                restarts: 0,
-                stuck: 0,
-                consecutive_restarts: 0,
-            })
-            .collect();
         Slots {
-            slots,
+            slots: (0..n).map(|_| Slot::empty()).collect(),
             idle: IdleSet::new(n),
             live: 0,
+            in_service: n,
             backlog,
         }
     }
 
+    /// Every slot, retired ones included.
     pub(super) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Slots in service: the pool's size.
+    pub(super) fn in_service(&self) -> usize {
+        self.in_service
+    }
+
+    pub(super) fn is_retired(&self, slot: usize) -> bool {
+        self.slots[slot].retired
+    }
+
+    /// Brings `n` more slots into service, each still without a worker:
+    /// retired slots whose worker has gone first (lowest first), then new
+    /// ones. A retired slot whose worker still finishes its last task stays
+    /// retired: a new slot gets a worker at once.
+    pub(super) fn grow(&mut self, n: usize) -> Vec<usize> {
+        let mut grown: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.retired && matches!(slot.state, SlotState::Gone))
+            .map(|(index, _)| index)
+            .take(n)
+            .collect();
+        for &slot in &grown {
+            self.slots[slot].retired = false;
+        }
+        while grown.len() < n {
+            grown.push(self.slots.len());
+            self.slots.push(Slot::empty());
+        }
+        self.idle.grow(self.slots.len());
+        self.in_service += n;
+        grown
+    }
+
+    /// Takes `n` slots out of service: those whose worker holds no task
+    /// first (none, or one restarting, starting or idle), then busy ones;
+    /// the highest first among equals. Returns them; their workers are
+    /// still to be told.
+    pub(super) fn shrink(&mut self, n: usize) -> Vec<usize> {
+        let mut candidates: Vec<usize> = (0..self.slots.len())
+            .filter(|&slot| !self.slots[slot].retired)
+            .collect();
+        candidates.sort_by_key(|&slot| {
+            let busy = self.slots[slot].state.task().is_some();
+            (busy, std::cmp::Reverse(slot))
+        });
+        candidates.truncate(n);
+        for &slot in &candidates {
+            self.slots[slot].retired = true;
+        }
+        self.in_service -= candidates.len();
+        candidates
+    }
+
+    /// The slots a snapshot lists: up to the last one in service or with a
+    /// worker still.
+    pub(super) fn listed(&self) -> impl Iterator<Item = &Slot<T>> {
+        let listed = self
+            .slots
+            .iter()
+            .rposition(|slot| !slot.retired || !matches!(slot.state, SlotState::Gone))
+            .map_or(0, |last| last + 1);
+        self.slots[..listed].iter()
     }
 
     /// Slots that have, or will have, a worker.
@@ -93,10 +156,6 @@ impl<T: Task> Slots<T> {
 
     pub(super) fn get_mut(&mut self, slot: usize) -> &mut Slot<T> {
         &mut self.slots[slot]
-    }
-
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot<T>> {
-        self.slots.iter()
     }
 
     /// Puts a slot in the state `next` makes of its current one. Every change
@@ -188,8 +247,31 @@ impl<T: Task> Slots<T> {
 }
 
 impl<T: Task> Slot<T> {
+    fn empty() -> Self {
+        Slot {
+            state: SlotState::Gone,
+            generation: 0,
+            watch: None,
+            watched: 0,
+            arbiter: None,
+            tasks_run: 0,
+            restarts: 0,
+            stuck: 0,
+            consecutive_restarts: 0,
+            retired: false,
+        }
+    }
+
     pub(super) fn state(&self) -> &SlotState<T> {
         &self.state
+    }
+
+    /// What the slot does, as a snapshot tells it.
+    pub(super) fn public(&self) -> WorkerState {
+        match self.state {
+            SlotState::Gone if self.retired => WorkerState::Retired,
+            ref state => state.public(),
+        }
     }
 }
 

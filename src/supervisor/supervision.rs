@@ -6,8 +6,8 @@ use log::debug;
 
 use crate::telemetry::{tell, warnings_wanted};
 
+use super::Supervisor;
 use super::slots::SlotState;
-use super::{Phase, Supervisor};
 use crate::contain::{debug_text, drop_contained};
 use crate::dead_letters::{DeadLetter, DeadReason};
 use crate::job::Job;
@@ -397,7 +397,7 @@ impl<T: Task> Supervisor<T> {
                 if let Some(id) = task {
                     self.count_lost(id);
                 }
-                self.finish_if_all_gone();
+                self.leave_empty(slot);
             }
             Exit::Lost(task) => {
                 if let Some(id) = task {
@@ -430,9 +430,8 @@ impl<T: Task> Supervisor<T> {
     /// Gives `slot` (whose worker is gone or going) a fresh worker after the
     /// backoff, unless the pool is stopping or the restart limit is passed.
     pub(super) fn restart(&mut self, slot: usize, reason: RestartReason, ctx: &mut Context<Self>) {
-        let nothing_left = matches!(self.phase, Phase::Draining) && self.drained();
-        if nothing_left || !self.phase.dispatches() {
-            self.finish_if_all_gone();
+        if !self.wants_worker(slot) {
+            self.leave_empty(slot);
             return;
         }
         let policy = self.config.restarts;
@@ -473,16 +472,11 @@ impl<T: Task> Supervisor<T> {
         if !matches!(self.slots.get(slot).state(), SlotState::Backoff) {
             return;
         }
-        let wanted = match self.phase {
-            Phase::Running => true,
-            Phase::Draining => !self.drained(),
-            Phase::Deciding(_) | Phase::Stopping(_) | Phase::Stopped(_) => false,
-        };
-        if wanted {
+        if self.wants_worker(slot) {
             self.spawn_worker(slot);
         } else {
             self.slots.set(slot, SlotState::Gone);
-            self.finish_if_all_gone();
+            self.leave_empty(slot);
         }
     }
 

@@ -48,8 +48,12 @@ const ABANDONED: u64 = u64::MAX;
 
 /// Which attempts the supervisor wants dropped: every one (a shutdown's
 /// deadline has passed), and the attempts of one task (a cancel). Two words,
-/// so that a cut-off can never undo a shutdown's abort.
+/// so that a cut-off can never undo a shutdown's abort. Beside them, whether
+/// the worker may take more from the backlog: read after every attempt,
+/// where the abort words are read before it.
 struct Abort {
+    /// The worker was told to quit: it takes nothing more from the backlog.
+    quitting: AtomicBool,
     every: AtomicBool,
     /// `NONE`, or the cut-off word of one task (see [`cut_off_word`]).
     task: AtomicU64,
@@ -81,6 +85,7 @@ pub(super) fn line<O>() -> (Sender<O>, Receiver<O>) {
         taking: AtomicBool::new(false),
         seat: AtomicU64::new(0),
         abort: CachePadded::new(Abort {
+            quitting: AtomicBool::new(false),
             every: AtomicBool::new(false),
             task: AtomicU64::new(NONE),
         }),
@@ -138,6 +143,12 @@ impl<O> Sender<O> {
         // fails whatever this says.
         let nanos = self.0.deadline.load(Ordering::Relaxed);
         Some(self.0.epoch + Duration::from_nanos(nanos))
+    }
+
+    /// Tells the worker to take nothing more from the backlog: it has been
+    /// told to quit.
+    pub(super) fn take_nothing_more(&self) {
+        self.0.abort.quitting.store(true, Ordering::Release);
     }
 
     /// Asks the worker to drop the attempt in hand at once, and to take
@@ -198,6 +209,14 @@ impl<O> Receiver<O> {
     /// shutdown's deadline).
     pub(super) fn aborted(&self) -> bool {
         self.0.abort.every.load(Ordering::Acquire)
+    }
+
+    /// Whether the worker may take a job from the backlog: it has not been
+    /// told to quit. (A quit told during a take is read after it: the job
+    /// taken is the worker's last.)
+    #[inline]
+    pub(super) fn may_take(&self) -> bool {
+        !self.0.abort.quitting.load(Ordering::Acquire)
     }
 
     /// Whether the supervisor wants the attempt of task `id` dropped.

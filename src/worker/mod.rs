@@ -75,7 +75,10 @@ impl<T: Task> WorkerLink<T> {
         self.0.cut_off(id.as_u64());
     }
 
+    /// The quit channel: the worker finishes the task in hand, takes no
+    /// other from the backlog, and ends.
     pub(crate) fn quit(&self) {
+        self.0.take_nothing_more();
         self.0.send(Order::Quit);
     }
 
@@ -266,9 +269,11 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
                 seat.done(job, result, ran, None);
                 return cx;
             }
-            // A worker whose task panicked is replaced: it takes nothing more.
+            // A worker whose task panicked is replaced, and one told to
+            // quit is on its way out: they take nothing more.
             let took = match result {
                 Attempt::Panicked(_) => None,
+                _ if !orders.may_take() => None,
                 _ => seat.inbox.take_next(orders.taking()),
             };
             let Some((mut next, take)) = took else {
