@@ -32,6 +32,10 @@ pub enum Overflow {
     Reject,
 }
 
+/// The most worker slots a pool keeps in service: a bound that no real pool
+/// comes near, so that a mistaken size is refused rather than started.
+pub const MAX_WORKERS: usize = 1 << 16;
+
 /// Makes the worker-local state for a slot; the error is already text.
 pub(crate) type StateFactory<S> = Arc<dyn Fn(usize) -> Result<S, String> + Send + Sync>;
 
@@ -63,7 +67,7 @@ pub(crate) struct Config<T: Task> {
 ///
 /// | setting | default | refused |
 /// |---|---|---|
-/// | [`workers`](Self::workers) | 4 | 0 |
+/// | [`workers`](Self::workers) | 4 | 0, or more than [`MAX_WORKERS`] |
 /// | [`queue_capacity`](Self::queue_capacity) | 1024 | 0 |
 /// | [`task_timeout`](Self::task_timeout) | none | zero |
 /// | [`restart_limit`](Self::restart_limit) | 50 restarts within 10 s | a zero window |
@@ -205,7 +209,8 @@ impl<T: Task> PoolBuilder<T> {
         self
     }
 
-    /// How many workers run tasks at once (each holds at most one task).
+    /// How many workers run tasks at once (each holds at most one task):
+    /// from 1 to [`MAX_WORKERS`]. [`Pool::resize`] changes it later.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
@@ -431,11 +436,11 @@ impl<T: Task> PoolBuilder<T> {
         self
     }
 
-    /// For a durable worker: the retry policy (its delays), and how many
-    /// jobs the pool holds at most (its queue and its workers).
+    /// For a durable worker: the retry policy (its delays), and the queue's
+    /// capacity (the pool holds that many jobs, and one per worker).
     #[cfg(feature = "postgres")]
     pub(crate) fn durable_settings(&self) -> (RetryPolicy, usize) {
-        (self.retry, self.queue_capacity.saturating_add(self.workers))
+        (self.retry, self.queue_capacity)
     }
 
     /// For a durable worker: a setting its pool cannot have, if it has one.
@@ -506,6 +511,9 @@ impl<T: Task> PoolBuilder<T> {
     fn validate(self) -> Result<Config<T>, BuildError> {
         if self.workers == 0 {
             return Err(BuildError::ZeroWorkers);
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(BuildError::TooManyWorkers { max: MAX_WORKERS });
         }
         if self.queue_capacity == 0 {
             return Err(BuildError::ZeroCapacity);

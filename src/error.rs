@@ -106,6 +106,12 @@ pub enum BuildError {
     /// `workers(0)`: a pool needs at least one worker.
     #[error("a pool needs at least one worker")]
     ZeroWorkers,
+    /// `workers(n)` with `n` above [`MAX_WORKERS`](crate::MAX_WORKERS).
+    #[error("a pool keeps at most {max} workers")]
+    TooManyWorkers {
+        /// The most a pool keeps.
+        max: usize,
+    },
     /// `queue_capacity(0)`: the queue must hold at least one task.
     #[error("the queue capacity must be at least 1")]
     ZeroCapacity,
@@ -161,8 +167,15 @@ pub enum ResizeError {
     /// A pool needs at least one worker.
     #[error("a pool needs at least one worker")]
     ZeroWorkers,
-    /// The pool is stopping or stopped: its workers are on their way out.
-    #[error("the pool is stopped or stopping")]
+    /// More than [`MAX_WORKERS`](crate::MAX_WORKERS).
+    #[error("a pool keeps at most {max} workers")]
+    TooManyWorkers {
+        /// The most a pool keeps.
+        max: usize,
+    },
+    /// The pool is draining, stopping or stopped: its workers are on
+    /// their way out.
+    #[error("the pool is draining, stopping or stopped")]
     Stopped,
     /// The supervisor is gone (its `System` stopped).
     #[error(transparent)]

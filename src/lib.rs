@@ -53,7 +53,7 @@ mod worker {
 }
 
 #[cfg(not(workerpool_loom))]
-pub use config::{Overflow, PoolBuilder};
+pub use config::{MAX_WORKERS, Overflow, PoolBuilder};
 #[cfg(not(workerpool_loom))]
 pub use dead_letters::{DeadLetter, DeadReason};
 #[cfg(not(workerpool_loom))]
@@ -78,4 +78,4 @@ pub use retry::{Jitter, RetryPolicy, RetryPolicyBuilder, RetryPolicyError};
 pub use stats::{PoolEvent, RestartReason, Stats, WorkerState, WorkerStats};
 #[cfg(not(workerpool_loom))]
 pub use supervisor::Supervisor;
-pub use task::{FnTask, Task, TaskContext, TaskId};
+pub use task::{FnTask, Task, TaskContext, TaskId, TaskKey};

@@ -425,7 +425,10 @@ impl<T: Task> Pool<T> {
     /// hand and takes no other, so no task is lost or run twice. Round-robin
     /// goes on over the slots in service. [`Stats::size`] and
     /// [`PoolEvent::Resized`] tell the change, and
-    /// [`PoolEvent::WorkerRetired`] each slot as its worker leaves.
+    /// [`PoolEvent::WorkerRetired`] each slot as its worker leaves. Slot
+    /// numbers (in events, stats and [`TaskContext::worker`](crate::TaskContext::worker))
+    /// stay the same for the pool's life, so a state factory may see slot
+    /// numbers past the size it was built with.
     ///
     /// ```
     /// # use actix_workerpool::{FnTask, Pool, Resized};
@@ -440,9 +443,10 @@ impl<T: Task> Pool<T> {
     ///
     /// # Errors
     ///
-    /// [`ResizeError::ZeroWorkers`] for 0, [`ResizeError::Stopped`] once a
-    /// stop or drain has begun, [`ResizeError::PoolGone`] if the supervisor
-    /// is gone. The pool keeps its size.
+    /// [`ResizeError::ZeroWorkers`] for 0, [`ResizeError::TooManyWorkers`]
+    /// above [`MAX_WORKERS`](crate::MAX_WORKERS), [`ResizeError::Stopped`]
+    /// once a stop or drain has begun, [`ResizeError::PoolGone`] if the
+    /// supervisor is gone. The pool keeps its size.
     pub async fn resize(&self, workers: usize) -> Result<Resized, ResizeError> {
         self.shared
             .addr

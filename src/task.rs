@@ -83,6 +83,65 @@ pub trait Task: Send + 'static {
     fn retry_policy(&self) -> Option<RetryPolicy> {
         None
     }
+
+    /// The task's key, for work that must not overlap (the jobs of one
+    /// account, the edits of one document): tasks with the same key run one
+    /// at a time, in the order they were submitted, while tasks with other
+    /// keys, or none, run in parallel as usual. A task holds its key from
+    /// its first attempt to its outcome, so a retry holds back the tasks
+    /// behind it with the same key. `None` (the default): no key.
+    ///
+    /// Asked once, as the task is submitted. A panic in it is contained and
+    /// logged; the task then runs without a key.
+    ///
+    /// A keyed task reaches the supervisor as an actix message, and from
+    /// there a worker, rather than through the backlog that workers take
+    /// from themselves; tasks waiting for their key hold their place in
+    /// the queue. See the README's "Keeping order per key" for what that
+    /// costs.
+    fn key(&self) -> Option<TaskKey> {
+        None
+    }
+}
+
+/// What orders the tasks that must not overlap: see [`Task::key`].
+///
+/// ```
+/// use actix_workerpool::TaskKey;
+///
+/// let account = TaskKey::new(42);
+/// let document = TaskKey::hashed("invoice-2026-0042");
+/// assert_eq!(document, TaskKey::hashed("invoice-2026-0042"));
+/// # let _ = account;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskKey(u64);
+
+impl TaskKey {
+    /// A key from a number (an account id).
+    pub const fn new(key: u64) -> Self {
+        TaskKey(key)
+    }
+
+    /// A key from any hashable value (a string id, a UUID). Two values
+    /// that hash alike share a key, which only makes their tasks wait for
+    /// each other; with 64 bits that is as rare as it gets.
+    pub fn hashed<K: std::hash::Hash + ?Sized>(key: &K) -> Self {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        TaskKey(hasher.hash_one(key))
+    }
+
+    /// The key as a number.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for TaskKey {
+    fn from(key: u64) -> Self {
+        TaskKey(key)
+    }
 }
 
 /// The pool-assigned identity of an accepted task, unique within its pool.
@@ -135,7 +194,10 @@ impl<S> TaskContext<S> {
         self.attempt = attempt;
     }
 
-    /// The slot index (0..workers) of the worker running this attempt.
+    /// The slot number of the worker running this attempt: from 0, below
+    /// the pool's size, unless the pool has been resized (a growth while
+    /// retired workers still finish their task adds slots past them; see
+    /// [`Pool::resize`](crate::Pool::resize)).
     pub fn worker(&self) -> usize {
         self.worker
     }
@@ -182,6 +244,7 @@ impl<S> TaskContext<S> {
 pub struct FnTask<D, F> {
     data: D,
     f: F,
+    key: Option<TaskKey>,
 }
 
 impl<D, F> FnTask<D, F> {
@@ -192,7 +255,32 @@ impl<D, F> FnTask<D, F> {
         // their argument type.
         F: Fn(D) -> Fut,
     {
-        FnTask { data, f }
+        FnTask { data, f, key: None }
+    }
+
+    /// The task, with a key: it runs after every task with the same key
+    /// submitted before it has ended (see [`Task::key`]).
+    ///
+    /// ```
+    /// use actix_workerpool::{FnTask, Pool};
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let pool = Pool::builder().workers(4).build().unwrap();
+    /// let deposit = |account: u64, cents: i64| {
+    ///     FnTask::new(cents, |cents| async move { Ok::<_, ()>(cents) }).keyed(account)
+    /// };
+    /// // Run one after the other, in this order; other accounts meanwhile in parallel.
+    /// let first = pool.submit(deposit(7, 100)).await.unwrap();
+    /// let second = pool.submit(deposit(7, -40)).await.unwrap();
+    /// assert_eq!(first.await.unwrap().output(), Some(100));
+    /// assert_eq!(second.await.unwrap().output(), Some(-40));
+    /// # });
+    /// ```
+    pub fn keyed(self, key: impl Into<TaskKey>) -> Self {
+        FnTask {
+            key: Some(key.into()),
+            ..self
+        }
     }
 
     /// The task's data.
@@ -228,5 +316,9 @@ where
 
     fn run(&mut self, _cx: &mut TaskContext<()>) -> impl Future<Output = Result<O, E>> {
         (self.f)(self.data.clone())
+    }
+
+    fn key(&self) -> Option<TaskKey> {
+        self.key
     }
 }

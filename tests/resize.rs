@@ -7,10 +7,13 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_workerpool::{
-    Outcome, Pool, PoolBuilder, PoolEvent, Resize, ResizeError, Resized, Stats, WorkerState,
+    BuildError, MAX_WORKERS, Outcome, Pool, PoolBuilder, PoolEvent, Resize, ResizeError, Resized,
+    Stats, Task, TaskContext, WorkerState,
 };
 use common::{Events, Lab, Probe, Release, within_60s};
 
@@ -388,4 +391,210 @@ async fn a_drain_after_a_shrink_finishes_every_task() {
     let stats = pool.stats().await.unwrap();
     assert_eq!(stats.completed, 5);
     assert!(stats.balances(), "{stats:?}");
+}
+
+#[actix_rt::test]
+async fn a_draining_pool_refuses_to_resize() {
+    let mut lab = Lab::new();
+    let pool = pool_of(1);
+    let (busy, release) = lab.occupy(&pool, 0).await;
+    let drain = common::drain_later(&pool);
+    while !pool.is_closed() {
+        actix_rt::task::yield_now().await;
+    }
+    assert_eq!(pool.resize(4).await, Err(ResizeError::Stopped));
+    release.release();
+    assert_eq!(completed_on(busy).await, (0, 0));
+    within_60s(drain).await.unwrap().unwrap();
+    assert_eq!(pool.stats().await.unwrap().size, 1);
+}
+
+#[actix_rt::test]
+async fn a_size_above_the_limit_is_refused() {
+    let pool = pool_of(2);
+    let too_many = MAX_WORKERS + 1;
+    assert_eq!(
+        pool.resize(too_many).await,
+        Err(ResizeError::TooManyWorkers { max: MAX_WORKERS })
+    );
+    assert_eq!(pool.stats().await.unwrap().size, 2);
+    let refused = Pool::<Probe>::builder().workers(too_many).build();
+    assert_eq!(
+        refused.unwrap_err(),
+        BuildError::TooManyWorkers { max: MAX_WORKERS }
+    );
+}
+
+#[actix_rt::test]
+async fn a_retired_slot_cut_off_by_a_shutdown_deadline_is_retired_too() {
+    tokio::time::pause();
+    let mut lab = Lab::new();
+    let pool = pool_of(2);
+    let mut events = Events::subscribe(&pool).await;
+    let (_first, _keep_first) = lab.occupy(&pool, 0).await;
+    let (_second, _keep_second) = lab.occupy(&pool, 1).await;
+    // Both busy: slot 1, the highest, retires once its task ends, which the
+    // stop's deadline brings about.
+    pool.resize(1).await.unwrap();
+    let report = pool.stop_within(Duration::from_millis(50)).await.unwrap();
+    assert_eq!(report.aborted.len(), 2);
+    assert_eq!(retired(&mut events, 1).await, BTreeSet::from([1]));
+}
+
+#[actix_rt::test]
+async fn a_slot_retired_in_its_backoff_and_brought_back_waits_its_own_backoff() {
+    tokio::time::pause();
+    // Slot 1's state fails to start while `failing` says so.
+    let failing = Arc::new(AtomicBool::new(false));
+    let starts: Arc<Mutex<Vec<(usize, tokio::time::Instant)>>> = Arc::default();
+    let (fails, started) = (failing.clone(), starts.clone());
+    let pool = Pool::<Probe>::builder_with_state(move |slot| {
+        started
+            .lock()
+            .unwrap()
+            .push((slot, tokio::time::Instant::now()));
+        if slot == 1 && fails.load(Ordering::SeqCst) {
+            return Err("no state");
+        }
+        Ok(())
+    })
+    .workers(2)
+    .restart_backoff(Duration::from_secs(10), Duration::from_secs(100))
+    .restart_jitter(actix_workerpool::Jitter::None)
+    .build()
+    .unwrap();
+    let mut events = Events::subscribe(&pool).await;
+    all_idle(&pool).await;
+    failing.store(true, Ordering::SeqCst);
+    pool.resize(1).await.unwrap();
+    retired(&mut events, 1).await;
+    // Back, slot 1 fails to start: a first backoff of 10 s begins ...
+    pool.resize(2).await.unwrap();
+    restarted(&mut events, 1).await;
+    // ... it is retired within it, and brought back at once: its fresh
+    // worker fails too, and waits a backoff of its own, begun now.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pool.resize(1).await.unwrap();
+    retired(&mut events, 1).await;
+    pool.resize(2).await.unwrap();
+    restarted(&mut events, 1).await;
+    let backoff_began = tokio::time::Instant::now();
+    failing.store(false, Ordering::SeqCst);
+    all_idle(&pool).await;
+    let last_start = starts.lock().unwrap().last().copied().unwrap();
+    assert_eq!(last_start.0, 1);
+    assert!(
+        last_start.1 >= backoff_began + Duration::from_secs(10),
+        "slot 1 started {:?} into its backoff of 10 s: the first backoff's timer started it",
+        last_start.1 - backoff_began
+    );
+}
+
+async fn restarted(events: &mut Events, slot: usize) {
+    within_60s(
+        events.until(|e| matches!(e, PoolEvent::WorkerRestarted { worker, .. } if *worker == slot)),
+    )
+    .await;
+}
+
+/// Waits for `go`, then blocks its thread until `unblock`, if it has them;
+/// reports its slot. Only a task that blocks has a timeout.
+struct Blocks {
+    go: Option<futures::channel::oneshot::Receiver<()>>,
+    unblock: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Task for Blocks {
+    type Output = usize;
+    type Error = ();
+    type State = ();
+
+    fn timeout(&self) -> Option<Duration> {
+        self.unblock.as_ref().map(|_| Duration::from_millis(200))
+    }
+
+    async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<usize, ()> {
+        if let Some(go) = self.go.take() {
+            let _ = go.await;
+        }
+        if let Some(unblock) = &self.unblock {
+            let _ = unblock.recv();
+        }
+        Ok(cx.worker())
+    }
+}
+
+#[actix_rt::test]
+async fn a_retired_worker_stuck_on_its_thread_takes_the_idle_workers_there_off_it() {
+    let pool = Pool::<Blocks>::builder()
+        .workers(4)
+        .arbiters(2)
+        .stuck_grace(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut events = Events::subscribe(&pool).await;
+    within_60s(async {
+        while pool
+            .stats()
+            .await
+            .unwrap()
+            .workers
+            .iter()
+            .any(|w| w.state != WorkerState::Idle)
+        {
+            actix_rt::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    // Slots 0 and 2 run on one arbiter, 1 and 3 on the other. Slot 3 will
+    // block its thread; slots 0 and 2 are kept busy.
+    let held = |go| Blocks {
+        go: Some(go),
+        unblock: None,
+    };
+    let mut releases = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..3 {
+        let (release, go) = futures::channel::oneshot::channel();
+        handles.push(pool.try_submit(held(go)).unwrap());
+        releases.push(release);
+    }
+    let (go, go_rx) = futures::channel::oneshot::channel();
+    let (unblock, unblock_rx) = std::sync::mpsc::channel();
+    let blocker = pool
+        .try_submit(Blocks {
+            go: Some(go_rx),
+            unblock: Some(unblock_rx),
+        })
+        .unwrap();
+    within_60s(async {
+        while pool.stats().await.unwrap().in_flight < 4 {
+            actix_rt::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    // Every slot busy: slot 3, the highest, retires after its task.
+    pool.resize(3).await.unwrap();
+    // Slot 1 goes idle, on the thread slot 3 is about to block.
+    let _ = releases.remove(1).send(());
+    assert_eq!(
+        within_60s(handles.remove(1)).await.unwrap().output(),
+        Some(1)
+    );
+    go.send(()).unwrap();
+    within_60s(events.until(|e| matches!(e, PoolEvent::WorkerStuck { worker: 3, .. }))).await;
+
+    // Slot 1's worker moved to a thread that is not blocked: a task given
+    // to it now runs while slot 3's thread still blocks.
+    let quick = pool
+        .try_submit(Blocks {
+            go: None,
+            unblock: None,
+        })
+        .unwrap();
+    let ran_on = within_60s(quick).await.unwrap().output();
+    unblock.send(()).unwrap();
+    assert_eq!(ran_on, Some(1));
+    assert!(matches!(blocker.await.unwrap(), Outcome::TimedOut { .. }));
+    drop(releases);
 }

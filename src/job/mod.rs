@@ -23,7 +23,8 @@ use crate::gate::Permit;
 use crate::latency::{Tick, Timing};
 use crate::messages::{Cancel, Cancellation, TaskReport};
 use crate::outcome::{Outcome, StopReason};
-use crate::task::{Task, TaskId};
+use crate::supervisor::Turn;
+use crate::task::{Task, TaskId, TaskKey};
 
 pub(crate) use route::{OpenRoute, Route};
 
@@ -45,12 +46,43 @@ pub(crate) struct Job<T: Task> {
     permit: Option<Permit>,
     /// The task, then its outcome; `None` once resolved.
     cell: Option<cell::Writer<T>>,
-    /// Where the outcome goes instead of the cell, for an actor that asked
-    /// for a [`TaskReport`]. Boxed: few jobs have one, and every job
-    /// travels through the inbox's slots.
-    report_to: Option<Box<Recipient<TaskReport<T>>>>,
+    /// What few jobs have, behind one pointer: every job travels through
+    /// the inbox's slots.
+    extras: Option<Box<Extras<T>>>,
     /// When it was accepted, then how long it waited for its first attempt.
     timing: Timing,
+}
+
+/// What few jobs have.
+struct Extras<T: Task> {
+    /// Where the outcome goes instead of the cell, for an actor that asked
+    /// for a [`TaskReport`].
+    report_to: Option<Recipient<TaskReport<T>>>,
+    /// The task's key, asked once, as it was accepted.
+    key: Option<TaskKey>,
+    /// The key's turn, once the task has it: it ends, and the next task
+    /// with the key may go, when the job does, however it ends.
+    turn: Option<Turn>,
+}
+
+/// Asks the task for its key, once, containing a panic in it.
+fn key_of<T: Task>(task: &T) -> Option<TaskKey> {
+    contain("Task::key (the task runs without a key)", || task.key()).flatten()
+}
+
+/// The extras of a new job, if it has any.
+fn extras<T: Task>(
+    task: &T,
+    report_to: Option<Recipient<TaskReport<T>>>,
+) -> Option<Box<Extras<T>>> {
+    let key = key_of(task);
+    (key.is_some() || report_to.is_some()).then(|| {
+        Box::new(Extras {
+            report_to,
+            key,
+            turn: None,
+        })
+    })
 }
 
 impl<T: Task> Job<T> {
@@ -65,6 +97,7 @@ impl<T: Task> Job<T> {
         timing: Timing,
         route: Route,
     ) -> (Self, TaskHandle<T>) {
+        let extras = extras(&task, None);
         let (writer, reader) = cell::new(task);
         let job = Job {
             id,
@@ -73,7 +106,7 @@ impl<T: Task> Job<T> {
             watched: false,
             permit: Some(permit),
             cell: Some(writer),
-            report_to: None,
+            extras,
             timing,
         };
         (job, TaskHandle { id, reader, route })
@@ -87,6 +120,7 @@ impl<T: Task> Job<T> {
         report_to: Recipient<TaskReport<T>>,
         timing: Timing,
     ) -> Self {
+        let extras = extras(&task, Some(report_to));
         let (writer, _) = cell::new(task);
         Job {
             id,
@@ -95,8 +129,21 @@ impl<T: Task> Job<T> {
             watched: false,
             permit: Some(permit),
             cell: Some(writer),
-            report_to: Some(Box::new(report_to)),
+            extras,
             timing,
+        }
+    }
+
+    /// The task's key, if it has one.
+    #[inline]
+    pub(crate) fn key(&self) -> Option<TaskKey> {
+        self.extras.as_ref().and_then(|extras| extras.key)
+    }
+
+    /// The task has its key's turn now, until the job ends.
+    pub(crate) fn take_turn(&mut self, turn: Turn) {
+        if let Some(extras) = &mut self.extras {
+            extras.turn = Some(turn);
         }
     }
 
@@ -112,8 +159,9 @@ impl<T: Task> Job<T> {
         let cell = self.cell.as_ref()?.resolver();
         self.watched = true;
         let report_to = self
-            .report_to
-            .as_deref()
+            .extras
+            .as_ref()
+            .and_then(|extras| extras.report_to.as_ref())
             .map(|recipient| (self.id, recipient.clone()));
         Some(Resolver { cell, report_to })
     }
@@ -231,7 +279,11 @@ impl<T: Task> Job<T> {
         let Some(mut cell) = self.cell.take() else {
             return;
         };
-        match self.report_to.take() {
+        match self
+            .extras
+            .as_mut()
+            .and_then(|extras| extras.report_to.take())
+        {
             // A dropped handle means nobody wants the outcome; that is
             // allowed. `resolve` drops what it must (the task, once it has
             // run; an outcome nobody waits for), contained, after the

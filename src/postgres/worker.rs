@@ -20,6 +20,7 @@ use crate::contain::debug_text;
 use crate::error::TrySubmitError;
 use crate::outcome::{Outcome, StopReason};
 use crate::retry::RetryPolicy;
+use crate::supervisor::PoolSize;
 use crate::{Pool, PoolBuilder};
 
 /// The longest lease a worker takes: a process that dies holds its jobs
@@ -89,7 +90,7 @@ impl<J: Durable> DurableWorkerBuilder<J> {
         }
         let client = within(self.lease / 3, connect(&self.conninfo)).await??;
         schema::check(&client).await?;
-        let (retry, room) = self.pool.durable_settings();
+        let (retry, queue_capacity) = self.pool.durable_settings();
         let pool = self.pool.build().map_err(DurableError::Pool)?;
         let (commands, orders) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
@@ -106,7 +107,7 @@ impl<J: Durable> DurableWorkerBuilder<J> {
                 .retention
                 .filter(|retention| *retention <= LONGEST_RETENTION),
             retry,
-            room,
+            queue_capacity,
             held: HashMap::new(),
             unrecorded: Vec::new(),
             claiming: true,
@@ -223,8 +224,10 @@ struct Loop<J: Durable> {
     poll_interval: Duration,
     retention: Option<Duration>,
     retry: RetryPolicy,
-    /// Jobs the pool can hold at once: its queue and its workers.
-    room: usize,
+    /// The pool's queue capacity: it holds that many jobs at once, and as
+    /// many more as it has workers (asked at each claim: the pool may be
+    /// resized).
+    queue_capacity: usize,
     /// Jobs claimed and not yet recorded: id -> lease token. An end is
     /// recorded, and its entry removed, only under the token it was
     /// claimed with.
@@ -403,7 +406,13 @@ impl<J: Durable> Loop<J> {
         ends: &mpsc::UnboundedSender<Ended>,
     ) -> Result<Option<SystemTime>, DurableError> {
         loop {
-            let room = self.room.saturating_sub(self.held.len());
+            let Ok(workers) = self.pool.addr().send(PoolSize).await else {
+                return Ok(None);
+            };
+            let room = self
+                .queue_capacity
+                .saturating_add(workers)
+                .saturating_sub(self.held.len());
             if room == 0 {
                 return Ok(None);
             }
@@ -441,7 +450,8 @@ impl<J: Durable> Loop<J> {
         };
         let handle = match self.pool.try_submit(DurableJob { job, id }) {
             Ok(handle) => handle,
-            // Never while the pool runs: claims fit its room.
+            // Never while the pool runs: claims fit its room (a shrink
+            // meanwhile frees places as the retired workers finish).
             Err(TrySubmitError::Full(_)) => {
                 let _ = ends.send(end(Record::Release));
                 return;

@@ -21,6 +21,9 @@ use std::task::{Context, Poll, Waker};
 use crossbeam_utils::CachePadded;
 use futures::task::AtomicWaker;
 
+use actix::WeakRecipient;
+
+use super::keys::Keyed;
 use super::lane::Lane;
 use crate::gate::Gate;
 use crate::job::{Job, OpenRoute, Route};
@@ -70,6 +73,9 @@ pub(crate) struct Backlog<T: Task> {
     /// it starts: a handle may cancel its task at once) until the last of the
     /// supervisor and the pool handles lets go of this backlog.
     open: std::sync::OnceLock<OpenRoute>,
+    /// Where keyed jobs go instead (see `keys.rs`): weak, so that the
+    /// backlog, which the supervisor holds, does not keep it alive.
+    keyed_to: std::sync::OnceLock<WeakRecipient<Keyed<T>>>,
 }
 
 /// A take from the backlog by a worker on another thread: its `taking` flag
@@ -99,6 +105,7 @@ impl<T: Task> Backlog<T> {
             stopwatch,
             route: Route::new(),
             open: std::sync::OnceLock::new(),
+            keyed_to: std::sync::OnceLock::new(),
             jobs: Lane::new(),
             pushed: AtomicU64::new(0),
             bars: CachePadded::new(AtomicU8::new(0)),
@@ -124,12 +131,30 @@ impl<T: Task> Backlog<T> {
         let _ = self.open.set(self.route.open(supervisor));
     }
 
+    /// Sends keyed jobs to the supervisor, once it has an address.
+    pub(super) fn send_keyed_to(&self, supervisor: WeakRecipient<Keyed<T>>) {
+        let _ = self.keyed_to.set(supervisor);
+    }
+
     /// Adds an accepted job, whose permit is held, and wakes the supervisor
-    /// if it is waiting for one. If the supervisor is gone, the job drops
-    /// here and hands its task back.
+    /// if it is waiting for one; a keyed job goes to the supervisor itself.
+    /// If the supervisor is gone, the job drops here and hands its task back.
+    #[inline]
     pub(crate) fn push(&self, job: Job<T>) {
+        if job.key().is_some() {
+            return self.send_keyed(job);
+        }
         self.pushed.fetch_add(1, Ordering::Relaxed);
         self.jobs.push(job);
+    }
+
+    #[inline(never)]
+    fn send_keyed(&self, job: Job<T>) {
+        match self.keyed_to.get().and_then(WeakRecipient::upgrade) {
+            Some(supervisor) => supervisor.do_send(Keyed(job)),
+            // Gone: the job drops, handing its task back.
+            None => drop(job),
+        }
     }
 
     /// For a worker on the supervisor's own thread that has just finished a

@@ -113,7 +113,7 @@ impl<T: Task> Supervisor<T> {
     ) -> Result<(), oneshot::Sender<Cancellation>> {
         let taken_out = match self.waiting.remove(&id) {
             Some(job) => Some(job),
-            None => self.queue.remove(id),
+            None => self.queue.remove(id).or_else(|| self.keys.remove(id)),
         };
         if let Some(job) = taken_out {
             let what = match job.attempts() {

@@ -269,45 +269,60 @@ impl<T: Task> Supervisor<T> {
     }
 
     /// A fresh worker for a slot whose worker is stuck, on a thread that is
-    /// not blocked; idle workers on the same blocked arbiter move too. Stuck
-    /// workers count against the restart limit, as crashed ones do.
+    /// not blocked; idle workers on the same blocked arbiter move too, and
+    /// quitting ones there are let go of. Stuck workers count against the
+    /// restart limit, as crashed ones do; a slot retired by a resize gets no
+    /// fresh worker, and its stuck one counts as no restart.
     fn replace_stuck_worker(&mut self, slot: usize, ctx: &mut actix::Context<Self>) {
         let arbiter = self.slots.get(slot).arbiter;
         // Dropping the line leaves the stuck worker to end by itself: it
         // reports once its thread comes back, and takes nothing more.
         self.let_go(slot);
         let retired = arbiter.and_then(|id| self.placement.retire(id));
-        let entry = self.slots.get_mut(slot);
-        entry.restarts += 1;
-        let restarts = entry.restarts;
-        self.counts.restarts += 1;
-        self.subscribers.emit(|| PoolEvent::WorkerRestarted {
-            worker: slot,
-            reason: RestartReason::Stuck,
-            restarts,
-            delay: Duration::ZERO,
-        });
-        let policy = self.config.restarts;
-        if !self.restart_window.allow(Instant::now(), &policy) {
-            self.give_up(&RestartReason::Stuck, ctx);
-        }
-        if !self.wants_worker(slot) {
+        if self.slots.is_retired(slot) {
             self.leave_empty(slot);
+        } else {
+            let entry = self.slots.get_mut(slot);
+            entry.restarts += 1;
+            let restarts = entry.restarts;
+            self.counts.restarts += 1;
+            self.subscribers.emit(|| PoolEvent::WorkerRestarted {
+                worker: slot,
+                reason: RestartReason::Stuck,
+                restarts,
+                delay: Duration::ZERO,
+            });
+            let policy = self.config.restarts;
+            if !self.restart_window.allow(Instant::now(), &policy) {
+                self.give_up(&RestartReason::Stuck, ctx);
+            }
+            if !self.wants_worker(slot) {
+                self.leave_empty(slot);
+                return;
+            }
+            self.spawn_worker(slot);
+        }
+        if !self.phase.dispatches() {
             return;
         }
-        self.spawn_worker(slot);
-        // Idle workers started on the retired arbiter move off it.
+        // Workers started on the retired arbiter without a task in hand
+        // move off it; those told to quit there could not, blocked.
         if let Some((index, places)) = retired {
             for sibling in (0..self.slots.len()).filter(|&s| s != slot && s % places == index) {
-                let on_it = self.slots.get(sibling).arbiter == arbiter;
-                let idle = matches!(
-                    self.slots.get(sibling).state(),
-                    SlotState::Idle(_) | SlotState::Starting(_)
-                );
-                if on_it && idle {
-                    debug!("worker {sibling} moves off the blocked arbiter");
-                    self.let_go(sibling);
-                    self.spawn_worker(sibling);
+                if self.slots.get(sibling).arbiter != arbiter {
+                    continue;
+                }
+                match self.slots.get(sibling).state() {
+                    SlotState::Idle(_) | SlotState::Starting(_) => {
+                        debug!("worker {sibling} moves off the blocked arbiter");
+                        self.let_go(sibling);
+                        self.spawn_worker(sibling);
+                    }
+                    SlotState::Quitting { task: None, .. } => {
+                        self.let_go(sibling);
+                        self.leave_empty(sibling);
+                    }
+                    _ => {}
                 }
             }
         }

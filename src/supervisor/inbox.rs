@@ -387,6 +387,7 @@ fn read_inbox<T: Task>(
     let mut budget = BATCH;
     supervisor.settle_stop(ctx);
     supervisor.settle_cancels(ctx);
+    supervisor.settle_keys(task);
     // Reports first: each may free a worker for a job.
     let closed = loop {
         if budget == 0 {

@@ -46,6 +46,7 @@ mod events;
 mod handlers;
 mod idle;
 mod inbox;
+mod keys;
 mod lane;
 mod placement;
 mod queue;
@@ -79,8 +80,12 @@ use deadlines::{Owed, Watchdog};
 use events::Subscribers;
 pub(crate) use inbox::{Backlog, Inbound, Inbox, LocalInbox, Taken, WorkerInbox};
 use inbox::{InboxReader, ReadInbox};
+pub(crate) use keys::Turn;
+use keys::{Keyed, Keys};
 use placement::Placement;
 use queue::TaskQueue;
+#[cfg(feature = "postgres")]
+pub(crate) use resize::PoolSize;
 pub(crate) use restarts::RestartPolicy;
 use restarts::RestartWindow;
 use slots::{SlotState, Slots};
@@ -188,6 +193,8 @@ pub struct Supervisor<T: Task> {
     latencies: Latencies,
     /// Cancels waiting for their answer.
     cancels: Cancels,
+    /// The keys taken, and the jobs waiting for them.
+    keys: Keys<T>,
     /// Its share of the pool's metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
     metrics: Option<crate::telemetry::PoolMetrics>,
@@ -218,6 +225,7 @@ impl<T: Task> Supervisor<T> {
             None => Supervisor::create(init),
         };
         backlog.open_route(addr.clone().recipient().downgrade());
+        backlog.send_keyed_to(addr.clone().recipient::<Keyed<T>>().downgrade());
         (addr, backlog)
     }
 
@@ -257,6 +265,7 @@ impl<T: Task> Supervisor<T> {
             watchdog: Watchdog::new(),
             latencies: Latencies::new(),
             cancels: Cancels::default(),
+            keys: Keys::new(),
             #[cfg(feature = "metrics")]
             metrics,
             inbox: Some((inbox, local_inbox)),
@@ -294,7 +303,10 @@ impl<T: Task> Supervisor<T> {
     /// Takes on a job accepted by a message handler, behind any job submitted
     /// before it that still waits in the inbox.
     fn enqueue(&mut self, job: Job<T>) {
-        if self.inbound.has_jobs() {
+        if let Some(key) = job.key() {
+            // Its order is its key's, not the backlog's.
+            self.accept_keyed(job, key);
+        } else if self.inbound.has_jobs() {
             self.inbound.backlog().push(job);
         } else {
             // Nothing older waits.
@@ -432,6 +444,9 @@ impl<T: Task> Supervisor<T> {
         if let Some(worker) = self.slots.running(id) {
             return TaskStatus::Running { worker };
         }
+        if self.keys.holds(id) {
+            return TaskStatus::Queued;
+        }
         if let Some(job) = self.queue.find(id) {
             // A due retry is still between attempts, as the stats count it.
             return match job.attempts() {
@@ -456,7 +471,7 @@ impl<T: Task> Supervisor<T> {
             not_run: self.counts.not_run,
             // Each of these holds a permit, so there are never more of them
             // than the queue's capacity.
-            queued: self.queue.len() - self.queue.retries() + in_inbox,
+            queued: self.queue.len() - self.queue.retries() + in_inbox + self.keys.waiting(),
             in_flight: self.counts.in_flight,
             waiting_retry: self.waiting_retry(),
             retries: self.counts.retries,

@@ -10,15 +10,31 @@
 //! No worker is started in a retired slot: not after a panic, a loss, a
 //! stuck thread or a restart's backoff.
 
+use actix::prelude::*;
 use log::debug;
 
 use super::slots::SlotState;
 use super::{Phase, Supervisor};
+use crate::config::MAX_WORKERS;
 use crate::error::ResizeError;
 use crate::messages::Resized;
 use crate::stats::PoolEvent;
 use crate::task::Task;
 use crate::telemetry::tell;
+
+/// Asks for the number of slots in service, for the durable worker, which
+/// claims as many jobs as the pool can hold.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub(crate) struct PoolSize;
+
+impl<T: Task> Handler<PoolSize> for Supervisor<T> {
+    type Result = usize;
+
+    fn handle(&mut self, _: PoolSize, _: &mut Self::Context) -> usize {
+        self.slots.in_service()
+    }
+}
 
 impl<T: Task> Supervisor<T> {
     /// Keeps `to` slots in service: starts workers in the slots brought in,
@@ -27,10 +43,25 @@ impl<T: Task> Supervisor<T> {
         if to == 0 {
             return Err(ResizeError::ZeroWorkers);
         }
-        if !self.phase.dispatches() {
+        if to > MAX_WORKERS {
+            return Err(ResizeError::TooManyWorkers { max: MAX_WORKERS });
+        }
+        // A drain's workers go once the queue is dry: there is nothing to
+        // size any more.
+        if self.phase != Phase::Running {
             return Err(ResizeError::Stopped);
         }
         let from = self.slots.in_service();
+        if to == from {
+            return Ok(Resized { from, to });
+        }
+        tell!(
+            info,
+            self.name(),
+            {},
+            "worker pool resized from {from} to {to} workers"
+        );
+        self.subscribers.emit(|| PoolEvent::Resized { from, to });
         if to > from {
             for slot in self.slots.grow(to - from) {
                 self.spawn_worker(slot);
@@ -40,15 +71,6 @@ impl<T: Task> Supervisor<T> {
                 self.retire(slot);
             }
         }
-        if to != from {
-            tell!(
-                info,
-                self.name(),
-                {},
-                "worker pool resized from {from} to {to} workers"
-            );
-        }
-        self.subscribers.emit(|| PoolEvent::Resized { from, to });
         Ok(Resized { from, to })
     }
 

@@ -93,6 +93,7 @@ impl<T: Task> Supervisor<T> {
         while let Some(job) = self.queue.pop() {
             self.hand_back(job, reason.clone());
         }
+        self.hand_back_keyed(&reason);
         for (_, job) in std::mem::take(&mut self.waiting) {
             self.hand_back(job, reason.clone());
         }
@@ -143,6 +144,7 @@ impl<T: Task> Supervisor<T> {
     /// it as for any task, within its deadline if it has one).
     pub(super) fn drained(&self) -> bool {
         self.queue.is_empty()
+            && self.keys.waiting() == 0
             && self.gate.pending() == 0
             && self.waiting.is_empty()
             && self.owed.is_empty()
@@ -195,6 +197,7 @@ impl<T: Task> Supervisor<T> {
         while let Some(job) = self.queue.pop() {
             self.hand_back(job, reason.clone());
         }
+        self.hand_back_keyed(&reason);
         // A task admitted just before the gate closed may still be on its way
         // from another thread; it is handed back, and named in the report,
         // when it arrives (see `accept`).
@@ -301,6 +304,7 @@ impl<T: Task> Supervisor<T> {
         while let Some(job) = self.queue.pop() {
             self.hand_back(job, handed_back.clone());
         }
+        self.hand_back_keyed(&handed_back);
         for (_, job) in std::mem::take(&mut self.waiting) {
             self.hand_back(job, handed_back.clone());
         }
@@ -320,6 +324,7 @@ impl<T: Task> Supervisor<T> {
             }
             if !matches!(self.slots.get(slot).state(), SlotState::Gone) {
                 self.let_go(slot);
+                self.leave_empty(slot);
             }
         }
         self.finish_if_all_gone();

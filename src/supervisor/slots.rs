@@ -103,7 +103,10 @@ impl<T: Task> Slots<T> {
             .take(n)
             .collect();
         for &slot in &grown {
-            self.slots[slot].retired = false;
+            let entry = &mut self.slots[slot];
+            entry.retired = false;
+            // A fresh start: its old worker's crashes are not this one's.
+            entry.consecutive_restarts = 0;
         }
         while grown.len() < n {
             grown.push(self.slots.len());

@@ -457,19 +457,24 @@ impl<T: Task> Supervisor<T> {
             delay,
         });
         self.slots.set(slot, SlotState::Backoff);
+        // The backoff of this worker's end: a slot retired and brought back
+        // meanwhile has a later generation, and a backoff of its own.
+        let generation = self.slots.get(slot).generation;
         if delay.is_zero() {
-            self.respawn(slot);
+            self.respawn(slot, generation);
         } else {
             ctx.run_later(delay, move |supervisor, _| {
-                supervisor.respawn(slot);
+                supervisor.respawn(slot, generation);
                 supervisor.publish_metrics();
             });
         }
     }
 
     /// The backoff is over: start the slot's new worker, if it is still wanted.
-    pub(super) fn respawn(&mut self, slot: usize) {
-        if !matches!(self.slots.get(slot).state(), SlotState::Backoff) {
+    pub(super) fn respawn(&mut self, slot: usize, generation: u32) {
+        if !matches!(self.slots.get(slot).state(), SlotState::Backoff)
+            || self.slots.get(slot).generation != generation
+        {
             return;
         }
         if self.wants_worker(slot) {

@@ -2,7 +2,7 @@
 //! what its script says (complete, fail, panic, or hold until released).
 #![allow(dead_code)]
 
-use actix_workerpool::{Task, TaskContext};
+use actix_workerpool::{Task, TaskContext, TaskKey};
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 
@@ -29,6 +29,18 @@ pub struct Probe {
     pub label: u32,
     script: Script,
     events: mpsc::UnboundedSender<Started>,
+    key: Option<TaskKey>,
+}
+
+impl Probe {
+    /// The probe, with a key: it runs after every probe with the same key
+    /// submitted before it has ended.
+    pub fn keyed(self, key: u64) -> Probe {
+        Probe {
+            key: Some(TaskKey::new(key)),
+            ..self
+        }
+    }
 }
 
 /// Lets a held probe finish.
@@ -45,6 +57,10 @@ impl Task for Probe {
     type Output = (u32, usize);
     type Error = String;
     type State = ();
+
+    fn key(&self) -> Option<TaskKey> {
+        self.key
+    }
 
     async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<(u32, usize), String> {
         let _ = self.events.unbounded_send(Started {
@@ -85,6 +101,7 @@ impl Lab {
             label,
             script,
             events: self.tx.clone(),
+            key: None,
         }
     }
 
