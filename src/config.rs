@@ -30,6 +30,18 @@ pub enum Overflow {
     /// ([`run_all`](crate::Pool::run_all)), which waits: for callers that
     /// must never wait, such as a request handler that answers 503.
     Reject,
+    /// Every submit makes room by evicting the oldest task waiting in the
+    /// queue for its first attempt, and is accepted without waiting, but
+    /// [`try_submit`](crate::Pool::try_submit), which hands the task back
+    /// ([`TrySubmitError::Full`](crate::TrySubmitError::Full)), and a batch,
+    /// which waits: for work where the newest matters most (sensor
+    /// readings, refreshes). The evicted task ends
+    /// [`Outcome::Evicted`](crate::Outcome::Evicted) and goes to the
+    /// dead-letter sink, which such a pool must have. Tasks that have run
+    /// (waiting for a retry, or running) are never evicted; should no queued
+    /// task be found (all of them on their way to a worker at that moment),
+    /// the submit waits for room as under `Block`.
+    DropOldest,
 }
 
 /// The most worker slots a pool keeps in service: a bound that no real pool
@@ -82,7 +94,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`latency`](Self::latency) | tasks are timed | |
 /// | [`dead_letters`](Self::dead_letters) | none: tasks that end without success are dropped once their handle has the outcome | |
 /// | [`quarantine_after`](Self::quarantine_after) | 3 crashes | 0 |
-/// | [`overflow`](Self::overflow) | [`Overflow::Block`]: `submit` waits for room | |
+/// | [`overflow`](Self::overflow) | [`Overflow::Block`]: `submit` waits for room | [`Overflow::DropOldest`] without a dead-letter sink |
 ///
 /// # Examples
 ///
@@ -495,7 +507,7 @@ impl<T: Task> PoolBuilder<T> {
         if config.latency {
             crate::latency::warm_up();
         }
-        let gate = Gate::new(config.queue_capacity).rejecting(self_overflow == Overflow::Reject);
+        let gate = Gate::new(config.queue_capacity).overflowing(self_overflow);
         #[cfg(feature = "metrics")]
         let gate = {
             let (admissions, metrics) = crate::telemetry::register(config.name.as_deref());
@@ -514,6 +526,9 @@ impl<T: Task> PoolBuilder<T> {
         }
         if self.workers > MAX_WORKERS {
             return Err(BuildError::TooManyWorkers { max: MAX_WORKERS });
+        }
+        if self.overflow == Overflow::DropOldest && self.dead_letters.is_none() {
+            return Err(BuildError::EvictionWithoutDeadLetters);
         }
         if self.queue_capacity == 0 {
             return Err(BuildError::ZeroCapacity);

@@ -13,6 +13,7 @@
 //! | `Task::timeout` | supervisor (a task it hands out), worker (a task it takes itself) | as a panic in `run` |
 //! | `Task::is_retryable` | supervisor (`Job::is_retryable`) | counts as "no" |
 //! | `Task::retry_policy` | supervisor; worker (a task with a timeout it takes itself) | counts as no policy of its own |
+//! | `Task::key` | whoever submits the task (`Job::new`) | logged; the task runs without a key |
 //! | `Debug` of a task's error | supervisor (log lines, `TaskFailed` events, `DeadReason::Failed`) | the text says it panicked |
 //! | `Drop` of a task, its output or its error | supervisor, as a task's outcome goes out ([`Job`](crate::job)) | logged; the outcome still reaches the handle |
 //! | `Drop` of what a closed lane still held | whoever closes it | logged |

@@ -70,6 +70,10 @@ pub enum DeadReason {
         /// The last panic's message.
         message: String,
     },
+    /// It waited for its first attempt in a full queue and made room for a
+    /// newer task ([`Outcome::Evicted`](crate::Outcome::Evicted), under
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest)); it never ran.
+    Evicted,
 }
 
 impl fmt::Display for DeadReason {
@@ -78,6 +82,7 @@ impl fmt::Display for DeadReason {
             DeadReason::Failed { error } => write!(f, "failed: {error}"),
             DeadReason::Panicked { message } => write!(f, "panicked: {message}"),
             DeadReason::TimedOut => f.write_str("timed out"),
+            DeadReason::Evicted => f.write_str("evicted from a full queue"),
             DeadReason::Quarantined { crashes, message } => {
                 write!(f, "quarantined after {crashes} crashes: {message}")
             }

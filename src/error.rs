@@ -146,6 +146,10 @@ pub enum BuildError {
     /// crashed anything.
     #[error("a task can be quarantined only after at least one crash")]
     ZeroQuarantine,
+    /// `overflow(Overflow::DropOldest)` without a dead-letter sink: the
+    /// tasks it evicts would be lost.
+    #[error("a pool that evicts queued tasks (Overflow::DropOldest) needs a dead-letter sink")]
+    EvictionWithoutDeadLetters,
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,

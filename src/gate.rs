@@ -10,6 +10,7 @@
 
 use tokio::sync::Notify;
 
+use crate::config::Overflow;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::task::TaskId;
@@ -35,9 +36,8 @@ pub(crate) struct Gate {
     waiters: AtomicUsize,
     room: Notify,
     next_id: AtomicU64,
-    /// `submit` refuses rather than waits when the queue is full
-    /// ([`Overflow::Reject`](crate::Overflow::Reject)).
-    rejects: bool,
+    /// What `submit` does when the queue is full.
+    overflow: Overflow,
     /// Tasks admitted and places held, for the pool's metrics.
     #[cfg(all(feature = "metrics", not(workerpool_loom)))]
     admissions: Option<crate::telemetry::Admissions>,
@@ -51,20 +51,33 @@ impl Gate {
             waiters: AtomicUsize::new(0),
             room: Notify::new(),
             next_id: AtomicU64::new(0),
-            rejects: false,
+            overflow: Overflow::Block,
             #[cfg(all(feature = "metrics", not(workerpool_loom)))]
             admissions: None,
         }
     }
 
-    /// The gate, refusing rather than waiting when the queue is full.
-    pub(crate) fn rejecting(self, rejects: bool) -> Self {
-        Gate { rejects, ..self }
+    /// The gate, with what `submit` does when the queue is full.
+    pub(crate) fn overflowing(self, overflow: Overflow) -> Self {
+        Gate { overflow, ..self }
     }
 
-    /// Whether `submit` refuses rather than waits when the queue is full.
+    /// Whether `submit` refuses rather than waits when the queue is full
+    /// ([`Overflow::Reject`]).
     pub(crate) fn rejects(&self) -> bool {
-        self.rejects
+        self.overflow == Overflow::Reject
+    }
+
+    /// Whether `submit` makes room by evicting the oldest queued task
+    /// ([`Overflow::DropOldest`]).
+    pub(crate) fn evicts(&self) -> bool {
+        self.overflow == Overflow::DropOldest
+    }
+
+    /// Whether a place is free now.
+    pub(crate) fn has_room(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        state & CLOSED == 0 && state < self.capacity
     }
 
     /// The gate, recording admissions and freed places in the pool's metrics.

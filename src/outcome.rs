@@ -52,6 +52,12 @@ pub enum Outcome<T: Task> {
         /// How many attempts were made, one cut off by the cancel included.
         attempts: u32,
     },
+    /// The queue was full and the pool's overflow policy is
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest): this task, the
+    /// oldest waiting for its first attempt, made room for a newer one. It
+    /// never ran; the task went to the pool's dead-letter sink
+    /// ([`DeadReason::Evicted`](crate::DeadReason::Evicted)).
+    Evicted,
     /// The pool stopped before the task ran to an end; the task comes back
     /// unrun (this time: a task handed back between two attempts has run before).
     NotRun {
@@ -81,6 +87,8 @@ pub enum OutcomeKind {
     Aborted,
     /// See [`Outcome::Cancelled`].
     Cancelled,
+    /// See [`Outcome::Evicted`].
+    Evicted,
     /// See [`Outcome::NotRun`].
     NotRun,
 }
@@ -95,13 +103,16 @@ impl<T: Task> Outcome<T> {
             Outcome::TimedOut { .. } => OutcomeKind::TimedOut,
             Outcome::Aborted { .. } => OutcomeKind::Aborted,
             Outcome::Cancelled { .. } => OutcomeKind::Cancelled,
+            Outcome::Evicted => OutcomeKind::Evicted,
             Outcome::NotRun { .. } => OutcomeKind::NotRun,
         }
     }
 
-    /// How many attempts were made (for `NotRun`, before the task was handed back).
+    /// How many attempts were made (for `NotRun`, before the task was
+    /// handed back; none for `Evicted`).
     pub fn attempts(&self) -> u32 {
         match self {
+            Outcome::Evicted => 0,
             Outcome::Completed { attempts, .. }
             | Outcome::Failed { attempts, .. }
             | Outcome::Panicked { attempts, .. }
@@ -162,6 +173,7 @@ impl<T: Task> fmt::Debug for Outcome<T> {
                 .debug_struct("Cancelled")
                 .field("attempts", attempts)
                 .finish_non_exhaustive(),
+            Outcome::Evicted => f.write_str("Evicted"),
             Outcome::NotRun {
                 reason, attempts, ..
             } => f

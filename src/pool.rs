@@ -16,7 +16,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{Backlog, HandlesDropped, Supervisor};
+use crate::supervisor::{Backlog, HandlesDropped, MakeRoom, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -185,7 +185,9 @@ impl<T: Task> Pool<T> {
         match try_submit_to(gate, backlog, task) {
             Ok(handle) => Ok(handle),
             Err(TrySubmitError::Full(task)) if gate.rejects() => Err(SubmitError::Full(task)),
-            Err(TrySubmitError::Full(task)) => submit_to(gate, backlog, task).await,
+            Err(TrySubmitError::Full(task)) => {
+                submit_waiting(gate, backlog, &self.shared.addr, task).await
+            }
             Err(TrySubmitError::Stopped(task)) => Err(SubmitError::Stopped(task)),
         }
     }
@@ -233,11 +235,25 @@ impl<T: Task> Pool<T> {
         task: T,
         timeout: Duration,
     ) -> Result<TaskHandle<T>, SubmitTimeoutError<T>> {
-        let Shared { gate, backlog, .. } = &*self.shared;
+        let Shared {
+            gate,
+            backlog,
+            addr,
+            ..
+        } = &*self.shared;
         let task = match try_submit_to(gate, backlog, task) {
             Ok(handle) => return Ok(handle),
             Err(TrySubmitError::Full(task)) if gate.rejects() => {
                 return Err(SubmitTimeoutError::Timeout(task));
+            }
+            Err(TrySubmitError::Full(task)) if gate.evicts() => {
+                match make_room_and_submit(gate, backlog, addr, task).await {
+                    Ok(handle) => return Ok(handle),
+                    Err(TrySubmitError::Full(task)) => task,
+                    Err(TrySubmitError::Stopped(task)) => {
+                        return Err(SubmitTimeoutError::Stopped(task));
+                    }
+                }
             }
             Err(TrySubmitError::Full(task)) => task,
             Err(TrySubmitError::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
@@ -491,6 +507,49 @@ pub(crate) async fn submit_to<T: Task>(
     match gate.admit().await {
         Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
         Err(_) => Err(SubmitError::Stopped(task)),
+    }
+}
+
+/// For a submit that found the queue full: makes room first, under
+/// [`Overflow::DropOldest`](crate::Overflow::DropOldest), then waits for it.
+pub(crate) async fn submit_waiting<T: Task>(
+    gate: &Arc<Gate>,
+    backlog: &Backlog<T>,
+    supervisor: &Addr<Supervisor<T>>,
+    task: T,
+) -> Result<TaskHandle<T>, SubmitError<T>> {
+    let task = if gate.evicts() {
+        match make_room_and_submit(gate, backlog, supervisor, task).await {
+            Ok(handle) => return Ok(handle),
+            Err(TrySubmitError::Full(task)) => task,
+            Err(TrySubmitError::Stopped(task)) => return Err(SubmitError::Stopped(task)),
+        }
+    } else {
+        task
+    };
+    submit_to(gate, backlog, task).await
+}
+
+/// Has the supervisor evict the oldest queued task, and takes the place it
+/// freed; again, should another submitter take it first. `Full` with the
+/// task if there was nothing to evict (every queued task on its way to a
+/// worker): the caller waits for room then.
+async fn make_room_and_submit<T: Task>(
+    gate: &Arc<Gate>,
+    backlog: &Backlog<T>,
+    supervisor: &Addr<Supervisor<T>>,
+    mut task: T,
+) -> Result<TaskHandle<T>, TrySubmitError<T>> {
+    loop {
+        match supervisor.send(MakeRoom).await {
+            Ok(true) => {}
+            // Nothing to evict, or the pool is stopping (then the gate says so).
+            Ok(false) | Err(_) => return Err(TrySubmitError::Full(task)),
+        }
+        match try_submit_to(gate, backlog, task) {
+            Err(TrySubmitError::Full(back)) => task = back,
+            answer => return answer,
+        }
     }
 }
 

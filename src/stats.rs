@@ -9,7 +9,7 @@ use crate::task::TaskId;
 /// A snapshot of a pool's counters, taken by the supervisor between two messages.
 ///
 /// Every snapshot balances: `submitted == completed + failed + panicked +
-/// timed_out + aborted + cancelled + not_run + queued + in_flight +
+/// timed_out + aborted + cancelled + evicted + not_run + queued + in_flight +
 /// waiting_retry` (see
 /// [`Stats::balances`]), `queued <= queue_capacity` and `in_flight <=
 /// workers.len()`.
@@ -33,6 +33,9 @@ pub struct Stats {
     pub aborted: u64,
     /// Tasks cancelled ([`Cancelled`](crate::Outcome::Cancelled)).
     pub cancelled: u64,
+    /// Tasks evicted from a full queue to make room for newer ones
+    /// ([`Evicted`](crate::Outcome::Evicted)).
+    pub evicted: u64,
     /// Tasks waiting in the queue for a worker for their first attempt: never
     /// more than the queue's capacity.
     pub queued: usize,
@@ -155,6 +158,7 @@ impl Stats {
             + self.timed_out
             + self.aborted
             + self.cancelled
+            + self.evicted
             + self.not_run
     }
 
@@ -250,6 +254,13 @@ pub enum PoolEvent {
         task: TaskId,
         /// How many of its attempts crashed.
         crashes: u32,
+    },
+    /// A task waiting for its first attempt was evicted from the full queue
+    /// to make room for a newer one: it ends
+    /// [`Evicted`](crate::Outcome::Evicted), and goes to the dead letters.
+    TaskEvicted {
+        /// The task.
+        task: TaskId,
     },
     /// A task was cancelled: it ends [`Cancelled`](crate::Outcome::Cancelled).
     TaskCancelled {

@@ -325,3 +325,48 @@ fn hashed_keys_of_equal_values_are_equal() {
     assert_eq!(TaskKey::new(9).as_u64(), 9);
     assert_eq!(TaskKey::from(9u64), TaskKey::new(9));
 }
+
+#[actix_rt::test]
+async fn a_submit_message_sent_first_keeps_its_turn_before_later_submissions() {
+    let mut lab = Lab::new();
+    let pool = pool_of(2);
+    let addr = pool.addr();
+    // Neither answer awaited before the other is sent.
+    addr.do_send(Submit(lab.completes(1).keyed(7)));
+    let second = pool.try_submit(lab.completes(2).keyed(7)).unwrap();
+    let third = addr.send(Submit(lab.completes(3).keyed(7)));
+    let fourth = addr.send(TrySubmit(lab.completes(4).keyed(7)));
+    let (third, fourth) = futures::join!(third, fourth);
+    for handle in [second, third.unwrap().unwrap(), fourth.unwrap().unwrap()] {
+        assert!(within_60s(handle).await.unwrap().kind() == OutcomeKind::Completed);
+    }
+    assert_eq!(labels(&lab.drain_started()), [1, 2, 3, 4]);
+}
+
+#[actix_rt::test]
+async fn a_keyed_task_does_not_overtake_older_tasks_without_a_key() {
+    let mut lab = Lab::new();
+    let pool = pool_of(1);
+    let (busy, release) = lab.occupy(&pool, 0).await;
+    let unkeyed = pool.try_submit(lab.completes(100)).unwrap();
+    let keyed: Vec<_> = (1..=5)
+        .map(|n| {
+            pool.try_submit(lab.completes(n).keyed(u64::from(n)))
+                .unwrap()
+        })
+        .collect();
+    let last = pool.try_submit(lab.completes(200)).unwrap();
+    release.release();
+    for handle in std::iter::once(busy)
+        .chain([unkeyed])
+        .chain(keyed)
+        .chain([last])
+    {
+        assert!(within_60s(handle).await.unwrap().kind() == OutcomeKind::Completed);
+    }
+    assert_eq!(
+        labels(&lab.drain_started()),
+        [100, 1, 2, 3, 4, 5, 200],
+        "one worker runs them in submission order"
+    );
+}

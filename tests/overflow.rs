@@ -4,9 +4,13 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_workerpool::{Overflow, Pool, Submit, SubmitError, SubmitTimeoutError, TrySubmitError};
+use actix_workerpool::{
+    BuildError, DeadLetter, DeadReason, OutcomeKind, Overflow, Pool, PoolEvent, Submit,
+    SubmitError, SubmitTimeoutError, TaskHandle, TrySubmitError,
+};
 use common::{Lab, Probe};
 
 /// One worker, busy until released, and a queue of one, full.
@@ -97,4 +101,120 @@ async fn a_rejecting_pool_that_has_stopped_says_stopped() {
         pool.submit(lab.completes(1)).await,
         Err(SubmitError::Stopped(_))
     ));
+}
+
+/// A pool that drops the oldest queued task when full: one worker, busy
+/// until released, and a queue of two, full (tasks 1 and 2); what reaches
+/// its dead-letter sink.
+async fn dropping_pool(
+    lab: &mut Lab,
+) -> (
+    Pool<Probe>,
+    common::Release,
+    Arc<Mutex<Vec<(u32, DeadReason)>>>,
+    Vec<TaskHandle<Probe>>,
+) {
+    let letters: Arc<Mutex<Vec<(u32, DeadReason)>>> = Arc::default();
+    let sink = letters.clone();
+    let pool = Pool::<Probe>::builder()
+        .workers(1)
+        .queue_capacity(2)
+        .overflow(Overflow::DropOldest)
+        .dead_letters_with(move |letter: DeadLetter<Probe>| {
+            sink.lock()
+                .unwrap()
+                .push((letter.task.label, letter.reason));
+        })
+        .build()
+        .unwrap();
+    let (_running, release) = lab.occupy(&pool, 0).await;
+    let queued = vec![
+        pool.try_submit(lab.completes(1)).unwrap(),
+        pool.try_submit(lab.completes(2)).unwrap(),
+    ];
+    (pool, release, letters, queued)
+}
+
+#[actix_rt::test]
+async fn drop_oldest_evicts_the_oldest_queued_task_to_make_room() {
+    let mut lab = Lab::new();
+    let (pool, release, letters, mut queued) = dropping_pool(&mut lab).await;
+    let mut events = common::Events::subscribe(&pool).await;
+
+    // Accepted at once, though the queue was full: task 1, the oldest, goes.
+    let newest = pool.submit(lab.completes(3)).await.unwrap();
+    let oldest = queued.remove(0);
+    assert_eq!(oldest.await.unwrap().kind(), OutcomeKind::Evicted);
+    assert_eq!(*letters.lock().unwrap(), [(1, DeadReason::Evicted)]);
+    let event = events
+        .until(|e| matches!(e, PoolEvent::TaskEvicted { .. }))
+        .await;
+    assert!(matches!(event, PoolEvent::TaskEvicted { task } if task.as_u64() == 1));
+
+    release.release();
+    assert_eq!(queued.remove(0).await.unwrap().output(), Some((2, 0)));
+    assert_eq!(newest.await.unwrap().output(), Some((3, 0)));
+    let ran: Vec<u32> = lab.drain_started().iter().map(|s| s.label).collect();
+    assert_eq!(ran, [2, 3], "the evicted task never ran");
+    let stats = pool.stats().await.unwrap();
+    assert_eq!(
+        (stats.evicted, stats.completed, stats.dead_letters),
+        (1, 3, 1)
+    );
+    assert!(stats.balances(), "{stats:?}");
+}
+
+#[actix_rt::test]
+async fn drop_oldest_makes_room_for_every_way_of_submitting_but_try_submit_and_a_batch() {
+    tokio::time::pause();
+    let mut lab = Lab::new();
+    let (pool, _release, letters, _queued) = dropping_pool(&mut lab).await;
+    // `try_submit` never evicts: it says the queue is full.
+    assert!(matches!(
+        pool.try_submit(lab.completes(3)),
+        Err(TrySubmitError::Full(_))
+    ));
+    let started = tokio::time::Instant::now();
+    pool.submit_timeout(lab.completes(4), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), Duration::ZERO, "it did not wait");
+    pool.addr()
+        .send(Submit(lab.completes(5)))
+        .await
+        .unwrap()
+        .unwrap();
+    let evicted: Vec<u32> = letters.lock().unwrap().iter().map(|(l, _)| *l).collect();
+    assert_eq!(evicted, [1, 2]);
+    let stats = pool.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.evicted), (2, 2));
+}
+
+#[actix_rt::test]
+async fn drop_oldest_needs_a_dead_letter_sink() {
+    let refused = Pool::<Probe>::builder()
+        .overflow(Overflow::DropOldest)
+        .build()
+        .unwrap_err();
+    assert_eq!(refused, BuildError::EvictionWithoutDeadLetters);
+}
+
+#[actix_rt::test]
+async fn drop_oldest_never_evicts_from_a_stopped_pool() {
+    let mut lab = Lab::new();
+    let (pool, release, letters, queued) = dropping_pool(&mut lab).await;
+    let stop = common::stop_later(&pool);
+    while !pool.is_closed() {
+        actix_rt::task::yield_now().await;
+    }
+    assert!(matches!(
+        pool.submit(lab.completes(3)).await,
+        Err(SubmitError::Stopped(_))
+    ));
+    release.release();
+    stop.await.unwrap().unwrap();
+    assert!(letters.lock().unwrap().is_empty());
+    for handle in queued {
+        assert_eq!(handle.await.unwrap().kind(), OutcomeKind::NotRun);
+    }
 }

@@ -110,6 +110,8 @@ impl Results {
             Outcome::Cancelled { attempts, .. } => {
                 json!({"state": "cancelled", "attempts": attempts})
             }
+            // This service's pool waits for room (it never evicts).
+            Outcome::Evicted => json!({"state": "evicted", "attempts": 0}),
             Outcome::NotRun { reason, .. } => {
                 json!({"state": "not_run", "reason": reason.to_string()})
             }

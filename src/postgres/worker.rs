@@ -595,6 +595,9 @@ fn record_of<J: Durable>(
             attempts: 0,
             ..
         } => return Record::Release,
+        // Never begun: the worker's pool waits for room rather than evict
+        // (`durable_conflict`); should that change, it is released.
+        Outcome::Evicted => return Record::Release,
         // Lost with its worker or arbiter, maybe midway: an attempt made.
         Outcome::NotRun { reason, .. } => (format!("lost with its worker ({reason})"), true, None),
         Outcome::Failed {

@@ -116,53 +116,88 @@ type TrySubmitResult<T> = Result<TaskHandle<T>, TrySubmitError<T>>;
 impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
     type Result = SubmitAnswer<T>;
 
-    fn handle(&mut self, Submit(task): Submit<T>, _: &mut Self::Context) -> Self::Result {
-        SubmitAnswer {
-            gate: self.gate.clone(),
-            backlog: self.inbound.backlog().clone(),
-            task,
+    /// Admits the task now if there is room (making some, in a pool that
+    /// evicts), so that it keeps its place among the messages before and
+    /// after it (keyed tasks keep their order so); else the answer waits.
+    fn handle(&mut self, Submit(task): Submit<T>, ctx: &mut Self::Context) -> Self::Result {
+        if self.gate.evicts() && !self.gate.has_room() {
+            self.make_room(ctx);
+        }
+        match self.gate.try_admit() {
+            Ok((id, permit)) => {
+                let timing = self.stopwatch().accepting();
+                let route = self.inbound.backlog().route();
+                let (job, handle) = Job::new(id, permit, task, timing, route);
+                self.enqueue(job);
+                SubmitAnswer(Answer::Now(Ok(handle)))
+            }
+            Err(Refusal::Closed) => SubmitAnswer(Answer::Now(Err(SubmitError::Stopped(task)))),
+            Err(Refusal::Full) => SubmitAnswer(Answer::Wait {
+                gate: self.gate.clone(),
+                backlog: self.inbound.backlog().clone(),
+                supervisor: ctx.address(),
+                task,
+            }),
         }
     }
 }
 
-/// The answer to a [`Submit`]: it waits for room in the queue only while its
-/// sender still waits for the answer.
+/// The answer to a [`Submit`]: at once, or, with the queue full, once there
+/// is room, and only while its sender still waits for the answer.
 ///
 /// A `ResponseFuture` would run to its end even after the sender gave up (a
 /// timeout around `send`), and admit the task later, unseen. Here the wait for
 /// room races the sender's going away, and a task whose sender has gone is
-/// dropped unadmitted, as `Pool::submit` drops it when its future is.
-pub struct SubmitAnswer<T: Task> {
-    gate: Arc<Gate>,
-    backlog: Arc<Backlog<T>>,
-    task: T,
+/// dropped unadmitted, as `Pool::submit` drops it when its future is. A task
+/// admitted after such a wait counts as submitted then.
+pub struct SubmitAnswer<T: Task>(Answer<T>);
+
+enum Answer<T: Task> {
+    /// Admitted, or refused, as the message was handled.
+    Now(SubmitResult<T>),
+    /// The queue was full.
+    Wait {
+        gate: Arc<Gate>,
+        backlog: Arc<Backlog<T>>,
+        /// To make room, for a pool that evicts.
+        supervisor: Addr<Supervisor<T>>,
+        task: T,
+    },
 }
 
 type SubmitResult<T> = Result<TaskHandle<T>, SubmitError<T>>;
 
 impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
     fn handle(self, _: &mut Context<Supervisor<T>>, tx: Option<OneshotSender<SubmitResult<T>>>) {
+        let (gate, backlog, supervisor, task) = match self.0 {
+            Answer::Now(answer) => {
+                let unsent = match tx {
+                    Some(tx) => tx.send(answer).err(),
+                    None => Some(answer),
+                };
+                // An admitted task runs whether anyone listens or not; a
+                // refused one nobody took back is dropped here.
+                drop_contained("Drop of a refused task nobody took back", unsent);
+                return;
+            }
+            Answer::Wait {
+                gate,
+                backlog,
+                supervisor,
+                task,
+            } => (gate, backlog, supervisor, task),
+        };
         // `do_send`: nobody listens, so nobody can give up, nor hear a
         // refusal; admit as a waiting `submit` would, whatever the policy.
         let Some(mut tx) = tx else {
             actix_rt::spawn(async move {
-                let _ = crate::pool::submit_to(&self.gate, &self.backlog, self.task).await;
+                let _ = crate::pool::submit_waiting(&gate, &backlog, &supervisor, task).await;
             });
             return;
         };
-        let SubmitAnswer {
-            gate,
-            backlog,
-            task,
-        } = self;
         // A pool that rejects rather than waits answers at once.
         if gate.rejects() {
-            let answer = match crate::pool::try_submit_to(&gate, &backlog, task) {
-                Ok(handle) => Ok(handle),
-                Err(TrySubmitError::Full(task)) => Err(SubmitError::Full(task)),
-                Err(TrySubmitError::Stopped(task)) => Err(SubmitError::Stopped(task)),
-            };
-            if let Err(unsent) = tx.send(answer) {
+            if let Err(unsent) = tx.send(Err(SubmitError::Full(task))) {
                 drop_contained("Drop of a refused task nobody took back", unsent);
             }
             return;
@@ -171,7 +206,7 @@ impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
             // Admission is cancel safe: dropped when the sender goes, it has
             // taken nothing, and the task drops with it.
             let admitted = futures::select_biased! {
-                answer = crate::pool::submit_to(&gate, &backlog, task).fuse() => answer,
+                answer = crate::pool::submit_waiting(&gate, &backlog, &supervisor, task).fuse() => answer,
                 () = tx.closed().fuse() => return,
             };
             if let Err(unsent) = tx.send(admitted) {

@@ -458,6 +458,12 @@ impl<T: Task> Supervisor<T> {
     /// answering a message that must see every job (a status query, a stop).
     pub(super) fn catch_up(&mut self, ctx: &mut actix::Context<Self>) {
         self.catch_up_reports(ctx);
+        self.read_backlog();
+    }
+
+    /// Takes on every job in the backlog now, into the supervisor's own
+    /// queue (or to an idle worker).
+    pub(super) fn read_backlog(&mut self) {
         // Only what is there now: handles on other threads may keep adding.
         for _ in 0..self.inbound.jobs_waiting() {
             match self.inbound.backlog.take() {

@@ -133,6 +133,14 @@ impl<T: Task> Keys<T> {
         None
     }
 
+    /// The oldest job waiting for its key, if any.
+    pub(super) fn oldest(&self) -> Option<TaskId> {
+        self.lines
+            .values()
+            .filter_map(|line| line.front().map(Job::id))
+            .min()
+    }
+
     /// Whether the job with this id waits for its key.
     pub(super) fn holds(&self, id: TaskId) -> bool {
         self.lines
@@ -166,9 +174,18 @@ impl<T: Task> Supervisor<T> {
             return;
         }
         if let Some(job) = self.keys.admit(job, key) {
-            self.queue.push(job);
+            self.queue_keyed(job);
             self.pump();
         }
+    }
+
+    /// Queues a keyed job that has its key's turn, in submission order with
+    /// the rest: the jobs in the backlog come into the supervisor's queue
+    /// first, since workers take nothing from the backlog while the queue
+    /// holds a job, and the job goes behind those submitted before it.
+    fn queue_keyed(&mut self, job: Job<T>) {
+        self.read_backlog();
+        self.queue.insert_in_order(job);
     }
 
     /// Gives the turns that ended to the next job of each key. Run between
@@ -188,7 +205,7 @@ impl<T: Task> Supervisor<T> {
                 self.hand_back(job, reason);
                 self.finish_if_all_gone();
             } else {
-                self.queue.push(job);
+                self.queue_keyed(job);
                 queued = true;
             }
         }

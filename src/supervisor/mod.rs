@@ -43,6 +43,7 @@ mod backlog;
 mod cancel;
 mod deadlines;
 mod events;
+mod evict;
 mod handlers;
 mod idle;
 mod inbox;
@@ -78,6 +79,7 @@ use cancel::Cancels;
 pub(crate) use deadlines::Watched;
 use deadlines::{Owed, Watchdog};
 use events::Subscribers;
+pub(crate) use evict::MakeRoom;
 pub(crate) use inbox::{Backlog, Inbound, Inbox, LocalInbox, Taken, WorkerInbox};
 use inbox::{InboxReader, ReadInbox};
 pub(crate) use keys::Turn;
@@ -145,6 +147,7 @@ struct Counts {
     not_run: u64,
     aborted: u64,
     cancelled: u64,
+    evicted: u64,
     in_flight: usize,
     restarts: u64,
     retries: u64,
@@ -468,6 +471,7 @@ impl<T: Task> Supervisor<T> {
             timed_out: self.counts.timed_out,
             aborted: self.counts.aborted,
             cancelled: self.counts.cancelled,
+            evicted: self.counts.evicted,
             not_run: self.counts.not_run,
             // Each of these holds a permit, so there are never more of them
             // than the queue's capacity.
@@ -518,6 +522,7 @@ impl<T: Task> Supervisor<T> {
                     c.timed_out,
                     c.aborted,
                     c.cancelled,
+                    c.evicted,
                     c.not_run,
                 ],
                 retries: c.retries,

@@ -1,9 +1,10 @@
 //! The jobs the supervisor holds for the next free worker: retries that are
 //! due, and jobs read from the backlog before a worker was free for them (to
 //! answer a status query, say). Most waiting jobs wait in the backlog itself.
-//! These are older than any job in the backlog, so while this queue holds any,
-//! workers take no job from the backlog themselves: they come back idle, and
-//! the supervisor hands them these first.
+//! These are older than any job in the backlog (a keyed job whose key comes
+//! free is queued after the backlog is read in, in submission order), so
+//! while this queue holds any, workers take no job from the backlog
+//! themselves: they come back idle, and the supervisor hands them these first.
 //!
 //! Kept behind this small type so that dispatch does not care where waiting
 //! tasks live: a broker-backed queue can replace the in-memory one here. The
@@ -38,6 +39,20 @@ impl<T: Task> TaskQueue<T> {
     pub(crate) fn push(&mut self, job: Job<T>) {
         self.hold(&job);
         self.jobs.push_back(job);
+    }
+
+    /// Puts a job waiting for its first attempt behind those submitted
+    /// before it, and ahead of those submitted after it (a keyed job whose
+    /// key has come free; ids are given in submission order).
+    pub(crate) fn insert_in_order(&mut self, job: Job<T>) {
+        let id = job.id();
+        let at = self
+            .jobs
+            .iter()
+            .position(|queued| queued.holds_place() && queued.id() > id)
+            .unwrap_or(self.jobs.len());
+        self.hold(&job);
+        self.jobs.insert(at, job);
     }
 
     /// Puts a job ahead of the others: a retry, which has waited already.
@@ -76,6 +91,17 @@ impl<T: Task> TaskQueue<T> {
         if self.jobs.is_empty() {
             self.backlog.bar(Bar::Held, true);
         }
+    }
+
+    /// The oldest job here that waits for its first attempt (holding its
+    /// place), if any: jobs read early come in the order they were
+    /// submitted, behind the due retries put in front.
+    pub(crate) fn oldest_waiting(&self) -> Option<TaskId> {
+        self.jobs
+            .iter()
+            .filter(|job| job.holds_place())
+            .map(Job::id)
+            .min()
     }
 
     /// The job with this id, if it waits here.

@@ -216,7 +216,7 @@ impl<T: Task> Supervisor<T> {
             self.name(),
             {},
             "worker pool stopped ({}): {} completed, {} failed, {} panicked, {} timed out, \
-             {} aborted, {} cancelled, {} not run, {} restarts",
+             {} aborted, {} cancelled, {} evicted, {} not run, {} restarts",
             report.reason,
             c.completed,
             c.failed,
@@ -224,6 +224,7 @@ impl<T: Task> Supervisor<T> {
             c.timed_out,
             c.aborted,
             c.cancelled,
+            c.evicted,
             c.not_run,
             c.restarts
         );

@@ -40,13 +40,14 @@ pub(crate) const WAIT_DURATION: &str = "workerpool.tasks.wait.duration";
 pub(crate) const PROCESS_DURATION: &str = "messaging.process.duration";
 
 /// The outcomes, in the order of `Tally::finished`, as the `outcome` label says them.
-const OUTCOMES: [&str; 7] = [
+const OUTCOMES: [&str; 8] = [
     "completed",
     "failed",
     "panicked",
     "timed_out",
     "aborted",
     "cancelled",
+    "evicted",
     "not_run",
 ];
 
@@ -124,7 +125,7 @@ impl Admissions {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Tally {
     /// By outcome, in the order of `OUTCOMES`.
-    pub(crate) finished: [u64; 7],
+    pub(crate) finished: [u64; 8],
     pub(crate) retries: u64,
     pub(crate) restarts: u64,
     pub(crate) stuck: u64,
@@ -137,7 +138,7 @@ pub(crate) struct Tally {
 
 /// The supervisor's share of a pool's metrics.
 pub(crate) struct PoolMetrics {
-    finished: [Counter; 7],
+    finished: [Counter; 8],
     retries: Counter,
     restarts: Counter,
     stuck: Counter,
@@ -292,7 +293,7 @@ mod tests {
         let (_, mut other) = metrics::with_local_recorder(&recorder, || register(None));
         let (_, mut pool) = metrics::with_local_recorder(&recorder, || register(None));
         let busy = Tally {
-            finished: [2, 0, 0, 0, 0, 0, 0],
+            finished: [2, 0, 0, 0, 0, 0, 0, 0],
             in_flight: 1,
             live_workers: 3,
             ..Tally::default()
