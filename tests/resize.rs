@@ -598,3 +598,37 @@ async fn a_retired_worker_stuck_on_its_thread_takes_the_idle_workers_there_off_i
     assert!(matches!(blocker.await.unwrap(), Outcome::TimedOut { .. }));
     drop(releases);
 }
+
+#[actix_rt::test]
+async fn a_drain_runs_the_retry_of_a_task_whose_retired_worker_has_quit() {
+    tokio::time::pause();
+    let mut lab = Lab::new();
+    let pool = Pool::<Probe>::builder()
+        .workers(2)
+        .retry(common::one_retry_after(Duration::from_secs(1)))
+        .build()
+        .unwrap();
+    let (first, release_first) = lab.occupy(&pool, 0).await;
+    let (failing, release_failing) = lab.held_then_fails(1);
+    let failing = pool.try_submit(failing).unwrap();
+    assert_eq!(lab.started().await.worker, 1);
+    // Slot 1 retires after its task, which will fail and want a retry.
+    pool.resize(1).await.unwrap();
+    let drain = common::drain_later(&pool);
+    while !pool.is_closed() {
+        actix_rt::task::yield_now().await;
+    }
+    release_first.release();
+    assert_eq!(completed_on(first).await, (0, 0));
+    release_failing.release();
+    // The retry runs on slot 0, which the drain kept for it.
+    match within_60s(failing).await.unwrap() {
+        Outcome::Failed { attempts, .. } => assert_eq!(attempts, 2),
+        other => panic!("expected Failed after 2 attempts, got {other:?}"),
+    }
+    let report = within_60s(drain).await.unwrap().unwrap();
+    assert!(report.not_run.is_empty(), "{report:?}");
+    let stats = pool.stats().await.unwrap();
+    assert_eq!((stats.failed, stats.waiting_retry), (1, 0));
+    assert!(stats.balances(), "{stats:?}");
+}

@@ -150,9 +150,11 @@ impl<T: Task> Supervisor<T> {
             && self.owed.is_empty()
     }
 
-    /// In a drain, once nothing is left to run, idle workers may go.
+    /// In a drain, once nothing is left to run, idle workers may go: not
+    /// while a retired slot's worker still runs a task, which quits after it
+    /// and may leave a retry behind for them.
     pub(super) fn quit_idle_if_drained(&mut self) {
-        if !self.drained() {
+        if !self.drained() || self.slots.retiring_with_task() {
             return;
         }
         for slot in 0..self.slots.len() {
@@ -198,6 +200,9 @@ impl<T: Task> Supervisor<T> {
             self.hand_back(job, reason.clone());
         }
         self.hand_back_keyed(&reason);
+        for (_, job) in std::mem::take(&mut self.waiting) {
+            self.hand_back(job, reason.clone());
+        }
         // A task admitted just before the gate closed may still be on its way
         // from another thread; it is handed back, and named in the report,
         // when it arrives (see `accept`).

@@ -137,6 +137,13 @@ impl<T: Task> Slots<T> {
         candidates
     }
 
+    /// Whether the worker of a retired slot still runs a task.
+    pub(super) fn retiring_with_task(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|slot| slot.retired && slot.state.task().is_some())
+    }
+
     /// The slots a snapshot lists: up to the last one in service or with a
     /// worker still.
     pub(super) fn listed(&self) -> impl Iterator<Item = &Slot<T>> {

@@ -15,6 +15,8 @@ pub enum Script {
     Hold(oneshot::Receiver<()>),
     /// Runs until released, then panics.
     HoldThenPanic(oneshot::Receiver<()>),
+    /// Runs until released, then fails; fails at once on later attempts.
+    HoldThenFail(Option<oneshot::Receiver<()>>),
 }
 
 /// Where and how a probe started.
@@ -80,6 +82,12 @@ impl Task for Probe {
                 let _ = release.await;
                 panic!("probe {} panicked", self.label)
             }
+            Script::HoldThenFail(release) => {
+                if let Some(release) = release.take() {
+                    let _ = release.await;
+                }
+                Err(format!("probe {} failed", self.label))
+            }
         }
     }
 }
@@ -121,6 +129,13 @@ impl Lab {
     pub fn held(&self, label: u32) -> (Probe, Release) {
         let (tx, rx) = oneshot::channel();
         (self.probe(label, Script::Hold(rx)), Release(tx))
+    }
+
+    /// A probe that runs until released, then fails (and fails again at
+    /// once on any later attempt).
+    pub fn held_then_fails(&self, label: u32) -> (Probe, Release) {
+        let (tx, rx) = oneshot::channel();
+        (self.probe(label, Script::HoldThenFail(Some(rx))), Release(tx))
     }
 
     /// A probe that runs until released, then panics.
