@@ -67,6 +67,7 @@ impl Model {
                 slot.tasks_run += 1;
                 if !panicked {
                     slot.consecutive = 0;
+                    self.may_take_last(started.worker);
                 }
                 Some(started.worker)
             }
@@ -127,7 +128,8 @@ impl Model {
              nor be retried, yet it was cancelled as it ran",
             t.kind.act(attempts)
         );
-        Ok(ends == [End::Panicked])
+        // A panic ends the task (`TaskPanicked`) unless the policy retries it.
+        Ok(ends == [End::Panicked] && self.setup.retries(End::Panicked, attempts))
     }
 
     /// The rules for cancels, once the pool has settled: a task ends

@@ -20,6 +20,13 @@ pub(crate) enum Kind {
     /// released as a cancel comes, its attempt may end in a way the policy
     /// retries.
     FailsWhenReleased,
+    /// Waits until released (or times out), then panics, on every attempt:
+    /// its worker panics when the case says, after a resize may have retired
+    /// it. Only in a pool that does not retry panics
+    /// (see `without_ambiguous_panics`): a cancel racing its release may cut
+    /// it off or find it panicked, and the events tell which only if a
+    /// panic ends the task.
+    PanicsWhenReleased,
     /// Sleeps past the pool's timeout.
     Sleeps,
     /// Never ends by itself: only the timeout ends it.
@@ -41,6 +48,7 @@ pub(crate) enum Act {
     Panic,
     Hold,
     HoldThenFail,
+    HoldThenPanic,
     Sleep,
     Hang,
 }
@@ -64,6 +72,7 @@ impl Kind {
             Kind::Panics => Act::Panic,
             Kind::Held => Act::Hold,
             Kind::FailsWhenReleased => Act::HoldThenFail,
+            Kind::PanicsWhenReleased => Act::HoldThenPanic,
             Kind::Sleeps => Act::Sleep,
             Kind::Forever => Act::Hang,
             Kind::FailsOnce if first => Act::Fail,
@@ -75,7 +84,10 @@ impl Kind {
 
     /// Whether it waits for a release: then it has a hold to release.
     pub(crate) fn holds(self) -> bool {
-        matches!(self, Kind::Held | Kind::FailsWhenReleased)
+        matches!(
+            self,
+            Kind::Held | Kind::FailsWhenReleased | Kind::PanicsWhenReleased
+        )
     }
 }
 
@@ -111,10 +123,11 @@ impl Act {
             Act::Complete => vec![End::Completed],
             Act::Fail => vec![End::Failed],
             Act::Panic => vec![End::Panicked],
-            Act::Hold | Act::HoldThenFail => {
+            Act::Hold | Act::HoldThenFail | Act::HoldThenPanic => {
                 let released = match self {
                     Act::Hold => End::Completed,
-                    _ => End::Failed,
+                    Act::HoldThenFail => End::Failed,
+                    _ => End::Panicked,
                 };
                 match release {
                     Release::Before => vec![released],
@@ -178,6 +191,12 @@ pub(crate) enum Command {
     /// last one it may have given out so far (waiting submits included),
     /// saturating.
     CancelUnknown(u64),
+    /// `pool.resize(n)`, and waits for the answer (see `resize.rs`).
+    Resize(usize),
+    /// `pool.stop()`, sent (and spawned, as `Stop`), then at once
+    /// `pool.resize(n)`: the stop is asked for and not yet decided when the
+    /// resize comes, which must be refused.
+    StopAndResize(usize),
 }
 
 /// Which task a cancel is for. A cancel whose task does not exist (no task
@@ -294,6 +313,7 @@ pub(crate) fn kind() -> BoxedStrategy<Kind> {
         12 => Just(Kind::Panics),
         22 => Just(Kind::Held),
         8 => Just(Kind::FailsWhenReleased),
+        5 => Just(Kind::PanicsWhenReleased),
         8 => Just(Kind::Sleeps),
         6 => Just(Kind::Forever),
         8 => Just(Kind::FailsOnce),
@@ -312,6 +332,7 @@ pub(crate) fn untimed_kind() -> BoxedStrategy<Kind> {
         12 => Just(Kind::Panics),
         25 => Just(Kind::Held),
         8 => Just(Kind::FailsWhenReleased),
+        5 => Just(Kind::PanicsWhenReleased),
         10 => Just(Kind::FailsOnce),
         8 => Just(Kind::PanicsOnce),
     ]
@@ -346,6 +367,11 @@ fn cancel() -> impl Strategy<Value = Command> {
     ]
 }
 
+/// The sizes a resize asks for: mostly 1 to 4, now and then 0 (refused).
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![1 => Just(0usize), 9 => 1..=4usize]
+}
+
 fn commands_of(
     kind: BoxedStrategy<Kind>,
     advance: BoxedStrategy<u64>,
@@ -359,6 +385,8 @@ fn commands_of(
         3 => Just(Command::Stop),
         3 => Just(Command::Drain),
         16 => cancel(),
+        6 => size().prop_map(Command::Resize),
+        1 => size().prop_map(Command::StopAndResize),
     ]
 }
 
@@ -411,10 +439,28 @@ pub(crate) fn setup(
         )
 }
 
+/// A case as generated, but for `PanicsWhenReleased` in a pool that retries
+/// panics, which becomes `FailsWhenReleased`: there, an attempt that
+/// panicked as a cancel came, or around its deadline, is retried or
+/// cancelled as one that failed or timed out would be, and only a restart
+/// would tell the panic (which may or may not follow).
+fn without_ambiguous_panics(setup: Setup, mut commands: Vec<Command>) -> Case {
+    if setup.retry.is_some_and(|r| r.retry_panics) {
+        for command in &mut commands {
+            if let Command::Submit(kind) | Command::TrySubmit(kind) = command
+                && *kind == Kind::PanicsWhenReleased
+            {
+                *kind = Kind::FailsWhenReleased;
+            }
+        }
+    }
+    Case { setup, commands }
+}
+
 /// A case for a pool whose workers share the test's arbiter.
 pub(crate) fn case() -> impl Strategy<Value = Case> {
     (setup(1..=3, None), prop::collection::vec(command(), 1..=25))
-        .prop_map(|(setup, commands)| Case { setup, commands })
+        .prop_map(|(setup, commands)| without_ambiguous_panics(setup, commands))
 }
 
 /// A case for a pool whose workers run on two dedicated arbiters.
@@ -423,5 +469,5 @@ pub(crate) fn two_arbiter_case() -> impl Strategy<Value = Case> {
         setup(2..=4, Some(2)),
         prop::collection::vec(untimed_command(), 1..=25),
     )
-        .prop_map(|(setup, commands)| Case { setup, commands })
+        .prop_map(|(setup, commands)| without_ambiguous_panics(setup, commands))
 }

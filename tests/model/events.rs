@@ -66,6 +66,9 @@ impl Model {
     }
 
     pub(crate) fn on_event(&mut self, event: &PoolEvent) -> Check {
+        self.check_slot_event(event)?;
+        // A retired slot's last take is reported with the end before it.
+        let last_take = self.take_after.take();
         // A panic's restart is the very next event, if it comes at all.
         if let Some(expected) = self.expect_restart.take() {
             let restarted = matches!(
@@ -110,6 +113,7 @@ impl Model {
                         "a first attempt started while a due retry waited: {overdue:?}"
                     );
                 }
+                self.check_started_on(worker, attempt, last_take)?;
                 let slot = &mut self.slots[worker];
                 ensure!(
                     slot.busy.is_none(),
@@ -295,6 +299,7 @@ impl Model {
                     "a worker restarted after the stop"
                 );
                 let slot = &mut self.slots[*worker];
+                ensure!(!slot.retired, "retired slot {worker} restarted");
                 let panicked = slot.last_panic.take();
                 ensure!(
                     matches!(reason, RestartReason::Panicked(m) if Some(m) == panicked.as_ref()),
@@ -319,6 +324,8 @@ impl Model {
                     self.setup.restart_limit
                 );
             }
+            PoolEvent::Resized { from, to } => self.on_resized(*from, *to)?,
+            PoolEvent::WorkerRetired { worker } => self.on_worker_retired(*worker)?,
             PoolEvent::SupervisorStopping { reason } => {
                 self.phase = match (phase, reason) {
                     (Phase::Running, StopReason::Drained) => Phase::Draining,
@@ -370,6 +377,9 @@ impl Model {
             t.kind.act(t.attempts),
         );
         t.running = None;
+        if end != End::Panicked {
+            self.may_take_last(worker);
+        }
         Ok(index)
     }
 
@@ -379,10 +389,15 @@ impl Model {
     ///
     /// A panic restarts its worker while the pool runs, and in a drain
     /// while anything is left to run (queued or waiting for a retry: not
-    /// running, not ended); never once the pool stops. A restart past the
-    /// limit gives up instead; once it has, panics restart nothing.
+    /// running, not ended); never once the pool stops, nor in a retired
+    /// slot. A restart past the limit gives up instead; once it has, panics
+    /// restart nothing.
     pub(crate) fn on_panic(&mut self, worker: usize, label: u32) {
         self.slots[worker].last_panic = None;
+        // A retired slot gets no fresh worker: its worker just goes.
+        if self.slots[worker].retired {
+            return;
+        }
         let left = self
             .tasks
             .iter()

@@ -1,5 +1,6 @@
 //! The model test: random, bounded sequences of commands (submit, try_submit,
-//! release a held task, let virtual time pass, stop, drain, snapshot, cancel)
+//! release a held task, let virtual time pass, stop, drain, snapshot, cancel,
+//! resize)
 //! run against a real pool on the paused clock, with the pool's rules checked
 //! after every step against a model of what each task may do and when.
 //!
@@ -48,6 +49,30 @@
 //! arbiter, a cancel with nothing racing it must also answer what the model
 //! foresees from the task's state.
 //!
+//! # Resizing
+//!
+//! A resize asks for 1 to 4 slots, now and then for 0, alone or right behind
+//! a stop that is sent but not yet decided. `resize.rs` checks its answer
+//! (`Resized { from, to }`, `ZeroWorkers`, or `Stopped` once a stop is asked
+//! for, decided or not, or the pool has stopped; a drain still running may
+//! be resized), and keeps the model's slots in step from the events: a
+//! growth brings back retired slots whose worker has gone, lowest first,
+//! then appends; a shrink retires slots holding no task first, then busy
+//! ones, highest first among equals. A retired slot takes no queued task,
+//! gets no restart after a panic (a held task that panics once released,
+//! `PanicsWhenReleased`, lets the last task of a retiring worker panic) and
+//! no worker after a backoff; its `WorkerRetired` comes once its worker
+//! holds no task. Every snapshot's `size` is the last accepted resize's, and
+//! its workers holding a task are
+//! those in flight (retiring ones included: in flight may exceed the size);
+//! once settled, the slots listed (up to the last in service or still with a
+//! worker) and each one's state match the model's. The dispatch rule (no
+//! task waits while a worker could take it) holds over the slots in service.
+//! One latitude, for a fault of the pool kept in `regressions.rs`: a slot
+//! retired without a worker (in its restart backoff, or let go of by a
+//! drain) is said `WorkerRetired` before its `Resized`, which must then be
+//! the very next event.
+//!
 //! # Where the model allows latitude
 //!
 //! The checks are exact wherever the pool's rules are. Three places leave a
@@ -92,7 +117,10 @@
 //!   bound of real time; the checks on every event and every snapshot are
 //!   exact, as on one arbiter;
 //! - task statuses are not queried (a worker on another thread may be
-//!   between two reports).
+//!   between two reports);
+//! - a worker retired while busy may have been in the middle of a take from
+//!   the backlog as it was told to quit: it may start that one task, reported
+//!   with the end of the attempt before it, and no other.
 //!
 //! # Case counts
 //!
@@ -115,6 +143,7 @@ mod observe;
 mod probe;
 mod reference;
 mod regressions;
+mod resize;
 mod runner;
 mod settled;
 

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use actix_workerpool::{Outcome, PoolGone, Stats, SubmitError, TaskHandle, TaskStatus};
+use actix_workerpool::{
+    Outcome, PoolGone, Stats, SubmitError, TaskHandle, TaskStatus, WorkerState,
+};
 use futures::FutureExt;
 use tokio::time::Instant;
 
@@ -28,7 +30,7 @@ impl Model {
         )
         .await?
         .map_err(|_| "pool.stats(): the pool is gone".to_string())?;
-        let (workers, capacity) = (self.setup.workers, self.setup.queue_capacity);
+        let capacity = self.setup.queue_capacity;
         ensure!(stats.balances(), "the counters do not balance: {stats:?}");
         // The identity spelled out, so that it holds even should `balances`
         // or `finished` leave an outcome out (`cancelled`, the newest).
@@ -57,14 +59,29 @@ impl Model {
             stats.queued <= capacity,
             "more queued than the capacity ({capacity}): {stats:?}"
         );
+        // Slots keep their numbers: every slot in service is listed, and so
+        // is every worker that holds a task (retiring ones after a shrink
+        // included, so in flight may exceed the size for a while).
+        let holding = stats
+            .workers
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w.state,
+                    WorkerState::Busy { .. } | WorkerState::Quitting { task: Some(_) }
+                )
+            })
+            .count();
         ensure!(
-            stats.in_flight <= workers,
-            "more in flight than workers ({workers}): {stats:?}"
+            stats.in_flight <= stats.workers.len() && stats.in_flight == holding,
+            "{} in flight, {holding} of {} listed workers hold a task: {stats:?}",
+            stats.in_flight,
+            stats.workers.len()
         );
         ensure!(
-            stats.workers.len() == workers,
-            "{} worker entries: {stats:?}",
-            stats.workers.len()
+            stats.size == self.size && stats.size <= stats.workers.len(),
+            "the last resize set {} slots in service: {stats:?}",
+            self.size
         );
         let last = &self.last;
         let went_down = stats.submitted < last.submitted

@@ -32,7 +32,7 @@ impl Task for Probe {
             Act::Complete => Ok(self.label),
             Act::Fail => Err(self.label),
             Act::Panic => panic!("{}", panic_message(self.label)),
-            act @ (Act::Hold | Act::HoldThenFail) => {
+            act @ (Act::Hold | Act::HoldThenFail | Act::HoldThenPanic) => {
                 if let Some(release) = self.hold.as_mut() {
                     // Once released (or its sender dropped), this is ready at
                     // once, on every later attempt too.
@@ -40,7 +40,8 @@ impl Task for Probe {
                 }
                 match act {
                     Act::Hold => Ok(self.label),
-                    _ => Err(self.label),
+                    Act::HoldThenFail => Err(self.label),
+                    _ => panic!("{}", panic_message(self.label)),
                 }
             }
             Act::Sleep => {

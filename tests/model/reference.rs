@@ -1,8 +1,8 @@
 //! The reference model: what it knows of every task (its attempts, the one
-//! running, the retry it waits for), worker slot, waiting submit and stop
-//! call, and which phase the pool is in.
+//! running, the retry it waits for), worker slot (in service or retired),
+//! waiting submit and stop call, and which phase the pool is in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_rt::task::JoinHandle;
 use actix_workerpool::{
-    Cancellation, OutcomeKind, Pool, PoolGone, Stats, StopReason, StopReport, SubmitError,
+    Cancellation, OutcomeKind, Pool, PoolGone, Resized, Stats, StopReason, StopReport, SubmitError,
     TaskHandle, TaskId,
 };
 use futures::channel::oneshot;
@@ -165,6 +165,16 @@ pub(crate) struct SlotModel {
     pub(crate) tasks_run: u64,
     /// The message of the panic its restart must name.
     pub(crate) last_panic: Option<String>,
+    /// Taken out of service by a resize: it takes no task from the queue,
+    /// and no worker is started in it (see `resize.rs`).
+    pub(crate) retired: bool,
+    /// Retired, and its worker is gone: its `WorkerRetired` event came.
+    pub(crate) gone: bool,
+    /// Retired while busy, with workers on other threads: its worker may
+    /// have been in the middle of a take from the backlog as it was told to
+    /// quit, and then runs that one task too, taken in the same report as
+    /// the end of the attempt in hand.
+    pub(crate) last_take: bool,
 }
 
 /// Whether the supervisor gave up (went past the restart limit).
@@ -219,6 +229,18 @@ pub(crate) struct Model {
     pub(crate) restarts: u64,
     /// `Retrying` events seen.
     pub(crate) retries: u64,
+    /// The pool's size as the last accepted resize set it (the builder's
+    /// workers before any).
+    pub(crate) size: usize,
+    /// Resizes accepted whose `Resized` event has not come yet, in order.
+    pub(crate) resizes: VecDeque<Resized>,
+    /// A retired slot whose attempt just ended, and which may have taken a
+    /// last task in the same report (see `SlotModel::last_take`): only the
+    /// very next event may say so.
+    pub(crate) take_after: Option<usize>,
+    /// Slots whose `WorkerRetired` came before the `Resized` that retires
+    /// them (see `resize.rs`): that `Resized` must come next.
+    pub(crate) retired_early: Vec<usize>,
     /// `TaskCancelled` events seen.
     pub(crate) cancelled: u64,
     /// The held task released last, by label.

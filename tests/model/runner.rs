@@ -2,7 +2,7 @@
 //! direct answer (admission, refusals, releases, stop and drain calls; cancels
 //! are `cancels.rs`'s, statuses `observe.rs`'s).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -52,8 +52,9 @@ impl Model {
             false,
         )
         .await?;
+        let size = setup.workers;
         let mut model = Model {
-            slots: (0..setup.workers).map(|_| SlotModel::default()).collect(),
+            slots: (0..size).map(|_| SlotModel::default()).collect(),
             setup,
             timeout,
             threads,
@@ -73,6 +74,10 @@ impl Model {
             expect_restart: None,
             restarts: 0,
             retries: 0,
+            size,
+            resizes: VecDeque::new(),
+            take_after: None,
+            retired_early: Vec::new(),
             cancelled: 0,
             last_released: None,
             next_label: 0,
@@ -105,6 +110,11 @@ impl Model {
             Command::CancelUnknown(past) => self.cancel_unknown(past).await?,
             Command::Advance(ms) => self.advance(ms.duration()).await,
             Command::Stop => self.call("stop"),
+            Command::Resize(n) => self.resize(n, false).await?,
+            Command::StopAndResize(n) => {
+                self.call_sent("stop", true);
+                self.resize(n, true).await?;
+            }
             Command::Drain => self.call("drain"),
             Command::Snapshot => {
                 if !self.threads {
@@ -132,14 +142,14 @@ impl Model {
         }
         let new = &self.stopping[stopping_before..];
         let expected: &[StopReason] = match command {
-            Command::Stop
+            Command::Stop | Command::StopAndResize(_)
                 if phase_before == Phase::Running
                     || (phase_before == Phase::Draining && !finished_before) =>
             {
                 &[StopReason::Stopped]
             }
             Command::Drain if phase_before == Phase::Running => &[StopReason::Drained],
-            Command::Stop | Command::Drain => &[],
+            Command::Stop | Command::StopAndResize(_) | Command::Drain => &[],
             _ => {
                 ensure!(
                     new.len() <= 1 && new.iter().all(|r| self.is_restart_limit(r)),
@@ -398,18 +408,33 @@ impl Model {
     }
 
     fn call(&mut self, what: &'static str) {
+        self.call_sent(what, false);
+    }
+
+    /// `call`, the message sent at once (`sent`: polled once before it is
+    /// spawned), so that whatever is asked next reaches the supervisor after it.
+    pub(crate) fn call_sent(&mut self, what: &'static str, sent: bool) {
         let pool = self.pool.clone();
         let drain = what != "stop";
         if !drain && self.phase != Phase::Stopping {
             self.stop_asked = true;
         }
-        let join = actix_rt::spawn(async move {
+        let mut answer = Box::pin(async move {
             if drain {
                 pool.drain().await
             } else {
                 pool.stop().await
             }
         });
+        let early = if sent {
+            (&mut answer).now_or_never()
+        } else {
+            None
+        };
+        let join = match early {
+            Some(report) => actix_rt::spawn(async move { report }),
+            None => actix_rt::spawn(answer),
+        };
         self.calls.push(Call {
             what,
             join,

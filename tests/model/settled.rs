@@ -135,6 +135,7 @@ impl Model {
             busy == stats.in_flight,
             "{busy} busy workers seen, but {stats:?}"
         );
+        self.check_slots(stats)?;
 
         // Admission.
         let closed = self.pool.is_closed();
@@ -149,13 +150,14 @@ impl Model {
         );
 
         // Dispatch: nothing waits in the queue, and no retry that is due
-        // waits, while a worker could take it.
+        // waits, while a worker in service could take it (a retired one
+        // takes nothing).
         if stats.queued > 0 || overdue_retry.is_some() {
             ensure!(
                 self.phase != Phase::Stopping,
                 "tasks still queued or due for a retry after the stop: {stats:?}"
             );
-            for (i, slot) in self.slots.iter().enumerate() {
+            for (i, slot) in self.slots.iter().enumerate().filter(|(_, s)| !s.retired) {
                 let restarting = slot.back.is_some_and(|(_, latest)| now < latest + TICK);
                 ensure!(
                     slot.busy.is_some() || restarting,
