@@ -91,6 +91,11 @@ impl<T: Task> Supervisor<T> {
             self.subscribers
                 .emit(|| PoolEvent::WorkerRetired { worker: slot });
         }
+        if self.phase == Phase::Draining {
+            // A retired slot's last task may have been what the drain
+            // waited for.
+            self.quit_idle_if_drained();
+        }
         self.finish_if_all_gone();
     }
 

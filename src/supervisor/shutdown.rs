@@ -141,20 +141,21 @@ impl<T: Task> Supervisor<T> {
 
     /// Nothing queued, nothing on its way to the queue, nothing waiting to
     /// be retried (a retry a blocked thread owes included: a drain waits for
-    /// it as for any task, within its deadline if it has one).
+    /// it as for any task, within its deadline if it has one), and nothing
+    /// that may yet ask for a retry with no worker of its own to stay for
+    /// it: a task on a retired slot, whose worker quits after it.
     pub(super) fn drained(&self) -> bool {
         self.queue.is_empty()
             && self.keys.waiting() == 0
             && self.gate.pending() == 0
             && self.waiting.is_empty()
             && self.owed.is_empty()
+            && !self.slots.retiring_with_task()
     }
 
-    /// In a drain, once nothing is left to run, idle workers may go: not
-    /// while a retired slot's worker still runs a task, which quits after it
-    /// and may leave a retry behind for them.
+    /// In a drain, once nothing is left to run, idle workers may go.
     pub(super) fn quit_idle_if_drained(&mut self) {
-        if !self.drained() || self.slots.retiring_with_task() {
+        if !self.drained() {
             return;
         }
         for slot in 0..self.slots.len() {

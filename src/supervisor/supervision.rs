@@ -340,7 +340,9 @@ impl<T: Task> Supervisor<T> {
         }
         match panicked {
             Some(message) if replace => self.restart(slot, RestartReason::Panicked(message), ctx),
-            Some(_) => {}
+            // A quitting worker's task panicked: it goes, as it was told.
+            // Its task's end may be what a drain waited for.
+            Some(_) => self.pump(),
             None => {
                 self.slots.get_mut(slot).consecutive_restarts = 0;
                 self.pump();

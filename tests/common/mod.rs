@@ -135,7 +135,10 @@ impl Lab {
     /// once on any later attempt).
     pub fn held_then_fails(&self, label: u32) -> (Probe, Release) {
         let (tx, rx) = oneshot::channel();
-        (self.probe(label, Script::HoldThenFail(Some(rx))), Release(tx))
+        (
+            self.probe(label, Script::HoldThenFail(Some(rx))),
+            Release(tx),
+        )
     }
 
     /// A probe that runs until released, then panics.

@@ -25,7 +25,7 @@ thread_local! {
     /// Whether a `WorkerRetired` must come after the `Resized` that retired
     /// its slot (see [`Model::on_worker_retired`]). Cases run on the thread
     /// that runs the test, so a test sets it for its own cases only.
-    static STRICT_ORDER: Cell<bool> = const { Cell::new(false) };
+    static STRICT_ORDER: Cell<bool> = const { Cell::new(true) };
 }
 
 /// Makes the cases this thread runs from now on hold the pool to events in
@@ -75,15 +75,11 @@ impl Model {
 
     /// `Command::Resize` (`after_stop`: `StopAndResize`, a stop sent just
     /// before): asks for `n` slots and checks the answer. It is refused for
-    /// 0, and once a stop is asked for (decided or not) or the pool has
-    /// stopped (a drain that finished included); a drain that still runs
-    /// may be resized.
+    /// 0, and once a stop or a drain is asked for (decided or not).
     pub(crate) async fn resize(&mut self, n: usize, after_stop: bool) -> Check {
-        let drained =
-            self.phase == Phase::Draining && self.calls.iter().any(|c| c.report.is_some());
         let expected = if n == 0 {
             Err(ResizeError::ZeroWorkers)
-        } else if after_stop || self.stop_asked || self.phase == Phase::Stopping || drained {
+        } else if after_stop || self.stop_asked || self.phase != Phase::Running {
             Err(ResizeError::Stopped)
         } else {
             Ok(Resized {
@@ -112,7 +108,10 @@ impl Model {
         );
         if let Ok(resized) = answer {
             self.size = resized.to;
-            self.resizes.push_back(resized);
+            // No event for a size the pool has already.
+            if resized.from != resized.to {
+                self.resizes.push_back(resized);
+            }
         }
         Ok(())
     }
@@ -176,7 +175,7 @@ impl Model {
 
     /// Brings `n` slots into service: retired slots whose worker has gone
     /// first, lowest first, then new ones. Each starts a worker at once, with
-    /// no backoff; a slot keeps its counters.
+    /// no backoff; a slot keeps its counters, but not its restarts in a row.
     fn grow(&mut self, n: usize) {
         let mut brought = 0;
         for slot in self.slots.iter_mut().filter(|s| s.retired && s.gone) {
@@ -186,6 +185,8 @@ impl Model {
             slot.retired = false;
             slot.gone = false;
             slot.back = None;
+            // A fresh start: the old worker's crashes in a row are not its.
+            slot.consecutive = 0;
             brought += 1;
         }
         for _ in brought..n {
