@@ -12,6 +12,7 @@
 //! | `sleep-100ms`     | wall time of 100 tasks x 100 ms on 5 workers                 | <= 1.015x the ideal 2.0 s |
 //! | `cpu-2-arbiters`  | tasks/s of ~1 ms CPU-bound tasks, 4 workers on 2 arbiters    | >= 1.8x the same pool on 1 arbiter |
 //! | `noop-2-arbiters` | ns per no-op task, 4 workers on 2 arbiters, 100,000 tasks    | <= 1.5x (b2)          |
+//! | `keyed-4`         | ns per keyed no-op task (64 keys in turn), 4 workers, 100,000 tasks | <= 4x (a) with tasks without a key |
 //!
 //! The streams keep at most 1,024 tasks in flight, awaiting the oldest when
 //! the window is full. Every run checks that every task completed, so that a

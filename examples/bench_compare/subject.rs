@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use actix_workerpool::{Outcome, Pool, PoolGone, Task, TaskContext};
+use actix_workerpool::{Outcome, Pool, PoolGone, Task, TaskContext, TaskKey};
 use futures::FutureExt;
 
 /// The pool under test, as the table names it.
@@ -21,6 +21,30 @@ impl Task for Noop {
     type Output = ();
     type Error = Infallible;
     type State = ();
+
+    async fn run(&mut self, _cx: &mut TaskContext<()>) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// The pool under test, running keyed tasks.
+pub const KEYED_LABEL: crate::report::Label = crate::report::Label {
+    tag: "a-k",
+    name: "actix-workerpool, keyed tasks",
+};
+
+/// A no-op task with a key (see `Task::key`): tasks with one key run one at
+/// a time, in order.
+pub struct KeyedNoop(pub u64);
+
+impl Task for KeyedNoop {
+    type Output = ();
+    type Error = Infallible;
+    type State = ();
+
+    fn key(&self) -> Option<TaskKey> {
+        Some(TaskKey::new(self.0))
+    }
 
     async fn run(&mut self, _cx: &mut TaskContext<()>) -> Result<(), Infallible> {
         Ok(())

@@ -91,7 +91,7 @@ impl Scenario {
 }
 
 /// Every scenario, in the order they run.
-pub static ALL: [Scenario; 7] = [
+pub static ALL: [Scenario; 8] = [
     Scenario {
         name: throughput::NOOP_4,
         run: throughput::noop_4,
@@ -119,6 +119,10 @@ pub static ALL: [Scenario; 7] = [
     Scenario {
         name: throughput::NOOP_2_ARBITERS,
         run: throughput::noop_2_arbiters,
+    },
+    Scenario {
+        name: throughput::KEYED_4,
+        run: throughput::keyed_4,
     },
 ];
 

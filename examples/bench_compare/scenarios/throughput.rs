@@ -15,7 +15,7 @@ use crate::baselines::round_robin::{self, RoundRobin};
 use crate::baselines::threaded_channel::{self, ThreadedChannelPool};
 use crate::drive::{self, WINDOW};
 use crate::report::{Label, Row, Summary, Target, Unit, compare};
-use crate::subject::{self, Noop, Placement};
+use crate::subject::{self, KeyedNoop, Noop, Placement};
 
 /// 4 workers on the submitter's thread, against every baseline.
 pub const NOOP_4: &str = "noop-4";
@@ -23,6 +23,13 @@ pub const NOOP_4: &str = "noop-4";
 pub const NOOP_64: &str = "noop-64";
 /// 4 workers spread over 2 arbiters, against (b2).
 pub const NOOP_2_ARBITERS: &str = "noop-2-arbiters";
+/// Keyed no-op tasks (64 keys in turn), 4 workers, against the same pool
+/// with tasks without a key.
+pub const KEYED_4: &str = "keyed-4";
+
+/// How many keys [`KEYED_4`]'s tasks take in turn: enough that the four
+/// workers always have a key free.
+const KEYS: u64 = 64;
 
 /// Runs [`NOOP_4`]: target (a) <= 0.9x (b1).
 pub fn noop_4(bench: &Bench) -> Vec<Row> {
@@ -72,6 +79,23 @@ pub fn noop_2_arbiters(bench: &Bench) -> Vec<Row> {
     )
 }
 
+/// Runs [`KEYED_4`]: what a key costs per task. Target (a-k) <= 4x (a),
+/// the same pool with tasks without a key: a keyed task takes three messages
+/// (in, to a worker, its report) where an unkeyed one under load takes one.
+pub fn keyed_4(bench: &Bench) -> Vec<Row> {
+    let contenders = vec![
+        Contender::keyed_subject(bench, 4),
+        Contender::subject(bench, 4, Placement::Local),
+    ];
+    race(
+        bench,
+        KEYED_4,
+        tasks(bench, 100_000, 10_000),
+        contenders,
+        Target::AtMost(4.0),
+    )
+}
+
 /// Tasks per run: `--tasks` if given, else the scenario's own size.
 fn tasks(bench: &Bench, full: usize, quick: usize) -> usize {
     bench
@@ -106,6 +130,7 @@ fn race(
 /// One of the pools a stream scenario compares.
 enum Contender {
     Subject(Pool<Noop>),
+    KeyedSubject(Pool<KeyedNoop>),
     LocalChannel(LocalChannelPool<NoopJob>),
     ThreadedChannel(ThreadedChannelPool),
     RoundRobin(RoundRobin),
@@ -118,6 +143,13 @@ impl Contender {
             .system
             .block_on(async { subject::start(workers, placement, WINDOW) });
         Contender::Subject(pool)
+    }
+
+    fn keyed_subject(bench: &Bench, workers: usize) -> Self {
+        let pool = bench
+            .system
+            .block_on(async { subject::start(workers, Placement::Local, WINDOW) });
+        Contender::KeyedSubject(pool)
     }
 
     fn local_channel(bench: &Bench, readers: usize) -> Self {
@@ -141,6 +173,7 @@ impl Contender {
     fn label(&self) -> Label {
         match self {
             Contender::Subject(_) => subject::LABEL,
+            Contender::KeyedSubject(_) => subject::KEYED_LABEL,
             Contender::LocalChannel(_) => local_channel::LABEL,
             Contender::ThreadedChannel(_) => threaded_channel::LABEL,
             Contender::RoundRobin(_) => round_robin::LABEL,
@@ -153,6 +186,13 @@ impl Contender {
             Contender::Subject(pool) => bench
                 .system
                 .block_on(drive::stream(tasks, || subject::try_submit(pool, Noop))),
+            Contender::KeyedSubject(pool) => {
+                let mut next = 0;
+                bench.system.block_on(drive::stream(tasks, || {
+                    next += 1;
+                    subject::try_submit(pool, KeyedNoop(next % KEYS))
+                }))
+            }
             Contender::LocalChannel(pool) => bench
                 .system
                 .block_on(drive::stream(tasks, || NoopJob::try_send(pool.jobs()))),
@@ -167,6 +207,7 @@ impl Contender {
     fn shut_down(self, bench: &Bench) {
         match self {
             Contender::Subject(pool) => bench.system.block_on(subject::shut_down(pool)),
+            Contender::KeyedSubject(pool) => bench.system.block_on(subject::shut_down(pool)),
             // Dropping the submitting end closes the channel or the
             // mailboxes, which ends the readers or the actors; those on this
             // thread end once the System runs again, so let it run a little.
