@@ -10,7 +10,6 @@
 
 use tokio::sync::Notify;
 
-use crate::config::Overflow;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::task::TaskId;
@@ -36,8 +35,12 @@ pub(crate) struct Gate {
     waiters: AtomicUsize,
     room: Notify,
     next_id: AtomicU64,
-    /// What `submit` does when the queue is full.
-    overflow: Overflow,
+    /// `submit` refuses rather than waits when the queue is full
+    /// ([`Overflow::Reject`](crate::Overflow::Reject)).
+    rejects: bool,
+    /// `submit` evicts the oldest queued task when the queue is full
+    /// ([`Overflow::DropOldest`](crate::Overflow::DropOldest)).
+    evicts: bool,
     /// Tasks admitted and places held, for the pool's metrics.
     #[cfg(all(feature = "metrics", not(workerpool_loom)))]
     admissions: Option<crate::telemetry::Admissions>,
@@ -51,27 +54,31 @@ impl Gate {
             waiters: AtomicUsize::new(0),
             room: Notify::new(),
             next_id: AtomicU64::new(0),
-            overflow: Overflow::Block,
+            rejects: false,
+            evicts: false,
             #[cfg(all(feature = "metrics", not(workerpool_loom)))]
             admissions: None,
         }
     }
 
     /// The gate, with what `submit` does when the queue is full.
-    pub(crate) fn overflowing(self, overflow: Overflow) -> Self {
-        Gate { overflow, ..self }
+    #[cfg(not(workerpool_loom))]
+    pub(crate) fn overflowing(self, overflow: crate::Overflow) -> Self {
+        Gate {
+            rejects: overflow == crate::Overflow::Reject,
+            evicts: overflow == crate::Overflow::DropOldest,
+            ..self
+        }
     }
 
-    /// Whether `submit` refuses rather than waits when the queue is full
-    /// ([`Overflow::Reject`]).
+    /// Whether `submit` refuses rather than waits when the queue is full.
     pub(crate) fn rejects(&self) -> bool {
-        self.overflow == Overflow::Reject
+        self.rejects
     }
 
-    /// Whether `submit` makes room by evicting the oldest queued task
-    /// ([`Overflow::DropOldest`]).
+    /// Whether `submit` makes room by evicting the oldest queued task.
     pub(crate) fn evicts(&self) -> bool {
-        self.overflow == Overflow::DropOldest
+        self.evicts
     }
 
     /// Whether a place is free now.
