@@ -166,6 +166,10 @@ pub(crate) enum Command {
     /// is closed); otherwise spawned, to wait for room.
     Submit(Kind),
     TrySubmit(Kind),
+    /// `Submit` of a task with a key (`TaskKey::new(k)`): see `keys.rs`.
+    SubmitKeyed(Kind, u64),
+    /// `TrySubmit` of a task with a key.
+    TrySubmitKeyed(Kind, u64),
     /// Releases the i-th (modulo) held task not yet released.
     Release(usize),
     /// Lets virtual time pass.
@@ -372,13 +376,22 @@ fn size() -> impl Strategy<Value = usize> {
     prop_oneof![1 => Just(0usize), 9 => 1..=4usize]
 }
 
+/// The keys of keyed tasks: few, so that tasks share them; one more often
+/// than the others.
+fn key() -> impl Strategy<Value = u64> {
+    prop_oneof![3 => Just(0u64), 1 => Just(1u64), 1 => Just(2u64)]
+}
+
 fn commands_of(
     kind: BoxedStrategy<Kind>,
     advance: BoxedStrategy<u64>,
 ) -> impl Strategy<Value = Command> {
+    // A third of the submits keyed.
     prop_oneof![
-        30 => kind.clone().prop_map(Command::TrySubmit),
-        10 => kind.prop_map(Command::Submit),
+        20 => kind.clone().prop_map(Command::TrySubmit),
+        10 => (kind.clone(), key()).prop_map(|(kind, key)| Command::TrySubmitKeyed(kind, key)),
+        7 => kind.clone().prop_map(Command::Submit),
+        4 => (kind, key()).prop_map(|(kind, key)| Command::SubmitKeyed(kind, key)),
         14 => (0..8usize).prop_map(Command::Release),
         18 => advance.prop_map(|ms| Command::Advance(Ms(ms))),
         6 => Just(Command::Snapshot),
@@ -447,7 +460,10 @@ pub(crate) fn setup(
 fn without_ambiguous_panics(setup: Setup, mut commands: Vec<Command>) -> Case {
     if setup.retry.is_some_and(|r| r.retry_panics) {
         for command in &mut commands {
-            if let Command::Submit(kind) | Command::TrySubmit(kind) = command
+            if let Command::Submit(kind)
+            | Command::TrySubmit(kind)
+            | Command::SubmitKeyed(kind, _)
+            | Command::TrySubmitKeyed(kind, _) = command
                 && *kind == Kind::PanicsWhenReleased
             {
                 *kind = Kind::FailsWhenReleased;

@@ -114,6 +114,7 @@ impl Model {
                     );
                 }
                 self.check_started_on(worker, attempt, last_take)?;
+                self.check_key_on_start(index, attempt)?;
                 let slot = &mut self.slots[worker];
                 ensure!(
                     slot.busy.is_none(),

@@ -1,6 +1,6 @@
 //! The model test: random, bounded sequences of commands (submit, try_submit,
-//! release a held task, let virtual time pass, stop, drain, snapshot, cancel,
-//! resize)
+//! of tasks with a key or none, release a held task, let virtual time pass,
+//! stop, drain, snapshot, cancel, resize)
 //! run against a real pool on the paused clock, with the pool's rules checked
 //! after every step against a model of what each task may do and when.
 //!
@@ -67,15 +67,34 @@
 //! those in flight (retiring ones included: in flight may exceed the size);
 //! once settled, the slots listed (up to the last in service or still with a
 //! worker) and each one's state match the model's. The dispatch rule (no
-//! task waits while a worker could take it) holds over the slots in service.
+//! task waits while a worker could take it, but one waiting for its key)
+//! holds over the slots in service.
 //! One latitude, for a fault of the pool kept in `regressions.rs`: a slot
 //! retired without a worker (in its restart backoff, or let go of by a
 //! drain) is said `WorkerRetired` before its `Resized`, which must then be
 //! the very next event.
 //!
+//! # Keys
+//!
+//! A third of the submits give their task a key (`Task::key`), from three
+//! (one more often than the others), so that keyed tasks often share one.
+//! `keys.rs` checks, from the events, that tasks with one key never hold it
+//! at once: an attempt of a keyed task starts only while every other task
+//! with its key has reached its outcome, or is younger and has not started
+//! (a task waiting for a retry holds its key; whatever ends a task gives it
+//! on), so first attempts of one key come in id order. A task waiting behind
+//! an older one with its key counts as queued, says `Queued`, is cancelled
+//! as `Queued` and handed back by a stop as any queued task is, and a drain
+//! runs it; but it waits for its key, not for a worker, so the dispatch rule
+//! leaves it out. On one arbiter, a keyed task's first attempt overtakes no
+//! older task free to go (a keyed task whose key came free goes behind those
+//! submitted before it), but for a key that came free in the same step; a
+//! task without a key may overtake an older keyed task on its way to the
+//! supervisor (see `keys.rs`).
+//!
 //! # Where the model allows latitude
 //!
-//! The checks are exact wherever the pool's rules are. Three places leave a
+//! The checks are exact wherever the pool's rules are. Four places leave a
 //! choice to the pool, and the model accepts either answer there, and only
 //! there:
 //!
@@ -95,7 +114,13 @@
 //!   the restart may or may not follow (and a panic past the restart limit
 //!   may or may not make it give up). On one arbiter a stop is decided as
 //!   soon as it is handled; on two it waits for workers in the middle of a
-//!   take.
+//!   take;
+//! - a key that came free (its last task ended) in the step under way: the
+//!   pool gives it to the next task with the key between messages, so a
+//!   younger task may start first (a worker reporting the end may have
+//!   taken the next task from the backlog in the same report). Only the
+//!   order of first attempts across keys is concerned; that of one key's
+//!   tasks is exact.
 //!
 //! # Two arbiters
 //!
@@ -118,6 +143,10 @@
 //!   exact, as on one arbiter;
 //! - task statuses are not queried (a worker on another thread may be
 //!   between two reports);
+//! - first attempts are not held to submission order across keys (a worker
+//!   on another thread may report its take from the backlog after the
+//!   supervisor has handed a younger keyed task out); within one key they
+//!   are, exactly;
 //! - a worker retired while busy may have been in the middle of a take from
 //!   the backlog as it was told to quit: it may start that one task, reported
 //!   with the end of the attempt before it, and no other.
@@ -139,6 +168,7 @@ mod cancels;
 mod check;
 mod commands;
 mod events;
+mod keys;
 mod observe;
 mod probe;
 mod reference;

@@ -242,16 +242,20 @@ impl Model {
         answer: Result<Result<TaskHandle<Probe>, SubmitError<Probe>>, actix_rt::task::JoinError>,
     ) -> Check {
         let Waiter {
-            label, kind, runs, ..
+            label,
+            kind,
+            key,
+            runs,
+            ..
         } = waiter;
         match answer.map_err(|e| format!("a waiting submit panicked: {e}"))? {
-            Ok(handle) => self.accept(label, kind, runs, handle),
+            Ok(handle) => self.accept(label, kind, key, runs, handle),
             Err(SubmitError::Stopped(back)) => {
                 ensure!(
                     self.pool.is_closed(),
                     "a waiting submit of {label} was refused by an open pool"
                 );
-                self.refused(back, label, kind, &runs)
+                self.refused(back, label, kind, key, &runs)
             }
             // The model's pools wait for room (`Overflow::Block`).
             Err(refused) => Err(format!("a waiting submit of {label} refused: {refused:?}")),
@@ -397,6 +401,7 @@ impl Model {
 fn comes_back_whole(t: &Tracked, task: &Probe) -> bool {
     task.label == t.label
         && task.kind == t.kind
+        && task.key == t.key
         && Arc::ptr_eq(&task.runs, &t.runs)
         && t.kind.holds() == task.hold.is_some()
 }

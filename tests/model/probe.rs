@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use actix_workerpool::{Task, TaskContext};
+use actix_workerpool::{Task, TaskContext, TaskKey};
 use futures::channel::oneshot;
 
 use crate::SLEEP;
@@ -19,12 +19,18 @@ pub(crate) struct Probe {
     pub(crate) hold: Option<oneshot::Receiver<()>>,
     /// How many times `run` was called.
     pub(crate) runs: Arc<AtomicU32>,
+    /// Its key, if it has one (see `keys.rs`).
+    pub(crate) key: Option<u64>,
 }
 
 impl Task for Probe {
     type Output = u32;
     type Error = u32;
     type State = ();
+
+    fn key(&self) -> Option<TaskKey> {
+        self.key.map(TaskKey::new)
+    }
 
     async fn run(&mut self, cx: &mut TaskContext<()>) -> Result<u32, u32> {
         self.runs.fetch_add(1, Ordering::SeqCst);

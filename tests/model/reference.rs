@@ -63,6 +63,8 @@ impl RetryWait {
 pub(crate) struct Tracked {
     pub(crate) label: u32,
     pub(crate) kind: Kind,
+    /// Its key, if it has one (see `keys.rs`).
+    pub(crate) key: Option<u64>,
     pub(crate) runs: Arc<AtomicU32>,
     /// Kept after its outcome has been received (then never polled again):
     /// a task that has ended can still be cancelled by its handle.
@@ -77,6 +79,8 @@ pub(crate) struct Tracked {
     pub(crate) retry: Option<RetryWait>,
     /// What its terminal event said.
     pub(crate) ended: Option<OutcomeKind>,
+    /// Whether it had ended as this step began (see `keys.rs`).
+    pub(crate) ended_before_step: bool,
     pub(crate) ended_reason: Option<StopReason>,
     /// What its handle delivered, when it was seen, and a `NotRun`'s reason.
     pub(crate) outcome: Option<(OutcomeKind, Instant)>,
@@ -93,12 +97,14 @@ impl Tracked {
     pub(crate) fn new(
         label: u32,
         kind: Kind,
+        key: Option<u64>,
         runs: Arc<AtomicU32>,
         handle: TaskHandle<Probe>,
     ) -> Self {
         Tracked {
             label,
             kind,
+            key,
             runs,
             handle,
             attempts: 0,
@@ -106,6 +112,7 @@ impl Tracked {
             last_start: None,
             retry: None,
             ended: None,
+            ended_before_step: false,
             ended_reason: None,
             outcome: None,
             outcome_reason: None,
@@ -143,6 +150,7 @@ pub(crate) struct CancelSeen {
 pub(crate) struct Waiter {
     pub(crate) label: u32,
     pub(crate) kind: Kind,
+    pub(crate) key: Option<u64>,
     pub(crate) runs: Arc<AtomicU32>,
     pub(crate) join: JoinHandle<Result<TaskHandle<Probe>, SubmitError<Probe>>>,
 }
@@ -275,6 +283,7 @@ impl fmt::Debug for Tracked {
         f.debug_struct("Tracked")
             .field("label", &self.label)
             .field("kind", &self.kind)
+            .field("key", &self.key)
             .field("attempts", &self.attempts)
             .field("running", &self.running)
             .field("retry", &self.retry)

@@ -358,3 +358,25 @@ fn on_two_arbiters_a_drain_after_a_shrink_and_a_growth_finishes() {
         ],
     );
 }
+
+/// Once failed the model, not the pool (the model held tasks without a key
+/// to submission order behind an older keyed task): a keyed submit waiting
+/// for room (task 3) and a submit without a key behind it (task 4) are both
+/// admitted as the growth's workers free the queue; the keyed one goes to
+/// the supervisor as a message, and a fresh worker takes task 4 from the
+/// backlog before that message is read. The pool promises no order there
+/// (see `keys.rs`): only that a keyed task does not overtake older ones.
+#[test]
+fn a_task_without_a_key_may_overtake_an_older_keyed_task_on_its_way() {
+    replay(
+        setup(1, 2, 1),
+        vec![
+            TrySubmit(Kind::PanicsOnce),
+            Submit(Kind::Completes),
+            TrySubmit(Kind::Completes),
+            SubmitKeyed(Kind::Completes, 0),
+            Submit(Kind::Completes),
+            Resize(4),
+        ],
+    );
+}

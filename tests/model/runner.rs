@@ -92,6 +92,7 @@ impl Model {
 
     pub(crate) async fn step(&mut self, command: &Command) -> Check {
         self.step_start = Instant::now();
+        self.mark_step();
         if std::env::var_os("MODEL_TRACE").is_some() {
             eprintln!("{:?} step {command:?}", self.step_start - self.origin);
         }
@@ -100,8 +101,10 @@ impl Model {
         let stopping_before = self.stopping.len();
         let mut in_hand = None;
         match *command {
-            Command::Submit(kind) => self.submit(kind)?,
-            Command::TrySubmit(kind) => self.try_submit(kind)?,
+            Command::Submit(kind) => self.submit(kind, None)?,
+            Command::TrySubmit(kind) => self.try_submit(kind, None)?,
+            Command::SubmitKeyed(kind, key) => self.submit(kind, Some(key))?,
+            Command::TrySubmitKeyed(kind, key) => self.try_submit(kind, Some(key))?,
             Command::Release(i) => in_hand = self.release(i),
             Command::Cancel(whom, way) => self.cancel(whom, way).await?,
             Command::ReleaseAndCancel(i, whom, way, order) => {
@@ -188,6 +191,7 @@ impl Model {
     /// has ended, and checks that every accepted task had exactly one outcome.
     pub(crate) async fn finish(&mut self) -> Check {
         self.step_start = Instant::now();
+        self.mark_step();
         if std::env::var_os("MODEL_TRACE").is_some() {
             eprintln!("{:?} finish", self.step_start - self.origin);
         }
@@ -246,7 +250,7 @@ impl Model {
             watched == first,
             "pool.stopped() says {watched:?}, the stop answers {first:?}"
         );
-        let (probe, label, _) = self.probe(Kind::Completes);
+        let (probe, label, _) = self.probe(Kind::Completes, None);
         match self.pool.try_submit(probe) {
             Err(TrySubmitError::Stopped(back)) => {
                 ensure!(back.label == label, "a refused task came back changed")
@@ -256,7 +260,7 @@ impl Model {
         Ok(())
     }
 
-    fn probe(&mut self, kind: Kind) -> (Probe, u32, Arc<AtomicU32>) {
+    fn probe(&mut self, kind: Kind, key: Option<u64>) -> (Probe, u32, Arc<AtomicU32>) {
         let label = self.next_label;
         self.next_label += 1;
         let hold = kind.holds().then(|| {
@@ -270,6 +274,7 @@ impl Model {
             kind,
             hold,
             runs: runs.clone(),
+            key,
         };
         (probe, label, runs)
     }
@@ -281,34 +286,34 @@ impl Model {
         self.settled.queued < self.setup.queue_capacity
     }
 
-    fn try_submit(&mut self, kind: Kind) -> Check {
-        let (probe, label, runs) = self.probe(kind);
+    fn try_submit(&mut self, kind: Kind, key: Option<u64>) -> Check {
+        let (probe, label, runs) = self.probe(kind, key);
         let (closed, room) = (self.phase != Phase::Running, self.room());
         match self.pool.try_submit(probe) {
             Ok(handle) => {
                 ensure!(!closed, "try_submit accepted {label} from a closed pool");
                 ensure!(room, "try_submit accepted {label} into a full queue");
-                self.accept(label, kind, runs, handle)
+                self.accept(label, kind, key, runs, handle)
             }
             Err(TrySubmitError::Full(back)) => {
                 ensure!(
                     !closed && !room,
                     "try_submit refused {label} as Full (closed: {closed}, room: {room})"
                 );
-                self.refused(back, label, kind, &runs)
+                self.refused(back, label, kind, key, &runs)
             }
             Err(TrySubmitError::Stopped(back)) => {
                 ensure!(
                     closed,
                     "try_submit refused {label} as Stopped from an open pool"
                 );
-                self.refused(back, label, kind, &runs)
+                self.refused(back, label, kind, key, &runs)
             }
         }
     }
 
-    fn submit(&mut self, kind: Kind) -> Check {
-        let (probe, label, runs) = self.probe(kind);
+    fn submit(&mut self, kind: Kind, key: Option<u64>) -> Check {
+        let (probe, label, runs) = self.probe(kind, key);
         let closed = self.phase != Phase::Running;
         if !closed && !self.room() {
             let pool = self.pool.clone();
@@ -316,6 +321,7 @@ impl Model {
             self.waiting.push(Waiter {
                 label,
                 kind,
+                key,
                 runs,
                 join,
             });
@@ -327,11 +333,11 @@ impl Model {
             )),
             Some(Ok(handle)) => {
                 ensure!(!closed, "submit accepted {label} from a closed pool");
-                self.accept(label, kind, runs, handle)
+                self.accept(label, kind, key, runs, handle)
             }
             Some(Err(SubmitError::Stopped(back))) => {
                 ensure!(closed, "submit refused {label} from an open pool");
-                self.refused(back, label, kind, &runs)
+                self.refused(back, label, kind, key, &runs)
             }
             // The model's pools wait for room (`Overflow::Block`).
             Some(Err(refused)) => Err(format!("submit of {label} refused: {refused:?}")),
@@ -342,6 +348,7 @@ impl Model {
         &mut self,
         label: u32,
         kind: Kind,
+        key: Option<u64>,
         runs: Arc<AtomicU32>,
         handle: TaskHandle<Probe>,
     ) -> Check {
@@ -351,7 +358,8 @@ impl Model {
             "{id} was given to two tasks (the second: {label})"
         );
         self.ids.insert(id, self.tasks.len());
-        self.tasks.push(Tracked::new(label, kind, runs, handle));
+        self.tasks
+            .push(Tracked::new(label, kind, key, runs, handle));
         Ok(())
     }
 
@@ -361,10 +369,14 @@ impl Model {
         back: Probe,
         label: u32,
         kind: Kind,
+        key: Option<u64>,
         runs: &Arc<AtomicU32>,
     ) -> Check {
         ensure!(
-            back.label == label && back.kind == kind && Arc::ptr_eq(&back.runs, runs),
+            back.label == label
+                && back.kind == kind
+                && back.key == key
+                && Arc::ptr_eq(&back.runs, runs),
             "refused task {label} came back as task {} ({:?})",
             back.label,
             back.kind

@@ -151,18 +151,21 @@ impl Model {
 
         // Dispatch: nothing waits in the queue, and no retry that is due
         // waits, while a worker in service could take it (a retired one
-        // takes nothing).
-        if stats.queued > 0 || overdue_retry.is_some() {
-            ensure!(
-                self.phase != Phase::Stopping,
-                "tasks still queued or due for a retry after the stop: {stats:?}"
-            );
+        // takes nothing); but a task behind an older one with its key waits
+        // for its key, not for a worker (see `keys.rs`).
+        ensure!(
+            self.phase != Phase::Stopping || (stats.queued == 0 && overdue_retry.is_none()),
+            "tasks still queued or due for a retry after the stop: {stats:?}"
+        );
+        let behind = self.behind_keys();
+        if stats.queued > behind || overdue_retry.is_some() {
             for (i, slot) in self.slots.iter().enumerate().filter(|(_, s)| !s.retired) {
                 let restarting = slot.back.is_some_and(|(_, latest)| now < latest + TICK);
                 ensure!(
                     slot.busy.is_some() || restarting,
                     "worker {i} is neither busy nor restarting, yet tasks are queued \
-                     (or task {overdue_retry:?} is due for a retry): {stats:?}"
+                     ({behind} of them behind their key; or task {overdue_retry:?} is due \
+                     for a retry): {stats:?}"
                 );
             }
         }
