@@ -178,8 +178,8 @@ impl<T: Task> PoolBuilder<T> {
     /// A name for the pool, which its log lines, its `tracing` spans and
     /// events (feature `tracing`) and its metrics (feature `metrics`, label
     /// `pool`) carry, so that several pools in one program can be told
-    /// apart. None by default: log lines then carry none, and metrics the
-    /// label `pool="default"`.
+    /// apart. None by default: log lines and metrics then carry none (no
+    /// `pool` label).
     ///
     /// # Examples
     ///

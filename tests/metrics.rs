@@ -341,3 +341,43 @@ async fn cancels_dead_letters_and_quarantines_are_counted() {
     })
     .await;
 }
+
+#[actix_rt::test]
+async fn an_evicted_task_is_counted_under_its_own_label() {
+    within_60s(async {
+        let mut lab = Lab::new();
+        let (pool, metrics) = pool_with_recorder(|| {
+            Pool::<Probe>::builder()
+                .name("evicting")
+                .workers(1)
+                .queue_capacity(1)
+                .overflow(actix_workerpool::Overflow::DropOldest)
+                .dead_letters_with(|_| {})
+                .build()
+                .unwrap()
+        });
+        let (running, release) = lab.occupy(&pool, 0).await;
+        let oldest = pool.try_submit(lab.completes(1)).unwrap();
+        // The queue is full: task 1 makes room for task 2.
+        let newest = pool.submit(lab.completes(2)).await.unwrap();
+        assert_eq!(
+            oldest.await.unwrap().kind(),
+            actix_workerpool::OutcomeKind::Evicted
+        );
+        release.release();
+        running.await.unwrap();
+        newest.await.unwrap();
+        pool.stats().await.unwrap();
+        assert_eq!(finished(&metrics, "evicting", "evicted"), 1.0);
+        assert_eq!(finished(&metrics, "evicting", "completed"), 2.0);
+        assert_eq!(
+            value(
+                &metrics,
+                "workerpool_tasks_dead_lettered",
+                &[("pool", "evicting")]
+            ),
+            1.0
+        );
+    })
+    .await;
+}

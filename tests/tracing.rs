@@ -139,6 +139,21 @@ fn pool(name: &str) -> Pool<Talks> {
         .unwrap()
 }
 
+/// Both of the task's own events (in `run` before its first await, and
+/// after it) were in the span of its first attempt, on worker 0.
+fn spoke_in_its_attempts_span(keep: &Keep, pool: &str, id: actix_workerpool::TaskId) {
+    let spoken = keep.saying("the task speaks");
+    assert_eq!(spoken.len(), 2, "{spoken:#?}");
+    for seen in spoken {
+        let (name, fields) = seen.span.expect("the event is in a span");
+        assert_eq!(name, "task");
+        assert_eq!(fields["pool"], pool);
+        assert_eq!(fields["task"], id.as_u64().to_string());
+        assert_eq!(fields["attempt"], "1");
+        assert_eq!(fields["worker"], "0");
+    }
+}
+
 #[actix_rt::test]
 async fn a_tasks_own_events_nest_under_its_attempts_span() {
     let (keep, _guard) = keep_events();
@@ -146,17 +161,7 @@ async fn a_tasks_own_events_nest_under_its_attempts_span() {
     let handle = pool.try_submit(Talks("complete")).unwrap();
     let id = handle.id();
     assert!(matches!(handle.await.unwrap(), Outcome::Completed { .. }));
-    let spoken = keep.saying("the task speaks");
-    // Both events: in `run` before its first await, and after it.
-    assert_eq!(spoken.len(), 2, "{spoken:#?}");
-    for seen in spoken {
-        let (name, fields) = seen.span.expect("the event is in a span");
-        assert_eq!(name, "task");
-        assert_eq!(fields["pool"], "spans");
-        assert_eq!(fields["task"], id.as_u64().to_string());
-        assert_eq!(fields["attempt"], "1");
-        assert_eq!(fields["worker"], "0");
-    }
+    spoke_in_its_attempts_span(&keep, "spans", id);
 }
 
 #[actix_rt::test]
@@ -166,6 +171,7 @@ async fn a_failure_is_an_event_with_the_task_the_worker_and_the_pool() {
     let handle = pool.try_submit(Talks("fail")).unwrap();
     let id = handle.id();
     assert!(matches!(handle.await.unwrap(), Outcome::Failed { .. }));
+    spoke_in_its_attempts_span(&keep, "failures", id);
     let failed = keep.saying("failed on worker 0");
     assert_eq!(failed.len(), 1, "{:#?}", keep.seen());
     let failed = &failed[0];
@@ -185,6 +191,7 @@ async fn a_panic_and_the_restart_it_causes_are_events() {
     let id = handle.id();
     assert!(matches!(handle.await.unwrap(), Outcome::Panicked { .. }));
     pool.stats().await.unwrap();
+    spoke_in_its_attempts_span(&keep, "panics", id);
     let panicked = keep.saying("panicked on worker 0");
     assert_eq!(panicked.len(), 1, "{:#?}", keep.seen());
     assert_eq!(
@@ -208,6 +215,7 @@ async fn a_timeout_is_an_event() {
     let handle = pool.try_submit(Talks("hang")).unwrap();
     let id = handle.id();
     assert!(matches!(handle.await.unwrap(), Outcome::TimedOut { .. }));
+    spoke_in_its_attempts_span(&keep, "timeouts", id);
     let timed_out = keep.saying("timed out on worker 0");
     assert_eq!(timed_out.len(), 1, "{:#?}", keep.seen());
     assert_eq!(timed_out[0].level, tracing::Level::WARN);

@@ -36,7 +36,9 @@ pub(crate) const WAITING_RETRY: &str = "workerpool.tasks.waiting_retry";
 pub(crate) const LIVE: &str = "workerpool.workers.live";
 pub(crate) const WAIT_DURATION: &str = "workerpool.tasks.wait.duration";
 /// OpenTelemetry's name for the time a consumer spends processing a
-/// message, with the attributes its conventions ask for.
+/// message, with its required attributes (`messaging.system`,
+/// `messaging.operation.name`); the conditional `error.type` is left out, so
+/// that a failed attempt adds no label of its own.
 pub(crate) const PROCESS_DURATION: &str = "messaging.process.duration";
 
 /// The outcomes, in the order of `Tally::finished`, as the `outcome` label says them.
