@@ -31,11 +31,13 @@ pub enum Overflow {
     /// must never wait, such as a request handler that answers 503.
     Reject,
     /// Every submit makes room by evicting the oldest task waiting in the
-    /// queue for its first attempt, and is accepted without waiting, but
+    /// queue for its first attempt, whose place it takes (a round trip to
+    /// the supervisor, no wait for a worker), but
     /// [`try_submit`](crate::Pool::try_submit), which hands the task back
-    /// ([`TrySubmitError::Full`](crate::TrySubmitError::Full)), and a batch,
-    /// which waits: for work where the newest matters most (sensor
-    /// readings, refreshes). The evicted task ends
+    /// ([`TrySubmitError::Full`](crate::TrySubmitError::Full)), a
+    /// [`SubmitAndReport`](crate::SubmitAndReport), refused the same way,
+    /// and a batch, which waits: for work where the newest matters most
+    /// (sensor readings, refreshes). The evicted task ends
     /// [`Outcome::Evicted`](crate::Outcome::Evicted) and goes to the
     /// dead-letter sink, which such a pool must have. Tasks that have run
     /// (waiting for a retry, or running) are never evicted; should no queued

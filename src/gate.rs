@@ -102,6 +102,24 @@ impl Gate {
         Gate::try_admit_to(self)
     }
 
+    /// A new id for the place `permit` holds, which it keeps: the place of a
+    /// task evicted to make room, handed to the newer task it made room for,
+    /// so that no other submitter takes it first. Refused once the gate is
+    /// closed (the permit drops, freeing the place).
+    #[cfg(not(workerpool_loom))]
+    pub(crate) fn reissue(&self, permit: Permit) -> Result<(TaskId, Permit), Refusal> {
+        if self.is_closed() {
+            return Err(Refusal::Closed);
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(admissions) = &self.admissions {
+            // One task left the queue, another took its place.
+            admissions.place_freed();
+            admissions.admitted();
+        }
+        Ok((TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)), permit))
+    }
+
     /// `try_admit`, as an associated function: the model checks' `Arc` (see
     /// `crate::sync`) cannot be a method's receiver.
     #[inline]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Addr, Recipient};
+use futures::FutureExt;
 
 use crate::config::PoolBuilder;
 use crate::error::{PoolGone, ResizeError, SubmitError, SubmitTimeoutError, TrySubmitError};
@@ -16,7 +17,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{Backlog, HandlesDropped, MakeRoom, Supervisor};
+use crate::supervisor::{Backlog, HandlesDropped, MakeRoom, Room, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -247,13 +248,7 @@ impl<T: Task> Pool<T> {
                 return Err(SubmitTimeoutError::Timeout(task));
             }
             Err(TrySubmitError::Full(task)) if gate.evicts() => {
-                match make_room_and_submit(gate, backlog, addr, task).await {
-                    Ok(handle) => return Ok(handle),
-                    Err(TrySubmitError::Full(task)) => task,
-                    Err(TrySubmitError::Stopped(task)) => {
-                        return Err(SubmitTimeoutError::Stopped(task));
-                    }
-                }
+                return submit_evicting_within(gate, backlog, addr, task, timeout).await;
             }
             Err(TrySubmitError::Full(task)) => task,
             Err(TrySubmitError::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
@@ -510,6 +505,52 @@ pub(crate) async fn submit_to<T: Task>(
     }
 }
 
+/// `submit_timeout` to a full pool that evicts: makes room, or else waits for
+/// it, all within `timeout`. The task stays here until it is admitted, so
+/// that it can be handed back at the deadline.
+async fn submit_evicting_within<T: Task>(
+    gate: &Arc<Gate>,
+    backlog: &Backlog<T>,
+    supervisor: &Addr<Supervisor<T>>,
+    task: T,
+    timeout: Duration,
+) -> Result<TaskHandle<T>, SubmitTimeoutError<T>> {
+    let deadline = actix_rt::time::sleep(timeout);
+    let mut deadline = std::pin::pin!(deadline);
+    let mut task = task;
+    loop {
+        let asked = futures::select_biased! {
+            answer = supervisor.send(MakeRoom).fuse() => answer,
+            () = deadline.as_mut().fuse() => return Err(SubmitTimeoutError::Timeout(task)),
+        };
+        match asked {
+            Ok(Room::Freed(permit)) => {
+                return match gate.reissue(permit) {
+                    Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
+                    Err(_closed) => Err(SubmitTimeoutError::Stopped(task)),
+                };
+            }
+            Ok(Room::Free) => match try_submit_to(gate, backlog, task) {
+                Ok(handle) => return Ok(handle),
+                Err(TrySubmitError::Full(back)) => task = back,
+                Err(TrySubmitError::Stopped(back)) => {
+                    return Err(SubmitTimeoutError::Stopped(back));
+                }
+            },
+            Ok(Room::None) | Err(_) => {
+                let admitted = futures::select_biased! {
+                    admitted = gate.admit().fuse() => admitted,
+                    () = deadline.as_mut().fuse() => return Err(SubmitTimeoutError::Timeout(task)),
+                };
+                return match admitted {
+                    Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
+                    Err(_closed) => Err(SubmitTimeoutError::Stopped(task)),
+                };
+            }
+        }
+    }
+}
+
 /// For a submit that found the queue full: makes room first, under
 /// [`Overflow::DropOldest`](crate::Overflow::DropOldest), then waits for it.
 pub(crate) async fn submit_waiting<T: Task>(
@@ -531,9 +572,10 @@ pub(crate) async fn submit_waiting<T: Task>(
 }
 
 /// Has the supervisor evict the oldest queued task, and takes the place it
-/// freed; again, should another submitter take it first. `Full` with the
-/// task if there was nothing to evict (every queued task on its way to a
-/// worker): the caller waits for room then.
+/// freed, which is this task's alone (a place found free instead may go to
+/// another submitter first: then it asks again). `Full` with the task if
+/// there was nothing to evict (every queued task on its way to a worker):
+/// the caller waits for room then.
 async fn make_room_and_submit<T: Task>(
     gate: &Arc<Gate>,
     backlog: &Backlog<T>,
@@ -542,9 +584,15 @@ async fn make_room_and_submit<T: Task>(
 ) -> Result<TaskHandle<T>, TrySubmitError<T>> {
     loop {
         match supervisor.send(MakeRoom).await {
-            Ok(true) => {}
+            Ok(Room::Freed(permit)) => {
+                return match gate.reissue(permit) {
+                    Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
+                    Err(_closed) => Err(TrySubmitError::Stopped(task)),
+                };
+            }
+            Ok(Room::Free) => {}
             // Nothing to evict, or the pool is stopping (then the gate says so).
-            Ok(false) | Err(_) => return Err(TrySubmitError::Full(task)),
+            Ok(Room::None) | Err(_) => return Err(TrySubmitError::Full(task)),
         }
         match try_submit_to(gate, backlog, task) {
             Err(TrySubmitError::Full(back)) => task = back,

@@ -218,3 +218,27 @@ async fn drop_oldest_never_evicts_from_a_stopped_pool() {
         assert_eq!(handle.await.unwrap().kind(), OutcomeKind::NotRun);
     }
 }
+
+#[actix_rt::test]
+async fn the_place_an_eviction_frees_goes_to_the_task_it_was_made_for() {
+    let mut lab = Lab::new();
+    let (pool, release, letters, _queued) = dropping_pool(&mut lab).await;
+    // A batch waits for room (it never evicts)...
+    let batch = {
+        let pool = pool.clone();
+        let tasks: Vec<Probe> = (10..13).map(|n| lab.completes(n)).collect();
+        actix_rt::spawn(async move { pool.run_all(tasks).await })
+    };
+    for _ in 0..20 {
+        actix_rt::task::yield_now().await;
+    }
+    // ... and does not take the place a submit's eviction frees.
+    let newest = pool.submit(lab.completes(3)).await.unwrap();
+    let evicted: Vec<u32> = letters.lock().unwrap().iter().map(|(l, _)| *l).collect();
+    assert_eq!(evicted, [1], "one eviction for one submit");
+    assert_eq!(pool.stats().await.unwrap().evicted, 1);
+    release.release();
+    assert_eq!(newest.await.unwrap().output(), Some((3, 0)));
+    let outcomes = batch.await.unwrap().unwrap();
+    assert!(outcomes.iter().all(|o| o.kind() == OutcomeKind::Completed));
+}

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use log::debug;
 
-use super::{Backlog, HandlesDropped, Inbound, Supervisor};
+use super::{Backlog, HandlesDropped, Inbound, Room, Supervisor};
 use crate::contain::{contain, drop_contained};
 use crate::error::{SubmitError, TrySubmitError};
 use crate::gate::Gate;
@@ -120,10 +120,18 @@ impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
     /// evicts), so that it keeps its place among the messages before and
     /// after it (keyed tasks keep their order so); else the answer waits.
     fn handle(&mut self, Submit(task): Submit<T>, ctx: &mut Self::Context) -> Self::Result {
-        if self.gate.evicts() && !self.gate.has_room() {
-            self.make_room(ctx);
+        let mut freed = None;
+        if self.gate.evicts()
+            && !self.gate.has_room()
+            && let Room::Freed(permit) = self.make_room(ctx)
+        {
+            freed = Some(permit);
         }
-        match self.gate.try_admit() {
+        let admitted = match freed {
+            Some(permit) => self.gate.reissue(permit),
+            None => self.gate.try_admit(),
+        };
+        match admitted {
             Ok((id, permit)) => {
                 let timing = self.stopwatch().accepting();
                 let route = self.inbound.backlog().route();
@@ -191,7 +199,10 @@ impl<T: Task> MessageResponse<Supervisor<T>, Submit<T>> for SubmitAnswer<T> {
         // refusal; admit as a waiting `submit` would, whatever the policy.
         let Some(mut tx) = tx else {
             actix_rt::spawn(async move {
-                let _ = crate::pool::submit_waiting(&gate, &backlog, &supervisor, task).await;
+                let refused = crate::pool::submit_waiting(&gate, &backlog, &supervisor, task)
+                    .await
+                    .err();
+                drop_contained("Drop of a refused task nobody took back", refused);
             });
             return;
         };
