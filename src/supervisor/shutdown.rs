@@ -153,9 +153,12 @@ impl<T: Task> Supervisor<T> {
             && !self.slots.retiring_with_task()
     }
 
-    /// In a drain, once nothing is left to run, idle workers may go.
+    /// In a drain, once nothing is left to run and no task is running, idle
+    /// workers may go. They stay while a task runs: it may yet ask for a
+    /// retry, and a panic's retry should not wait out its worker's restart
+    /// backoff while an idle worker could take it.
     pub(super) fn quit_idle_if_drained(&mut self) {
-        if !self.drained() {
+        if !self.drained() || self.counts.in_flight > 0 {
             return;
         }
         for slot in 0..self.slots.len() {
