@@ -1,6 +1,8 @@
 //! [`Pool`]: the handle through which a program uses a pool.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -247,18 +249,32 @@ impl<T: Task> Pool<T> {
             Err(TrySubmitError::Full(task)) if gate.rejects() => {
                 return Err(SubmitTimeoutError::Timeout(task));
             }
-            Err(TrySubmitError::Full(task)) if gate.evicts() => {
-                return submit_evicting_within(gate, backlog, addr, task, timeout).await;
-            }
             Err(TrySubmitError::Full(task)) => task,
             Err(TrySubmitError::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
         };
+        // One deadline for all that follows: the round trip that makes room,
+        // and the wait. A deadline past the clock's end is none.
+        let deadline = actix_rt::time::sleep(timeout);
+        let mut deadline = std::pin::pin!(deadline);
+        let task = if gate.evicts() {
+            match make_room_and_submit(gate, backlog, addr, task, deadline.as_mut()).await {
+                Ok(handle) => return Ok(handle),
+                Err(NoRoom::Full(task)) => task,
+                Err(NoRoom::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
+                Err(NoRoom::Timeout(task)) => return Err(SubmitTimeoutError::Timeout(task)),
+            }
+        } else {
+            task
+        };
         // The wait holds no task: on the deadline it is still here, to
-        // hand back. A deadline past the clock's end is none.
-        match actix_rt::time::timeout(timeout, gate.admit()).await {
-            Ok(Ok((id, permit))) => Ok(send_job(backlog, id, permit, task)),
-            Ok(Err(_closed)) => Err(SubmitTimeoutError::Stopped(task)),
-            Err(_elapsed) => Err(SubmitTimeoutError::Timeout(task)),
+        // hand back.
+        let admitted = futures::select_biased! {
+            admitted = gate.admit().fuse() => admitted,
+            () = deadline.fuse() => return Err(SubmitTimeoutError::Timeout(task)),
+        };
+        match admitted {
+            Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
+            Err(_closed) => Err(SubmitTimeoutError::Stopped(task)),
         }
     }
 
@@ -505,52 +521,6 @@ pub(crate) async fn submit_to<T: Task>(
     }
 }
 
-/// `submit_timeout` to a full pool that evicts: makes room, or else waits for
-/// it, all within `timeout`. The task stays here until it is admitted, so
-/// that it can be handed back at the deadline.
-async fn submit_evicting_within<T: Task>(
-    gate: &Arc<Gate>,
-    backlog: &Backlog<T>,
-    supervisor: &Addr<Supervisor<T>>,
-    task: T,
-    timeout: Duration,
-) -> Result<TaskHandle<T>, SubmitTimeoutError<T>> {
-    let deadline = actix_rt::time::sleep(timeout);
-    let mut deadline = std::pin::pin!(deadline);
-    let mut task = task;
-    loop {
-        let asked = futures::select_biased! {
-            answer = supervisor.send(MakeRoom).fuse() => answer,
-            () = deadline.as_mut().fuse() => return Err(SubmitTimeoutError::Timeout(task)),
-        };
-        match asked {
-            Ok(Room::Freed(permit)) => {
-                return match gate.reissue(permit) {
-                    Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
-                    Err(_closed) => Err(SubmitTimeoutError::Stopped(task)),
-                };
-            }
-            Ok(Room::Free) => match try_submit_to(gate, backlog, task) {
-                Ok(handle) => return Ok(handle),
-                Err(TrySubmitError::Full(back)) => task = back,
-                Err(TrySubmitError::Stopped(back)) => {
-                    return Err(SubmitTimeoutError::Stopped(back));
-                }
-            },
-            Ok(Room::None) | Err(_) => {
-                let admitted = futures::select_biased! {
-                    admitted = gate.admit().fuse() => admitted,
-                    () = deadline.as_mut().fuse() => return Err(SubmitTimeoutError::Timeout(task)),
-                };
-                return match admitted {
-                    Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
-                    Err(_closed) => Err(SubmitTimeoutError::Stopped(task)),
-                };
-            }
-        }
-    }
-}
-
 /// For a submit that found the queue full: makes room first, under
 /// [`Overflow::DropOldest`](crate::Overflow::DropOldest), then waits for it.
 pub(crate) async fn submit_waiting<T: Task>(
@@ -560,10 +530,12 @@ pub(crate) async fn submit_waiting<T: Task>(
     task: T,
 ) -> Result<TaskHandle<T>, SubmitError<T>> {
     let task = if gate.evicts() {
-        match make_room_and_submit(gate, backlog, supervisor, task).await {
+        let never = std::pin::pin!(std::future::pending::<()>());
+        match make_room_and_submit(gate, backlog, supervisor, task, never).await {
             Ok(handle) => return Ok(handle),
-            Err(TrySubmitError::Full(task)) => task,
-            Err(TrySubmitError::Stopped(task)) => return Err(SubmitError::Stopped(task)),
+            // (`Timeout` does not come: there is no deadline.)
+            Err(NoRoom::Full(task) | NoRoom::Timeout(task)) => task,
+            Err(NoRoom::Stopped(task)) => return Err(SubmitError::Stopped(task)),
         }
     } else {
         task
@@ -571,32 +543,47 @@ pub(crate) async fn submit_waiting<T: Task>(
     submit_to(gate, backlog, task).await
 }
 
+/// Why [`make_room_and_submit`] found no place, with the task.
+enum NoRoom<T> {
+    /// Nothing to evict: every queued task is on its way to a worker.
+    Full(T),
+    Stopped(T),
+    /// The deadline passed first.
+    Timeout(T),
+}
+
 /// Has the supervisor evict the oldest queued task, and takes the place it
 /// freed, which is this task's alone (a place found free instead may go to
-/// another submitter first: then it asks again). `Full` with the task if
-/// there was nothing to evict (every queued task on its way to a worker):
-/// the caller waits for room then.
-async fn make_room_and_submit<T: Task>(
+/// another submitter first: then it asks again), unless `deadline` comes
+/// first. `Full` with the task if there was nothing to evict: the caller
+/// waits for room then.
+async fn make_room_and_submit<T: Task, D: Future<Output = ()>>(
     gate: &Arc<Gate>,
     backlog: &Backlog<T>,
     supervisor: &Addr<Supervisor<T>>,
     mut task: T,
-) -> Result<TaskHandle<T>, TrySubmitError<T>> {
+    mut deadline: Pin<&mut D>,
+) -> Result<TaskHandle<T>, NoRoom<T>> {
     loop {
-        match supervisor.send(MakeRoom).await {
+        let asked = futures::select_biased! {
+            answer = supervisor.send(MakeRoom).fuse() => answer,
+            () = deadline.as_mut().fuse() => return Err(NoRoom::Timeout(task)),
+        };
+        match asked {
             Ok(Room::Freed(permit)) => {
                 return match gate.reissue(permit) {
                     Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
-                    Err(_closed) => Err(TrySubmitError::Stopped(task)),
+                    Err(_closed) => Err(NoRoom::Stopped(task)),
                 };
             }
             Ok(Room::Free) => {}
             // Nothing to evict, or the pool is stopping (then the gate says so).
-            Ok(Room::None) | Err(_) => return Err(TrySubmitError::Full(task)),
+            Ok(Room::None) | Err(_) => return Err(NoRoom::Full(task)),
         }
         match try_submit_to(gate, backlog, task) {
+            Ok(handle) => return Ok(handle),
             Err(TrySubmitError::Full(back)) => task = back,
-            answer => return answer,
+            Err(TrySubmitError::Stopped(back)) => return Err(NoRoom::Stopped(back)),
         }
     }
 }
