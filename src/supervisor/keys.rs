@@ -166,13 +166,10 @@ impl<T: Task> Supervisor<T> {
     /// Takes on a keyed job (see the module docs).
     pub(super) fn accept_keyed(&mut self, job: Job<T>, key: TaskKey) {
         self.counts.submitted += 1;
-        if self.phase.hands_back() {
-            // Admitted just before the gate closed.
-            let reason = self.stop_reason();
-            self.hand_back(job, reason);
-            self.finish_if_all_gone();
+        // Admitted just before the gate closed: it goes straight back.
+        let Some(job) = self.unless_stopping(job) else {
             return;
-        }
+        };
         if let Some(job) = self.keys.admit(job, key) {
             self.queue_keyed(job);
             self.pump();
@@ -200,11 +197,7 @@ impl<T: Task> Supervisor<T> {
             let Some(job) = self.keys.next(key) else {
                 continue;
             };
-            if self.phase.hands_back() {
-                let reason = self.stop_reason();
-                self.hand_back(job, reason);
-                self.finish_if_all_gone();
-            } else {
+            if let Some(job) = self.unless_stopping(job) {
                 self.queue_keyed(job);
                 queued = true;
             }

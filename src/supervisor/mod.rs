@@ -320,26 +320,33 @@ impl<T: Task> Supervisor<T> {
     /// Takes on a job whose permit is held, read from the inbox.
     fn accept(&mut self, job: Job<T>) {
         self.counts.submitted += 1;
-        match &self.phase {
-            // Admitted just before the gate closed: hand it straight back.
-            Phase::Stopping(reason) | Phase::Stopped(reason) => {
-                let reason = reason.clone();
-                self.hand_back(job, reason);
-                self.finish_if_all_gone();
-            }
-            _ => {
-                // Straight to an idle worker, if nothing older waits here.
-                let waiting = if self.queue.is_empty() {
-                    self.dispatch(job).err()
-                } else {
-                    Some(job)
-                };
-                if let Some(job) = waiting {
-                    self.queue.push(job);
-                }
-                self.pump();
-            }
+        // Admitted just before the gate closed: it goes straight back.
+        let Some(job) = self.unless_stopping(job) else {
+            return;
+        };
+        // Straight to an idle worker, if nothing older waits here.
+        let waiting = if self.queue.is_empty() {
+            self.dispatch(job).err()
+        } else {
+            Some(job)
+        };
+        if let Some(job) = waiting {
+            self.queue.push(job);
         }
+        self.pump();
+    }
+
+    /// Hands `job` back if a stop has been decided (it was admitted, or its
+    /// key came free, just before), and finishes the stop if it waited for
+    /// nothing else; the job otherwise.
+    fn unless_stopping(&mut self, job: Job<T>) -> Option<Job<T>> {
+        if !self.phase.hands_back() {
+            return Some(job);
+        }
+        let reason = self.stop_reason();
+        self.hand_back(job, reason);
+        self.finish_if_all_gone();
+        None
     }
 
     /// Gives queued jobs to idle workers, in round-robin order.
