@@ -246,9 +246,6 @@ pub(crate) struct Model {
     /// last task in the same report (see `SlotModel::last_take`): only the
     /// very next event may say so.
     pub(crate) take_after: Option<usize>,
-    /// Slots whose `WorkerRetired` came before the `Resized` that retires
-    /// them (see `resize.rs`): that `Resized` must come next.
-    pub(crate) retired_early: Vec<usize>,
     /// `TaskCancelled` events seen.
     pub(crate) cancelled: u64,
     /// The held task released last, by label.

