@@ -24,7 +24,7 @@ use actix_rt::ArbiterHandle;
 use crate::config::{Config, StateFactory};
 use crate::contain::{catch, contain, drop_contained};
 use crate::job::Job;
-use crate::latency::{self, Stopwatch};
+use crate::latency::Stopwatch;
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
 use crate::telemetry::AttemptSpan;
@@ -264,7 +264,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
             };
             let ended = seat.stopwatch.now();
             job.started_at(started);
-            let ran = latency::ran(started, ended);
+            let ran = seat.stopwatch.ran(started, ended);
             if deadline.is_some() && !orders.end_watched(watched) {
                 seat.done(job, result, ran, None);
                 return cx;
