@@ -506,9 +506,6 @@ impl<T: Task> PoolBuilder<T> {
             Some(arbiter) if !arbiter.spawn(async {}) => return Err(BuildError::ArbiterStopped),
             _ => {}
         }
-        if config.latency {
-            crate::latency::warm_up();
-        }
         let gate = Gate::new(config.queue_capacity).overflowing(self_overflow);
         #[cfg(feature = "metrics")]
         let gate = {

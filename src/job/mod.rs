@@ -186,7 +186,7 @@ impl<T: Task> Job<T> {
         u32::from(self.crashes)
     }
 
-    /// The task's wait for its first attempt, in nanoseconds, the first
+    /// The task's wait for its first attempt, in clock ticks, the first
     /// time this is asked after that attempt started (see
     /// [`Timing::take_wait`]).
     #[inline]

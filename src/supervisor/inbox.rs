@@ -57,7 +57,7 @@ pub(crate) enum Inbound<T: Task> {
         generation: u32,
         job: Job<T>,
         result: Attempt<T>,
-        /// How long the attempt ran, in nanoseconds (0 when not timed).
+        /// How long the attempt ran, in clock ticks (0 when not timed).
         ran: u64,
         next: Option<Taken<T>>,
     },

@@ -192,7 +192,8 @@ pub struct Supervisor<T: Task> {
     /// When the watchdog looks at deadlines next.
     next_check: Option<actix::clock::Instant>,
     watchdog: Watchdog,
-    /// How long tasks waited and ran.
+    /// How the pool times its tasks, and how long they waited and ran.
+    stopwatch: Stopwatch,
     latencies: Latencies,
     /// Cancels waiting for their answer.
     cancels: Cancels,
@@ -235,6 +236,7 @@ impl<T: Task> Supervisor<T> {
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
     fn new(mut config: Config<T>, gate: Arc<Gate>, backlog: Arc<Backlog<T>>) -> Self {
         let (inbox, local_inbox, inbound) = inbox::inbox(backlog.clone());
+        let stopwatch = backlog.stopwatch();
         tell!(
             info,
             config.name.as_deref(),
@@ -266,7 +268,8 @@ impl<T: Task> Supervisor<T> {
             shutdown_deadline: None,
             next_check: None,
             watchdog: Watchdog::new(),
-            latencies: Latencies::new(),
+            stopwatch,
+            latencies: Latencies::new(stopwatch),
             cancels: Cancels::default(),
             keys: Keys::new(),
             #[cfg(feature = "metrics")]
@@ -564,7 +567,7 @@ impl<T: Task> Supervisor<T> {
 
     /// How the pool times its tasks.
     fn stopwatch(&self) -> Stopwatch {
-        Stopwatch::new(self.config.latency)
+        self.stopwatch
     }
 
     /// The pool's name, for log lines.

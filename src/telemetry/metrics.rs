@@ -179,12 +179,12 @@ impl PoolMetrics {
 
     /// Records an attempt's run, and the task's wait if it is reported now.
     #[inline]
-    pub(crate) fn attempt(&self, waited_nanos: Option<u64>, ran_nanos: u64) {
-        let seconds = |nanos: u64| nanos as f64 / 1e9;
-        if let Some(waited) = waited_nanos {
+    pub(crate) fn attempt(&self, waited_ticks: Option<u64>, ran_ticks: u64) {
+        let seconds = |ticks: u64| crate::latency::duration_of(ticks).as_secs_f64();
+        if let Some(waited) = waited_ticks {
             self.waited.record(seconds(waited));
         }
-        self.ran.record(seconds(ran_nanos));
+        self.ran.record(seconds(ran_ticks));
     }
 }
 

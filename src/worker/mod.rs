@@ -24,7 +24,7 @@ use actix_rt::ArbiterHandle;
 use crate::config::{Config, StateFactory};
 use crate::contain::{catch, contain, drop_contained};
 use crate::job::Job;
-use crate::latency::Stopwatch;
+use crate::latency::{self, Stopwatch};
 use crate::supervisor::{Inbound, Inbox, LocalInbox, Taken, Watched, WorkerInbox};
 use crate::task::{Task, TaskContext};
 use crate::telemetry::AttemptSpan;
@@ -133,7 +133,7 @@ impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
 }
 
 impl<T: Task, I: WorkerInbox<T>> Seat<T, I> {
-    /// Reports an attempt's end (and how long it ran, in nanoseconds), and
+    /// Reports an attempt's end (and how long it ran, in clock ticks), and
     /// the job taken from the backlog next.
     #[inline]
     fn done(&self, job: Job<T>, result: Attempt<T>, ran: u64, next: Option<Taken<T>>) {
@@ -264,7 +264,7 @@ async fn serve<T: Task, I: WorkerInbox<T>>(
             };
             let ended = seat.stopwatch.now();
             job.started_at(started);
-            let ran = seat.stopwatch.ran(started, ended);
+            let ran = latency::ran(started, ended);
             if deadline.is_some() && !orders.end_watched(watched) {
                 seat.done(job, result, ran, None);
                 return cx;
