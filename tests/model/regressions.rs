@@ -388,20 +388,7 @@ fn a_task_without_a_key_may_overtake_an_older_keyed_task_on_its_way() {
 fn on_two_arbiters_a_drain_keeps_a_worker_for_a_keyed_retry() {
     replay_times(
         50,
-        Setup {
-            workers: 2,
-            queue_capacity: 1,
-            backoff_base: Ms(3),
-            backoff_max: Ms(3),
-            restart_limit: 2,
-            retry: Some(Retry {
-                max_attempts: 2,
-                base: Ms(1),
-                max: Ms(1),
-                retry_panics: true,
-            }),
-            arbiters: Some(2),
-        },
+        retry_due_before_the_restart(Some(2)),
         vec![
             TrySubmitKeyed(Kind::Held, 0),
             TrySubmitKeyed(Kind::Panics, 0),
@@ -420,20 +407,7 @@ fn on_two_arbiters_a_drain_keeps_a_worker_for_a_keyed_retry() {
 #[test]
 fn a_drain_keeps_idle_workers_while_a_task_may_ask_for_a_retry() {
     replay(
-        Setup {
-            workers: 2,
-            queue_capacity: 1,
-            backoff_base: Ms(3),
-            backoff_max: Ms(3),
-            restart_limit: 2,
-            retry: Some(Retry {
-                max_attempts: 2,
-                base: Ms(1),
-                max: Ms(1),
-                retry_panics: true,
-            }),
-            arbiters: None,
-        },
+        retry_due_before_the_restart(None),
         vec![
             TrySubmit(Kind::PanicsWhenReleased),
             Drain,
@@ -441,4 +415,21 @@ fn a_drain_keeps_idle_workers_while_a_task_may_ask_for_a_retry() {
             Advance(Ms(2)),
         ],
     );
+}
+
+/// Two workers, a queue of one, and a task's retry (panics included) due
+/// after 1 ms, before its crashed worker's 3 ms restart backoff is over.
+fn retry_due_before_the_restart(arbiters: Option<usize>) -> Setup {
+    Setup {
+        backoff_base: Ms(3),
+        backoff_max: Ms(3),
+        retry: Some(Retry {
+            max_attempts: 2,
+            base: Ms(1),
+            max: Ms(1),
+            retry_panics: true,
+        }),
+        arbiters,
+        ..setup(2, 1, 2)
+    }
 }
