@@ -284,9 +284,8 @@ mod tests {
         assert_eq!(summary.count, 2);
         assert!(summary.max >= LONGEST, "{summary:?}");
         assert!(summary.max <= LONGEST + LONGEST / 100, "{summary:?}");
-        // The least: one tick of the clock, a nanosecond at most.
+        // The least: one tick of the clock.
         assert_eq!(summary.p50, duration_of(1));
-        assert!(summary.p50 <= Duration::from_nanos(1), "{summary:?}");
     }
 
     #[test]

@@ -545,7 +545,8 @@ pub(crate) async fn submit_waiting<T: Task>(
 
 /// Why [`make_room_and_submit`] found no place, with the task.
 enum NoRoom<T> {
-    /// Nothing to evict: every queued task is on its way to a worker.
+    /// Nothing to evict (every queued task is on its way to a worker), or
+    /// the supervisor did not answer (it is stopping: the gate says so).
     Full(T),
     Stopped(T),
     /// The deadline passed first.

@@ -107,7 +107,7 @@ impl<T: Task> Supervisor<T> {
         }
         match self.phase {
             Phase::Running => true,
-            Phase::Draining => !self.drained(),
+            Phase::Draining => self.drain_wants_workers(),
             Phase::Deciding(_) | Phase::Stopping(_) | Phase::Stopped(_) => false,
         }
     }

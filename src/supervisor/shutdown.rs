@@ -153,12 +153,18 @@ impl<T: Task> Supervisor<T> {
             && !self.slots.retiring_with_task()
     }
 
+    /// Whether a drain still wants workers: something is left to run, or a
+    /// task runs, which may yet ask for a retry (a panic's retry should not
+    /// wait out its worker's restart backoff while another worker could take
+    /// it). Idle workers stay, and slots get fresh ones, until it is not.
+    pub(super) fn drain_wants_workers(&self) -> bool {
+        self.counts.in_flight > 0 || !self.drained()
+    }
+
     /// In a drain, once nothing is left to run and no task is running, idle
-    /// workers may go. They stay while a task runs: it may yet ask for a
-    /// retry, and a panic's retry should not wait out its worker's restart
-    /// backoff while an idle worker could take it.
+    /// workers may go.
     pub(super) fn quit_idle_if_drained(&mut self) {
-        if !self.drained() || self.counts.in_flight > 0 {
+        if self.drain_wants_workers() {
             return;
         }
         for slot in 0..self.slots.len() {

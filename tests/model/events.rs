@@ -389,10 +389,9 @@ impl Model {
     /// next event.
     ///
     /// A panic restarts its worker while the pool runs, and in a drain
-    /// while anything is left to run (queued or waiting for a retry: not
-    /// running, not ended) or may yet be (a task on a retired slot, whose
-    /// worker will not stay for its retry); never once the pool stops, nor
-    /// in a retired slot. A restart past the limit gives up instead; once it has, panics
+    /// while any task has not ended (queued, waiting for a retry, or running
+    /// on another worker: it may yet ask for a retry); never once the pool
+    /// stops, nor in a retired slot. A restart past the limit gives up instead; once it has, panics
     /// restart nothing.
     pub(crate) fn on_panic(&mut self, worker: usize, label: u32) {
         self.slots[worker].last_panic = None;
@@ -400,11 +399,7 @@ impl Model {
         if self.slots[worker].retired {
             return;
         }
-        let left = self
-            .tasks
-            .iter()
-            .any(|t| t.running.is_none() && t.ended.is_none())
-            || self.slots.iter().any(|s| s.retired && s.busy.is_some());
+        let left = self.tasks.iter().any(|t| t.ended.is_none());
         let calls = match self.phase {
             Phase::Running => true,
             Phase::Draining => left,

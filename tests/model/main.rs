@@ -68,11 +68,8 @@
 //! once settled, the slots listed (up to the last in service or still with a
 //! worker) and each one's state match the model's. The dispatch rule (no
 //! task waits while a worker could take it, but one waiting for its key)
-//! holds over the slots in service.
-//! One latitude, for a fault of the pool kept in `regressions.rs`: a slot
-//! retired without a worker (in its restart backoff, or let go of by a
-//! drain) is said `WorkerRetired` before its `Resized`, which must then be
-//! the very next event.
+//! holds over the slots in service. A slot's `WorkerRetired` comes after
+//! the `Resized` that retired it, even for a slot that had no worker.
 //!
 //! # Keys
 //!

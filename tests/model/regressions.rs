@@ -433,3 +433,36 @@ fn retry_due_before_the_restart(arbiters: Option<usize>) -> Setup {
         ..setup(2, 1, 2)
     }
 }
+
+/// Found by a review of the fix above (a fault of the pool, fixed since): a
+/// slot whose restart backoff ended in a drain while a task still ran got no
+/// worker (nothing was queued), so the retry that running task then asked
+/// for (it panics, retried) waited out another backoff. A drain now keeps,
+/// and brings back, workers while any task runs.
+#[test]
+fn a_drain_brings_a_worker_back_while_a_task_may_ask_for_a_retry() {
+    replay(
+        Setup {
+            workers: 3,
+            queue_capacity: 2,
+            backoff_base: Ms(10),
+            backoff_max: Ms(10),
+            restart_limit: 5,
+            retry: Some(Retry {
+                max_attempts: 3,
+                base: Ms(1),
+                max: Ms(1),
+                retry_panics: true,
+            }),
+            arbiters: None,
+        },
+        vec![
+            TrySubmit(Kind::PanicsWhenReleased),
+            TrySubmit(Kind::Panics),
+            Drain,
+            Advance(Ms(12)),
+            Release(0),
+            Advance(Ms(3)),
+        ],
+    );
+}
