@@ -87,7 +87,7 @@ pub(crate) struct Config<T: Task> {
 /// | [`restart_limit`](Self::restart_limit) | 50 restarts within 10 s | a zero window |
 /// | [`restart_backoff`](Self::restart_backoff) | 10 ms, doubling, up to 1 s | base above max |
 /// | [`restart_jitter`](Self::restart_jitter) | [`Jitter::Equal`]: half the backoff, plus up to the other half | |
-/// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0 |
+/// | [`arbiters`](Self::arbiters) | the supervisor's own arbiter | 0, or more than [`MAX_WORKERS`] |
 /// | [`arbiter`](Self::arbiter) | the current arbiter | |
 /// | [`retry`](Self::retry) | one attempt, no retries | (checked by [`RetryPolicy::builder`]) |
 /// | [`stuck_grace`](Self::stuck_grace) | 1 s | zero |
@@ -163,10 +163,13 @@ impl<T: Task> PoolBuilder<T> {
     /// [`Stats::ran`] (and, with the `metrics` feature, in two histograms).
     /// On by default.
     ///
-    /// Timing costs a task up to three reads of the CPU's clock and two
-    /// histogram entries, which matters only for tasks that take well under
-    /// a microsecond: a stream of no-op tasks took 0.30 µs each timed against
-    /// 0.18 µs untimed, on the machine of the README's "Performance".
+    /// Timing reads the CPU's clock twice per task (as it is accepted, and
+    /// as each attempt ends; once more when an attempt starts after its
+    /// worker waited for it) and makes two histogram entries. That matters
+    /// only for tasks that take well under a microsecond: on the machine of
+    /// the README's "Performance", a stream of no-op tasks on 4 workers took
+    /// 207 ns each timed against 175 ns untimed, two thirds of the difference
+    /// being the clock reads, without which no task can be timed.
     /// Untimed, the latency figures (and the `metrics` feature's histograms)
     /// stay empty.
     ///
@@ -418,10 +421,15 @@ impl<T: Task> PoolBuilder<T> {
     /// faster: a task that finds a worker idle on another arbiter crosses
     /// threads on its way there and back, and even under a steady stream of
     /// tasks, which busy workers take for themselves, no-op tasks cost about
-    /// 0.58 µs each on 2 arbiters against 0.30 µs on one; see the README's
+    /// 0.33 µs each on 2 arbiters against 0.20 µs on one; see the README's
     /// "Performance" section. If a worker's arbiter stops,
     /// the worker is lost; its slot is restarted on a fresh arbiter. The pool
     /// stops its arbiters when it stops.
+    ///
+    /// An arbiter whose thread the system refuses (out of threads or memory)
+    /// does not fail the pool: the workers placed on it run on the
+    /// supervisor's arbiter, with an error logged, until a thread can be
+    /// started for it (each worker started there asks again).
     pub fn arbiters(mut self, arbiters: usize) -> Self {
         self.arbiters = Some(arbiters);
         self
@@ -535,8 +543,12 @@ impl<T: Task> PoolBuilder<T> {
         if self.task_timeout == Some(Duration::ZERO) {
             return Err(BuildError::ZeroTimeout);
         }
-        if self.arbiters == Some(0) {
-            return Err(BuildError::ZeroArbiters);
+        match self.arbiters {
+            Some(0) => return Err(BuildError::ZeroArbiters),
+            Some(arbiters) if arbiters > MAX_WORKERS => {
+                return Err(BuildError::TooManyArbiters { max: MAX_WORKERS });
+            }
+            _ => {}
         }
         if self.stuck_grace.is_zero() {
             return Err(BuildError::ZeroStuckGrace);

@@ -153,6 +153,14 @@ pub enum BuildError {
     /// `arbiters(0)`: workers need at least one arbiter to run on.
     #[error("a pool placed on dedicated arbiters needs at least one")]
     ZeroArbiters,
+    /// `arbiters(n)` with `n` above [`MAX_WORKERS`](crate::MAX_WORKERS):
+    /// each is a thread, and more than one per worker the pool can ever
+    /// have would never run anything.
+    #[error("a pool runs on at most {max} dedicated arbiters")]
+    TooManyArbiters {
+        /// The most dedicated arbiters a pool runs on.
+        max: usize,
+    },
     /// `build` was called outside a running actix `System`, so there is no
     /// arbiter to start the pool's actors on.
     #[error("no actix arbiter is running on this thread; build the pool inside a System")]

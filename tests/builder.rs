@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actix_workerpool::{BuildError, FnTask, Pool};
+use actix_workerpool::{BuildError, FnTask, MAX_WORKERS, Pool};
 
 type Noop = FnTask<(), fn(()) -> std::future::Ready<Result<(), ()>>>;
 
@@ -45,6 +45,17 @@ async fn a_restart_backoff_whose_base_exceeds_its_cap_is_refused() {
 async fn zero_dedicated_arbiters_are_refused() {
     let err = Pool::<Noop>::builder().arbiters(0).build().unwrap_err();
     assert_eq!(err, BuildError::ZeroArbiters);
+}
+
+#[actix_rt::test]
+async fn more_dedicated_arbiters_than_a_pool_can_have_workers_are_refused() {
+    for arbiters in [MAX_WORKERS + 1, usize::MAX] {
+        let err = Pool::<Noop>::builder()
+            .arbiters(arbiters)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, BuildError::TooManyArbiters { max: MAX_WORKERS });
+    }
 }
 
 #[actix_rt::test]

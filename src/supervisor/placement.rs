@@ -5,6 +5,11 @@
 //! its place for the workers started from then on, and the retired one is
 //! stopped once every worker let go of on it has exited (so that each can
 //! hand back what it holds), or at once if none was.
+//!
+//! A place whose thread the system refuses (out of threads or memory) runs
+//! its workers on the supervisor's arbiter, with an error logged, until a
+//! thread can be started for it: the next worker started there asks again.
+//! The pool keeps its workers either way; it never panics for a thread.
 
 use std::collections::HashMap;
 
@@ -19,7 +24,9 @@ struct Placed {
 }
 
 pub(super) struct Placement {
-    arbiters: Vec<Placed>,
+    /// One place per dedicated arbiter asked for: `None` while the system
+    /// refuses its thread.
+    arbiters: Vec<Option<Placed>>,
     next_id: ArbiterId,
     /// Workers let go of, by the arbiter they run on, still to exit.
     holds: HashMap<ArbiterId, usize>,
@@ -39,34 +46,53 @@ impl Placement {
             retired: HashMap::new(),
             stopped: false,
         };
-        for _ in 0..dedicated.unwrap_or(0) {
-            let placed = placement.fresh();
+        for index in 0..dedicated.unwrap_or(0) {
+            let placed = placement.fresh(index);
             placement.arbiters.push(placed);
         }
         placement
     }
 
-    fn fresh(&mut self) -> Placed {
-        self.next_id += 1;
-        Placed {
-            id: self.next_id,
-            arbiter: Arbiter::new(),
+    /// A new arbiter for place `index`, or `None` if the system refuses its
+    /// thread.
+    fn fresh(&mut self, index: usize) -> Option<Placed> {
+        match Arbiter::try_new() {
+            Ok(arbiter) => {
+                self.next_id += 1;
+                Some(Placed {
+                    id: self.next_id,
+                    arbiter,
+                })
+            }
+            Err(error) => {
+                log::error!(
+                    "the system refused a thread for the pool's arbiter {index} ({error}); \
+                     its workers run on the supervisor's arbiter until one can be started"
+                );
+                None
+            }
         }
     }
 
     /// The arbiter for `slot`'s worker, or `None` for the current one. An
-    /// arbiter that has stopped (taking its worker with it) is replaced.
+    /// arbiter that has stopped (taking its worker with it), or whose thread
+    /// was refused, is replaced if the system gives a thread now.
     pub(super) fn arbiter_for(&mut self, slot: usize) -> Option<(ArbiterId, ArbiterHandle)> {
         if self.arbiters.is_empty() {
             return None;
         }
         let index = slot % self.arbiters.len();
         // `spawn` fails only once the arbiter's event loop is gone.
-        if !self.arbiters[index].arbiter.spawn(async {}) {
-            log::warn!("arbiter {index} of the pool has stopped; starting a new one");
-            self.arbiters[index] = self.fresh();
+        let running = self.arbiters[index]
+            .as_ref()
+            .is_some_and(|placed| placed.arbiter.spawn(async {}));
+        if !running {
+            if self.arbiters[index].is_some() {
+                log::warn!("arbiter {index} of the pool has stopped; starting a new one");
+            }
+            self.arbiters[index] = self.fresh(index);
         }
-        let placed = &self.arbiters[index];
+        let placed = self.arbiters[index].as_ref()?;
         Some((placed.id, placed.arbiter.handle()))
     }
 
@@ -74,10 +100,13 @@ impl Placement {
     /// takes its place. Returns the index of its place (slots `s` with `s %
     /// k == index` were started there), or `None` if it was retired already.
     pub(super) fn retire(&mut self, id: ArbiterId) -> Option<(usize, usize)> {
-        let index = self.arbiters.iter().position(|placed| placed.id == id)?;
-        let fresh = self.fresh();
-        let blocked = std::mem::replace(&mut self.arbiters[index], fresh);
+        let index = self
+            .arbiters
+            .iter()
+            .position(|placed| placed.as_ref().is_some_and(|placed| placed.id == id))?;
         log::warn!("arbiter {index} of the pool is blocked; a fresh one takes its place");
+        let fresh = self.fresh(index);
+        let blocked = std::mem::replace(&mut self.arbiters[index], fresh)?;
         self.retired.insert(blocked.id, blocked.arbiter);
         self.stop_if_unheld(blocked.id);
         Some((index, self.arbiters.len()))
@@ -116,7 +145,7 @@ impl Placement {
             return;
         }
         self.stopped = true;
-        for placed in std::mem::take(&mut self.arbiters) {
+        for placed in std::mem::take(&mut self.arbiters).into_iter().flatten() {
             self.retired.insert(placed.id, placed.arbiter);
         }
         let ids: Vec<ArbiterId> = self.retired.keys().copied().collect();
