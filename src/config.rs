@@ -41,8 +41,12 @@ pub enum Overflow {
     /// [`Outcome::Evicted`](crate::Outcome::Evicted) and goes to the
     /// dead-letter sink, which such a pool must have. Tasks that have run
     /// (waiting for a retry, or running) are never evicted; should no queued
-    /// task be found (all of them on their way to a worker at that moment),
-    /// the submit waits for room as under `Block`.
+    /// task be found (all of them on their way to a worker at that moment,
+    /// or, with several submitters evicting at once, on their way into the
+    /// queue), the submit waits for room as under `Block`. A stop or drain
+    /// that comes while an evicting submit is on its way back with its place
+    /// counts that task as accepted before it: a stop hands it back, a drain
+    /// runs it.
     DropOldest,
 }
 

@@ -104,20 +104,19 @@ impl Gate {
 
     /// A new id for the place `permit` holds, which it keeps: the place of a
     /// task evicted to make room, handed to the newer task it made room for,
-    /// so that no other submitter takes it first. Refused once the gate is
-    /// closed (the permit drops, freeing the place).
+    /// so that no other submitter takes it first. Never refused, even once
+    /// the gate has closed: the place was made before, so the newer task was
+    /// accepted before the pool began to stop, which counts the place as
+    /// pending until the task is in, then hands it back or runs it.
     #[cfg(not(workerpool_loom))]
-    pub(crate) fn reissue(&self, permit: Permit) -> Result<(TaskId, Permit), Refusal> {
-        if self.is_closed() {
-            return Err(Refusal::Closed);
-        }
+    pub(crate) fn reissue(&self, permit: Permit) -> (TaskId, Permit) {
         #[cfg(feature = "metrics")]
         if let Some(admissions) = &self.admissions {
             // One task left the queue, another took its place.
             admissions.place_freed();
             admissions.admitted();
         }
-        Ok((TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)), permit))
+        (TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)), permit)
     }
 
     /// `try_admit`, as an associated function: the model checks' `Arc` (see

@@ -572,10 +572,8 @@ async fn make_room_and_submit<T: Task, D: Future<Output = ()>>(
         };
         match asked {
             Ok(Room::Freed(permit)) => {
-                return match gate.reissue(permit) {
-                    Ok((id, permit)) => Ok(send_job(backlog, id, permit, task)),
-                    Err(_closed) => Err(NoRoom::Stopped(task)),
-                };
+                let (id, permit) = gate.reissue(permit);
+                return Ok(send_job(backlog, id, permit, task));
             }
             Ok(Room::Free) => {}
             // Nothing to evict, or the pool is stopping (then the gate says so).

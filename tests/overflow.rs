@@ -4,12 +4,13 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_workerpool::{
-    BuildError, DeadLetter, DeadReason, OutcomeKind, Overflow, Pool, PoolEvent, Submit,
-    SubmitError, SubmitTimeoutError, TaskHandle, TrySubmitError,
+    BuildError, DeadLetter, DeadReason, OutcomeKind, Overflow, Pool, PoolBuilder, PoolEvent,
+    Submit, SubmitError, SubmitTimeoutError, TaskHandle, TrySubmitError,
 };
 use common::{Lab, Probe};
 
@@ -241,4 +242,70 @@ async fn the_place_an_eviction_frees_goes_to_the_task_it_was_made_for() {
     assert_eq!(newest.await.unwrap().output(), Some((3, 0)));
     let outcomes = batch.await.unwrap().unwrap();
     assert!(outcomes.iter().all(|o| o.kind() == OutcomeKind::Completed));
+}
+
+/// A pool of one worker that evicts, with a queue of one.
+fn evicting(builder: PoolBuilder<Probe>) -> Pool<Probe> {
+    builder
+        .workers(1)
+        .queue_capacity(1)
+        .overflow(Overflow::DropOldest)
+        .dead_letters_with(|_: DeadLetter<Probe>| {})
+        .build()
+        .unwrap()
+}
+
+async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(3600), f)
+        .await
+        .expect("answers within an hour of paused time")
+}
+
+#[actix_rt::test]
+async fn a_stop_right_behind_an_evicting_submit_answers() {
+    tokio::time::pause();
+    let lab = Lab::new();
+    let pool =
+        evicting(Pool::builder().restart_backoff(Duration::from_secs(1), Duration::from_secs(1)));
+    // The only slot waits out its restart backoff: nothing runs meanwhile.
+    let crashed = bounded(common::outcome_of(&pool, lab.panics(0))).await;
+    assert_eq!(crashed.kind(), OutcomeKind::Panicked);
+    let queued = pool.try_submit(lab.completes(1)).unwrap();
+    let mut submit = Box::pin(pool.submit(lab.completes(3)));
+    assert!(
+        futures::poll!(submit.as_mut()).is_pending(),
+        "asked for room"
+    );
+    let mut stop = Box::pin(pool.stop());
+    assert!(futures::poll!(stop.as_mut()).is_pending());
+    let submitted = bounded(submit).await;
+    let report = bounded(stop).await.unwrap();
+    assert_eq!(bounded(queued).await.unwrap().kind(), OutcomeKind::Evicted);
+    // The place was made for task 3 before the stop: it was accepted, and
+    // the stop hands it back.
+    let newer = submitted.expect("accepted before the stop");
+    assert_eq!(bounded(newer).await.unwrap().kind(), OutcomeKind::NotRun);
+    assert_eq!(report.not_run.len(), 1, "{report:?}");
+}
+
+#[actix_rt::test]
+async fn a_drain_right_behind_an_evicting_submit_runs_the_task_it_made_room_for() {
+    tokio::time::pause();
+    let mut lab = Lab::new();
+    let pool = evicting(Pool::builder());
+    let (_running, release) = lab.occupy(&pool, 0).await;
+    let queued = pool.try_submit(lab.completes(1)).unwrap();
+    let mut submit = Box::pin(pool.submit(lab.completes(3)));
+    assert!(
+        futures::poll!(submit.as_mut()).is_pending(),
+        "asked for room"
+    );
+    let mut drain = Box::pin(pool.drain());
+    assert!(futures::poll!(drain.as_mut()).is_pending());
+    let submitted = bounded(submit).await;
+    release.release();
+    assert_eq!(bounded(queued).await.unwrap().kind(), OutcomeKind::Evicted);
+    let newer = submitted.expect("accepted before the drain");
+    assert_eq!(bounded(newer).await.unwrap().output(), Some((3, 0)));
+    bounded(drain).await.unwrap();
 }

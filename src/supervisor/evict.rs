@@ -9,7 +9,10 @@
 //! in its queue, or in a key's line. The evicted task's place goes to the
 //! submitter, with a new id (`Gate::reissue`), so that no other submitter
 //! takes it first. Only a running pool evicts: a stopping one refuses every
-//! submit anyway.
+//! submit anyway. A stop decided while such a place is on its way to its
+//! submitter waits for the task to come in, as it waits for any task
+//! admitted before it (`Gate::reissue` never refuses), and then hands it
+//! back, or a drain runs it.
 
 use actix::prelude::*;
 

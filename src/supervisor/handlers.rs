@@ -128,7 +128,7 @@ impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
             freed = Some(permit);
         }
         let admitted = match freed {
-            Some(permit) => self.gate.reissue(permit),
+            Some(permit) => Ok(self.gate.reissue(permit)),
             None => self.gate.try_admit(),
         };
         match admitted {
