@@ -46,7 +46,9 @@ pub enum Overflow {
     /// queue), the submit waits for room as under `Block`. A stop or drain
     /// that comes while an evicting submit is on its way back with its place
     /// counts that task as accepted before it: a stop hands it back, a drain
-    /// runs it.
+    /// runs it. A submit given up (dropped, or past its `submit_timeout`)
+    /// after its eviction was made leaves the place it freed to the next
+    /// submitter.
     DropOldest,
 }
 
