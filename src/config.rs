@@ -41,14 +41,11 @@ pub enum Overflow {
     /// [`Outcome::Evicted`](crate::Outcome::Evicted) and goes to the
     /// dead-letter sink, which such a pool must have. Tasks that have run
     /// (waiting for a retry, or running) are never evicted; should no queued
-    /// task be found (all of them on their way to a worker at that moment,
-    /// or, with several submitters evicting at once, on their way into the
-    /// queue), the submit waits for room as under `Block`. A stop or drain
-    /// that comes while an evicting submit is on its way back with its place
-    /// counts that task as accepted before it: a stop hands it back, a drain
-    /// runs it. A submit given up (dropped, or past its `submit_timeout`)
-    /// after its eviction was made leaves the place it freed to the next
-    /// submitter.
+    /// task be found (all of them on their way to a worker at that moment),
+    /// the submit waits for room as under `Block`. The supervisor evicts and
+    /// admits the newer task in one step: a submit given up before that step
+    /// (dropped, or past its `submit_timeout`) evicts nothing; one given up
+    /// after it leaves its task submitted.
     DropOldest,
 }
 

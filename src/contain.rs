@@ -20,7 +20,7 @@
 //! | the state factory | worker, when it starts | a failed start: the slot restarts |
 //! | `Drop` of the worker state | worker, when it ends | logged; the worker's exit is still reported |
 //! | a [`TaskReport`](crate::TaskReport) recipient | actix delivers to it; its mailbox may drop the report | the drop is contained as above |
-//! | `Drop` of a refused task (`TrySubmit` sent with `do_send`, `SubmitAndReport` to a stopped actor, a `Submit` whose sender left) | supervisor | logged |
+//! | `Drop` of a refused task (`TrySubmit` sent with `do_send`, `SubmitAndReport` to a stopped actor, a `Submit` whose sender left, an evicting submit given up while the supervisor held its task) | supervisor | logged |
 //! | the dead-letter closure, and `Drop` of a dead letter a stopped sink's mailbox refuses ([`dead_letters`](crate::dead_letters)) | supervisor | logged; the task's outcome went out before |
 //! | a `tracing` subscriber, making, entering and dropping an attempt's span (feature `tracing`) | worker | no span for that attempt; entered inside the attempt's own catch, as `run` |
 //!

@@ -19,7 +19,7 @@ use crate::messages::{
 };
 use crate::outcome::{Outcome, StopReason};
 use crate::stats::{PoolEvent, Stats};
-use crate::supervisor::{Backlog, HandlesDropped, MakeRoom, Room, Supervisor};
+use crate::supervisor::{Backlog, HandlesDropped, MakeRoom, Offering, Room, Supervisor};
 use crate::task::{Task, TaskId};
 
 /// A cheap, cloneable handle to a running pool of workers.
@@ -180,7 +180,11 @@ impl<T: Task> Pool<T> {
     /// # Cancel safety
     ///
     /// Cancel safe: if the future is dropped before it resolves, the task was
-    /// not submitted (and is dropped with the future).
+    /// not submitted (and is dropped with the future). Under
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest) there is one
+    /// exception: once the supervisor has evicted a task to make room for
+    /// this one, it is submitted, and runs, even if the future is dropped
+    /// before it hears so (its handle goes with the future).
     pub async fn submit(&self, task: T) -> Result<TaskHandle<T>, SubmitError<T>> {
         let Shared { gate, backlog, .. } = &*self.shared;
         // Most submits find room: they take it without building the future
@@ -213,7 +217,8 @@ impl<T: Task> Pool<T> {
     /// # Cancel safety
     ///
     /// As [`submit`](Self::submit): dropped before it resolves, the task was
-    /// not submitted.
+    /// not submitted (under `DropOldest`, unless a task was evicted for it
+    /// already; a deadline that passes then still finds it submitted).
     ///
     /// # Examples
     ///
@@ -257,7 +262,7 @@ impl<T: Task> Pool<T> {
         let deadline = actix_rt::time::sleep(timeout);
         let mut deadline = std::pin::pin!(deadline);
         let task = if gate.evicts() {
-            match make_room_and_submit(gate, backlog, addr, task, deadline.as_mut()).await {
+            match make_room_and_submit(addr, task, deadline.as_mut()).await {
                 Ok(handle) => return Ok(handle),
                 Err(NoRoom::Full(task)) => task,
                 Err(NoRoom::Stopped(task)) => return Err(SubmitTimeoutError::Stopped(task)),
@@ -531,7 +536,7 @@ pub(crate) async fn submit_waiting<T: Task>(
 ) -> Result<TaskHandle<T>, SubmitError<T>> {
     let task = if gate.evicts() {
         let never = std::pin::pin!(std::future::pending::<()>());
-        match make_room_and_submit(gate, backlog, supervisor, task, never).await {
+        match make_room_and_submit(supervisor, task, never).await {
             Ok(handle) => return Ok(handle),
             // (`Timeout` does not come: there is no deadline.)
             Err(NoRoom::Full(task) | NoRoom::Timeout(task)) => task,
@@ -545,46 +550,56 @@ pub(crate) async fn submit_waiting<T: Task>(
 
 /// Why [`make_room_and_submit`] found no place, with the task.
 enum NoRoom<T> {
-    /// Nothing to evict (every queued task is on its way to a worker), or
-    /// the supervisor did not answer (it is stopping: the gate says so).
+    /// Nothing to evict (every queued task is on its way to a worker).
     Full(T),
+    /// The pool is stopping, or gone.
     Stopped(T),
     /// The deadline passed first.
     Timeout(T),
 }
 
-/// Has the supervisor evict the oldest queued task, and takes the place it
-/// freed, which is this task's alone (a place found free instead may go to
-/// another submitter first: then it asks again), unless `deadline` comes
-/// first. `Full` with the task if there was nothing to evict: the caller
-/// waits for room then.
+/// Offers the task to the supervisor, which evicts the oldest queued task
+/// and admits this one in its place in one step (see `supervisor::evict`),
+/// unless `deadline` comes first. `Full` with the task if there was nothing
+/// to evict: the caller waits for room then.
 async fn make_room_and_submit<T: Task, D: Future<Output = ()>>(
-    gate: &Arc<Gate>,
-    backlog: &Backlog<T>,
     supervisor: &Addr<Supervisor<T>>,
-    mut task: T,
-    mut deadline: Pin<&mut D>,
+    task: T,
+    deadline: Pin<&mut D>,
 ) -> Result<TaskHandle<T>, NoRoom<T>> {
-    loop {
-        let asked = futures::select_biased! {
-            answer = supervisor.send(MakeRoom).fuse() => answer,
-            () = deadline.as_mut().fuse() => return Err(NoRoom::Timeout(task)),
-        };
-        match asked {
-            Ok(Room::Freed(permit)) => {
-                let (id, permit) = gate.reissue(permit);
-                return Ok(send_job(backlog, id, permit, task));
+    let (offer, offering) = Offering::new(task);
+    let mut request = std::pin::pin!(supervisor.send(MakeRoom(offer)).fuse());
+    let mut answer = futures::select_biased! {
+        answer = request.as_mut() => Some(answer),
+        () = deadline.fuse() => None,
+    };
+    // The offer says whether the task was admitted, unless the supervisor
+    // holds it now: its answer, at the end of that step, settles it.
+    let admitted = match offering.withdraw() {
+        Some(admitted) => admitted,
+        None => {
+            if answer.is_none() {
+                answer = Some(request.as_mut().await);
             }
-            Ok(Room::Free) => {}
-            // Nothing to evict, or the pool is stopping (then the gate says so).
-            Ok(Room::None) | Err(_) => return Err(NoRoom::Full(task)),
+            match offering.withdraw() {
+                Some(admitted) => admitted,
+                // An answer comes only after the offer is settled; a
+                // supervisor that died in the middle of the step took the
+                // task with it, and there is nothing to hand back.
+                None => unreachable!("an offer is settled before its answer"),
+            }
         }
-        match try_submit_to(gate, backlog, task) {
-            Ok(handle) => return Ok(handle),
-            Err(TrySubmitError::Full(back)) => task = back,
-            Err(TrySubmitError::Stopped(back)) => return Err(NoRoom::Stopped(back)),
-        }
-    }
+    };
+    let task = match admitted {
+        Ok(handle) => return Ok(handle),
+        Err(task) => task,
+    };
+    Err(match answer {
+        None => NoRoom::Timeout(task),
+        // The supervisor is stopping, or gone.
+        Some(Ok(Room::Stopped) | Err(_)) => NoRoom::Stopped(task),
+        Some(Ok(Room::Full | Room::Admitted | Room::Withdrawn)) => NoRoom::Full(task),
+    })
 }
 
 fn send_job<T: Task>(backlog: &Backlog<T>, id: TaskId, permit: Permit, task: T) -> TaskHandle<T> {

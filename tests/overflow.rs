@@ -309,3 +309,129 @@ async fn a_drain_right_behind_an_evicting_submit_runs_the_task_it_made_room_for(
     assert_eq!(bounded(newer).await.unwrap().output(), Some((3, 0)));
     bounded(drain).await.unwrap();
 }
+
+#[actix_rt::test]
+async fn submitters_evicting_at_once_each_evict_and_none_waits_for_a_worker() {
+    tokio::time::pause();
+    let mut lab = Lab::new();
+    let letters: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let sink = letters.clone();
+    let pool = Pool::<Probe>::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .overflow(Overflow::DropOldest)
+        .dead_letters_with(move |letter: DeadLetter<Probe>| {
+            sink.lock().unwrap().push(letter.task.label);
+        })
+        .build()
+        .unwrap();
+    let (_running, _release) = lab.occupy(&pool, 0).await;
+    let _queued = pool.try_submit(lab.completes(1)).unwrap();
+    let mut first = Box::pin(pool.submit(lab.completes(2)));
+    let mut second = Box::pin(pool.submit(lab.completes(3)));
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    // The worker stays busy: neither may wait for it.
+    assert!(bounded(first).await.is_ok());
+    let _newest = bounded(second).await.expect("accepted");
+    assert_eq!(
+        *letters.lock().unwrap(),
+        [1, 2],
+        "each evicted the oldest then"
+    );
+    let stats = pool.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.evicted), (1, 2), "{stats:?}");
+}
+
+#[actix_rt::test]
+async fn an_evicting_submit_given_up_before_the_supervisor_reads_it_evicts_nothing() {
+    let mut lab = Lab::new();
+    let (pool, release, letters, queued) = dropping_pool(&mut lab).await;
+    {
+        let mut submit = Box::pin(pool.submit(lab.completes(3)));
+        assert!(
+            futures::poll!(submit.as_mut()).is_pending(),
+            "asked for room"
+        );
+    } // given up: its task was not submitted
+    assert_eq!(pool.stats().await.unwrap().evicted, 0);
+    release.release();
+    for handle in queued {
+        assert_eq!(handle.await.unwrap().kind(), OutcomeKind::Completed);
+    }
+    assert!(letters.lock().unwrap().is_empty());
+}
+
+#[actix_rt::test]
+async fn an_evicting_submit_given_up_after_its_eviction_leaves_its_task_submitted() {
+    let mut lab = Lab::new();
+    let (pool, release, letters, _queued) = dropping_pool(&mut lab).await;
+    {
+        let mut submit = Box::pin(pool.submit(lab.completes(3)));
+        assert!(
+            futures::poll!(submit.as_mut()).is_pending(),
+            "asked for room"
+        );
+        // The supervisor has evicted task 1 for it, and admitted it.
+        assert_eq!(pool.stats().await.unwrap().evicted, 1);
+    } // given up: the handle goes, the task stays
+    release.release();
+    pool.drain().await.unwrap();
+    let stats = pool.stats().await.unwrap();
+    // Tasks 0 (the worker's), 2 and 3.
+    assert_eq!(stats.completed, 3, "{stats:?}");
+    assert_eq!(stats.evicted, 1, "{stats:?}");
+    assert_eq!(letters.lock().unwrap().len(), 1);
+}
+
+/// A submitter on another thread whose deadline passes while the supervisor
+/// is in the middle of evicting for it (its dead-letter sink, here, holds
+/// the supervisor's thread a while) finds its task admitted: an eviction is
+/// never made for a task that is then handed back.
+#[actix_rt::test]
+async fn a_submit_from_another_thread_that_times_out_mid_eviction_finds_its_task_admitted() {
+    let mut lab = Lab::new();
+    let letters: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let sink = letters.clone();
+    let pool = Pool::<Probe>::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .overflow(Overflow::DropOldest)
+        .dead_letters_with(move |letter: DeadLetter<Probe>| {
+            sink.lock().unwrap().push(letter.task.label);
+            // Longer than the submitter's deadline, on purpose.
+            std::thread::sleep(Duration::from_millis(300));
+        })
+        .build()
+        .unwrap();
+    let (_running, release) = lab.occupy(&pool, 0).await;
+    let queued = pool.try_submit(lab.completes(1)).unwrap();
+    let elsewhere = actix_rt::Arbiter::new();
+    let (sent, submitted) = futures::channel::oneshot::channel();
+    let (submitter, task) = (pool.clone(), lab.completes(3));
+    elsewhere.spawn(async move {
+        let submitted = submitter
+            .submit_timeout(task, Duration::from_millis(50))
+            .await;
+        let _ = sent.send(submitted.map_err(|e| matches!(e, SubmitTimeoutError::Timeout(_))));
+    });
+    let submitted = bounded(submitted).await.unwrap();
+    release.release();
+    let first = bounded(queued).await.unwrap().kind();
+    match submitted {
+        // The usual case: the supervisor had the task before the deadline.
+        Ok(newer) => {
+            assert_eq!(first, OutcomeKind::Evicted);
+            assert_eq!(*letters.lock().unwrap(), [1]);
+            assert_eq!(bounded(newer).await.unwrap().output(), Some((3, 0)));
+        }
+        // A machine so slow that the deadline came before the supervisor
+        // read the offer: then nothing was evicted for it.
+        Err(timed_out) => {
+            assert!(timed_out, "only a timeout");
+            assert_eq!(first, OutcomeKind::Completed);
+            assert!(letters.lock().unwrap().is_empty());
+        }
+    }
+    elsewhere.stop();
+}

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use log::debug;
 
-use super::{Backlog, HandlesDropped, Inbound, Room, Supervisor};
+use super::{Backlog, HandlesDropped, Inbound, Supervisor};
 use crate::contain::{contain, drop_contained};
 use crate::error::{SubmitError, TrySubmitError};
 use crate::gate::Gate;
@@ -120,18 +120,7 @@ impl<T: Task> Handler<Submit<T>> for Supervisor<T> {
     /// evicts), so that it keeps its place among the messages before and
     /// after it (keyed tasks keep their order so); else the answer waits.
     fn handle(&mut self, Submit(task): Submit<T>, ctx: &mut Self::Context) -> Self::Result {
-        let mut freed = None;
-        if self.gate.evicts()
-            && !self.gate.has_room()
-            && let Room::Freed(permit) = self.make_room(ctx)
-        {
-            freed = Some(permit);
-        }
-        let admitted = match freed {
-            Some(permit) => Ok(self.gate.reissue(permit)),
-            None => self.gate.try_admit(),
-        };
-        match admitted {
+        match self.place_making_room(ctx) {
             Ok((id, permit)) => {
                 let timing = self.stopwatch().accepting();
                 let route = self.inbound.backlog().route();

@@ -79,7 +79,7 @@ use cancel::Cancels;
 pub(crate) use deadlines::Watched;
 use deadlines::{Owed, Watchdog};
 use events::Subscribers;
-pub(crate) use evict::{MakeRoom, Room};
+pub(crate) use evict::{MakeRoom, Offering, Room};
 pub(crate) use inbox::{Backlog, Inbound, Inbox, LocalInbox, Taken, WorkerInbox};
 use inbox::{InboxReader, ReadInbox};
 pub(crate) use keys::Turn;
