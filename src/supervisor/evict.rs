@@ -15,10 +15,12 @@
 //! submit anyway.
 //!
 //! The task travels in an [`Offer`], which the submitter can withdraw (its
-//! deadline passed, or its future was dropped) until the supervisor admits
-//! it: a withdrawn offer evicts nothing, and an admitted one leaves its handle
-//! in the offer, so that the submitter finds it whatever becomes of the
-//! answer.
+//! deadline passed, or its future was dropped) until the supervisor claims
+//! it: a withdrawn offer evicts nothing. A claimed one is the supervisor's
+//! until its answer, and then holds the task's handle (admitted) or the task
+//! (not), so that the submitter finds it whatever becomes of the answer; a
+//! submitter that gave up meanwhile leaves it to the supervisor, which drops
+//! the handle (the task runs) or the task.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
