@@ -5,6 +5,7 @@
 mod common;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -244,15 +245,42 @@ async fn the_place_an_eviction_frees_goes_to_the_task_it_was_made_for() {
     assert!(outcomes.iter().all(|o| o.kind() == OutcomeKind::Completed));
 }
 
-/// A pool of one worker that evicts, with a queue of one.
-fn evicting(builder: PoolBuilder<Probe>) -> Pool<Probe> {
-    builder
+/// The labels of the tasks a pool's dead-letter sink received.
+type Letters = Arc<Mutex<Vec<u32>>>;
+
+/// A pool of one worker that evicts, with a queue of one, and what its
+/// dead-letter sink receives; the sink holds the supervisor's thread for
+/// `hold` after each letter.
+fn evicting(builder: PoolBuilder<Probe>, hold: Duration) -> (Pool<Probe>, Letters) {
+    let letters = Letters::default();
+    let sink = letters.clone();
+    let pool = builder
         .workers(1)
         .queue_capacity(1)
         .overflow(Overflow::DropOldest)
-        .dead_letters_with(|_: DeadLetter<Probe>| {})
+        .dead_letters_with(move |letter: DeadLetter<Probe>| {
+            sink.lock().unwrap().push(letter.task.label);
+            if !hold.is_zero() {
+                std::thread::sleep(hold);
+            }
+        })
         .build()
-        .unwrap()
+        .unwrap();
+    (pool, letters)
+}
+
+/// A submit of `task` to a full queue, which has asked the supervisor for
+/// room and waits for its answer.
+type Submitting<'a> =
+    Pin<Box<dyn Future<Output = Result<TaskHandle<Probe>, SubmitError<Probe>>> + 'a>>;
+
+async fn asking_for_room(pool: &Pool<Probe>, task: Probe) -> Submitting<'_> {
+    let mut submit: Submitting<'_> = Box::pin(pool.submit(task));
+    assert!(
+        futures::poll!(submit.as_mut()).is_pending(),
+        "asked for room"
+    );
+    submit
 }
 
 async fn bounded<F: Future>(f: F) -> F::Output {
@@ -265,17 +293,16 @@ async fn bounded<F: Future>(f: F) -> F::Output {
 async fn a_stop_right_behind_an_evicting_submit_answers() {
     tokio::time::pause();
     let lab = Lab::new();
-    let pool =
-        evicting(Pool::builder().restart_backoff(Duration::from_secs(1), Duration::from_secs(1)));
+    let backoff = Duration::from_secs(1);
+    let (pool, _) = evicting(
+        Pool::builder().restart_backoff(backoff, backoff),
+        Duration::ZERO,
+    );
     // The only slot waits out its restart backoff: nothing runs meanwhile.
     let crashed = bounded(common::outcome_of(&pool, lab.panics(0))).await;
     assert_eq!(crashed.kind(), OutcomeKind::Panicked);
     let queued = pool.try_submit(lab.completes(1)).unwrap();
-    let mut submit = Box::pin(pool.submit(lab.completes(3)));
-    assert!(
-        futures::poll!(submit.as_mut()).is_pending(),
-        "asked for room"
-    );
+    let submit = asking_for_room(&pool, lab.completes(3)).await;
     let mut stop = Box::pin(pool.stop());
     assert!(futures::poll!(stop.as_mut()).is_pending());
     let submitted = bounded(submit).await;
@@ -292,14 +319,10 @@ async fn a_stop_right_behind_an_evicting_submit_answers() {
 async fn a_drain_right_behind_an_evicting_submit_runs_the_task_it_made_room_for() {
     tokio::time::pause();
     let mut lab = Lab::new();
-    let pool = evicting(Pool::builder());
+    let (pool, _) = evicting(Pool::builder(), Duration::ZERO);
     let (_running, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
-    let mut submit = Box::pin(pool.submit(lab.completes(3)));
-    assert!(
-        futures::poll!(submit.as_mut()).is_pending(),
-        "asked for room"
-    );
+    let submit = asking_for_room(&pool, lab.completes(3)).await;
     let mut drain = Box::pin(pool.drain());
     assert!(futures::poll!(drain.as_mut()).is_pending());
     let submitted = bounded(submit).await;
@@ -314,23 +337,11 @@ async fn a_drain_right_behind_an_evicting_submit_runs_the_task_it_made_room_for(
 async fn submitters_evicting_at_once_each_evict_and_none_waits_for_a_worker() {
     tokio::time::pause();
     let mut lab = Lab::new();
-    let letters: Arc<Mutex<Vec<u32>>> = Arc::default();
-    let sink = letters.clone();
-    let pool = Pool::<Probe>::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .overflow(Overflow::DropOldest)
-        .dead_letters_with(move |letter: DeadLetter<Probe>| {
-            sink.lock().unwrap().push(letter.task.label);
-        })
-        .build()
-        .unwrap();
+    let (pool, letters) = evicting(Pool::builder(), Duration::ZERO);
     let (_running, _release) = lab.occupy(&pool, 0).await;
     let _queued = pool.try_submit(lab.completes(1)).unwrap();
-    let mut first = Box::pin(pool.submit(lab.completes(2)));
-    let mut second = Box::pin(pool.submit(lab.completes(3)));
-    assert!(futures::poll!(first.as_mut()).is_pending());
-    assert!(futures::poll!(second.as_mut()).is_pending());
+    let first = asking_for_room(&pool, lab.completes(2)).await;
+    let second = asking_for_room(&pool, lab.completes(3)).await;
     // The worker stays busy: neither may wait for it.
     assert!(bounded(first).await.is_ok());
     let _newest = bounded(second).await.expect("accepted");
@@ -348,11 +359,7 @@ async fn an_evicting_submit_given_up_before_the_supervisor_reads_it_evicts_nothi
     let mut lab = Lab::new();
     let (pool, release, letters, queued) = dropping_pool(&mut lab).await;
     {
-        let mut submit = Box::pin(pool.submit(lab.completes(3)));
-        assert!(
-            futures::poll!(submit.as_mut()).is_pending(),
-            "asked for room"
-        );
+        let _submit = asking_for_room(&pool, lab.completes(3)).await;
     } // given up: its task was not submitted
     assert_eq!(pool.stats().await.unwrap().evicted, 0);
     release.release();
@@ -367,11 +374,7 @@ async fn an_evicting_submit_given_up_after_its_eviction_leaves_its_task_submitte
     let mut lab = Lab::new();
     let (pool, release, letters, _queued) = dropping_pool(&mut lab).await;
     {
-        let mut submit = Box::pin(pool.submit(lab.completes(3)));
-        assert!(
-            futures::poll!(submit.as_mut()).is_pending(),
-            "asked for room"
-        );
+        let _submit = asking_for_room(&pool, lab.completes(3)).await;
         // The supervisor has evicted task 1 for it, and admitted it.
         assert_eq!(pool.stats().await.unwrap().evicted, 1);
     } // given up: the handle goes, the task stays
@@ -391,19 +394,8 @@ async fn an_evicting_submit_given_up_after_its_eviction_leaves_its_task_submitte
 #[actix_rt::test]
 async fn a_submit_from_another_thread_that_times_out_mid_eviction_finds_its_task_admitted() {
     let mut lab = Lab::new();
-    let letters: Arc<Mutex<Vec<u32>>> = Arc::default();
-    let sink = letters.clone();
-    let pool = Pool::<Probe>::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .overflow(Overflow::DropOldest)
-        .dead_letters_with(move |letter: DeadLetter<Probe>| {
-            sink.lock().unwrap().push(letter.task.label);
-            // Longer than the submitter's deadline, on purpose.
-            std::thread::sleep(Duration::from_millis(300));
-        })
-        .build()
-        .unwrap();
+    // The sink holds the supervisor longer than the submitter's deadline.
+    let (pool, letters) = evicting(Pool::builder(), Duration::from_millis(300));
     let (_running, release) = lab.occupy(&pool, 0).await;
     let queued = pool.try_submit(lab.completes(1)).unwrap();
     let elsewhere = actix_rt::Arbiter::new();

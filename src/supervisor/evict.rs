@@ -187,17 +187,6 @@ impl<T: Task> Handler<MakeRoom<T>> for Supervisor<T> {
     }
 }
 
-/// What [`Supervisor::make_room`] found or did.
-enum Made {
-    /// A place was free already (another submitter may take it first).
-    Free,
-    /// A task was evicted: its place, for the newer task.
-    Freed(Permit),
-    /// No queued task in reach (all on their way to a worker), or the pool
-    /// is stopping.
-    Nothing,
-}
-
 impl<T: Task> Supervisor<T> {
     /// A place for a task submitted now: a free one, else (in a pool that
     /// evicts) the place of the oldest task waiting in the queue, evicted
@@ -210,30 +199,25 @@ impl<T: Task> Supervisor<T> {
             return self.gate.try_admit();
         }
         match self.make_room(ctx) {
-            Made::Freed(permit) => Ok(self.gate.reissue(permit)),
+            Some(permit) => Ok(self.gate.reissue(permit)),
             // A place found free may go to another submitter first: then
             // the queue is full again, and this one waits (or is refused).
-            Made::Free | Made::Nothing => self.gate.try_admit(),
+            None => self.gate.try_admit(),
         }
     }
 
-    /// Frees a place in the queue, evicting its oldest waiting task if need
-    /// be (see the module docs).
-    fn make_room(&mut self, ctx: &mut Context<Self>) -> Made {
+    /// The place of the oldest task waiting in the full queue, evicted (see
+    /// the module docs); `None` if a place is free already, no queued task
+    /// is in reach (all on their way to a worker), or the pool is stopping.
+    fn make_room(&mut self, ctx: &mut Context<Self>) -> Option<Permit> {
         if self.phase != Phase::Running {
-            return Made::Nothing;
-        }
-        if self.gate.has_room() {
-            return Made::Free;
+            return None;
         }
         self.catch_up(ctx);
-        // A report read there may have made the pool give up: a stopping
-        // pool evicts nothing.
-        if self.phase != Phase::Running {
-            return Made::Nothing;
-        }
-        if self.gate.has_room() {
-            return Made::Free;
+        // The reports read there may have freed a place, or made the pool
+        // give up: a stopping pool evicts nothing.
+        if self.phase != Phase::Running || self.gate.has_room() {
+            return None;
         }
         let oldest = match (self.queue.oldest_waiting(), self.keys.oldest()) {
             (Some(queued), Some(keyed)) if keyed < queued => self.keys.remove(keyed),
@@ -241,10 +225,7 @@ impl<T: Task> Supervisor<T> {
             (None, Some(keyed)) => self.keys.remove(keyed),
             (None, None) => None,
         };
-        match oldest.and_then(|job| self.evict(job)) {
-            Some(permit) => Made::Freed(permit),
-            None => Made::Nothing,
-        }
+        oldest.and_then(|job| self.evict(job))
     }
 
     /// Ends a queued job as evicted; its task goes to the dead letters, and
